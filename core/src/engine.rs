@@ -1,0 +1,1212 @@
+//! The dispatcher: a fixed-capacity table of events, the per-source interest union and change
+//! list, the timer heap, the priority queues, and the loop.
+
+mod sources;
+mod timers;
+
+use crate::error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
+use crate::event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
+use crate::events::Events;
+use crate::host::{Change, Dispatcher, Host, Platform, Token, Turn, Wait};
+use crate::time::{Overflow, Tick};
+use core::cell::Cell;
+use core::time::Duration;
+use critical_section::Mutex;
+use sources::{NIL, Sources};
+use timers::{Entry, TimerHeap};
+
+// Slot flags.
+const ALLOC: u16 = 1;
+/// Added: waiting for its source, signal, timeout or activation.
+const PENDING: u16 = 2;
+/// Owns a live entry in the timer heap.
+const TIMER: u16 = 4;
+/// In a priority queue, waiting to be delivered.
+const ACTIVE: u16 = 8;
+/// In the queue of activations deferred to the next pass.
+const LATER: u16 = 16;
+const PERSIST: u16 = 32;
+const EDGE: u16 = 64;
+/// Freed right after it fires (`once`).
+const ONCE: u16 = 128;
+/// Has a timeout period (`period` is valid).
+const PERIOD: u16 = 256;
+
+const K_IO: u8 = 0;
+const K_TIMER: u8 = 1;
+const K_SIGNAL: u8 = 2;
+const K_USER: u8 = 3;
+
+/// Signal numbers 1..=63 have a list of events each.
+const NSIG: usize = 64;
+
+#[derive(Clone, Copy)]
+struct Slot<T> {
+    datum: Option<T>,
+    /// When the timeout is due.
+    deadline: Tick,
+    /// Deadline of the live heap entry (may be earlier than `deadline` after a lazy extension).
+    heap_deadline: Tick,
+    /// Timeout length, for re-arming persistent events.
+    period: Tick,
+    /// Arming order, for first-in first-out among equal deadlines.
+    order: u32,
+    /// Sequence number of the live heap entry.
+    heap_seq: u32,
+    /// Priority or deferred queue links; `next` also links the free list.
+    next: u32,
+    prev: u32,
+    /// Next event on the same source or signal.
+    link: u32,
+    /// Source slot while an added IO event.
+    source: u32,
+    /// Signal deliveries coalesced into the pending firing.
+    ncalls: u32,
+    key: SourceKey,
+    signo: u8,
+    generation: u16,
+    flags: u16,
+    kind: u8,
+    interest: Interest,
+    res: Ready,
+    prio: u8,
+}
+
+impl<T> Slot<T> {
+    const EMPTY: Slot<T> = Slot {
+        datum: None,
+        deadline: 0,
+        heap_deadline: 0,
+        period: 0,
+        order: 0,
+        heap_seq: 0,
+        next: NIL,
+        prev: NIL,
+        link: NIL,
+        source: NIL,
+        ncalls: 0,
+        key: SourceKey(0),
+        signo: 0,
+        generation: 0,
+        flags: 0,
+        kind: K_TIMER,
+        interest: Interest::NONE,
+        res: Ready::NONE,
+        prio: 0,
+    };
+}
+
+#[derive(Clone, Copy)]
+struct Queue {
+    head: u32,
+    tail: u32,
+}
+
+impl Queue {
+    const EMPTY: Queue = Queue { head: NIL, tail: NIL };
+}
+
+/// How [`Engine::run`] loops (libevent's `event_base_loop` flags).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Mode {
+    /// Until no event is left, `loop_exit` or `loop_break` (`event_base_dispatch`).
+    Default,
+    /// Block until something is active, run everything that becomes active, return
+    /// (`EVLOOP_ONCE`).
+    Once,
+    /// Do not block: run the most urgent events that are ready now, return (`EVLOOP_NONBLOCK`).
+    NoWait,
+}
+
+/// Why a loop returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Exit {
+    /// No event is added or active any more: nothing can ever fire (libevent returns 1).
+    Empty,
+    /// [`loop_exit`](Engine::loop_exit) took effect after the pass in progress.
+    Exit,
+    /// [`loop_break`](Engine::loop_break) took effect after the callback in progress.
+    Break,
+    /// [`Mode::Once`] or [`Mode::NoWait`] did what it was asked; events are still pending.
+    Done,
+}
+
+static ENGINES: Mutex<Cell<u16>> = Mutex::new(Cell::new(0));
+
+/// The dispatcher: up to `E` events on up to `S` sources, with up to `P` priorities.
+///
+/// Nothing is allocated: the whole engine is one value, sized by its const parameters, that can
+/// live on a stack, in a `static` or in a `Box`. Every table that can fill up returns an error
+/// that hands back what did not fit. `T` is the datum each event carries and hands back when it
+/// fires: typically a small enum naming what the event is for.
+///
+/// ```
+/// use core::time::Duration;
+/// use levent_core::{Engine, Event, Platform, sim::Sim};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// enum Ev { Tick, Stop }
+///
+/// let mut engine: Engine<Ev, 8, 4, 2> = Engine::new(Platform::manual(1000));
+/// let mut host = Sim::<8>::new(1);
+/// engine.start(Event::timer().persist(), Ev::Tick, Some(Duration::from_millis(10))).unwrap();
+/// engine.start(Event::timer(), Ev::Stop, Some(Duration::from_millis(35))).unwrap();
+/// let mut ticks = 0;
+/// while let Some(fired) = engine.next(&mut host).unwrap() {
+///     match fired.datum {
+///         Ev::Tick => ticks += 1,
+///         Ev::Stop => engine.loop_break(),
+///     }
+/// }
+/// assert_eq!((ticks, engine.now()), (3, 35));
+/// ```
+pub struct Engine<T, const E: usize, const S: usize, const P: usize> {
+    slots: [Slot<T>; E],
+    free_head: u32,
+    free_tail: u32,
+    live: u32,
+    sources: Sources<S>,
+    timers: TimerHeap<E>,
+    queues: [Queue; P],
+    later: Queue,
+    nprio: u8,
+    starved: [u32; P],
+    starve_limit: Option<u32>,
+    signal_heads: [u32; NSIG],
+    signals_wanted: u64,
+    signals_registered: u64,
+    platform: Platform,
+    now: Tick,
+    seq: u32,
+    tag: u16,
+    /// Added events.
+    npending: u32,
+    /// Events in a priority queue or the deferred queue.
+    nactive: u32,
+    /// The priority whose queue the pass in progress delivers from.
+    pass: Option<u8>,
+    /// An event more urgent than the pass in progress became active: end the pass.
+    urgent: bool,
+    exit_at: Option<Tick>,
+    exit_now: bool,
+    break_now: bool,
+    in_callback: bool,
+    last_exit: Option<Exit>,
+}
+
+impl<T: Copy, const E: usize, const S: usize, const P: usize> Default for Engine<T, E, S, P> {
+    /// An engine on virtual time at 1 kHz, as [`Platform::manual`].
+    fn default() -> Self {
+        Self::new(Platform::manual(1000))
+    }
+}
+
+impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P> {
+    const CHECK: () = {
+        assert!(E < NIL as usize, "at most 2^32 - 2 events");
+        assert!(S < (NIL / 2) as usize, "at most 2^31 - 1 sources");
+        assert!(P >= 1 && P <= 256, "between 1 and 256 priorities");
+    };
+
+    /// An empty engine for `platform`, with one priority in use.
+    ///
+    /// Capacity is checked at compile time: `P` must be between 1 and 256.
+    pub fn new(platform: Platform) -> Self {
+        let () = Self::CHECK;
+        let tag = critical_section::with(|cs| {
+            let c = ENGINES.borrow(cs);
+            let t = c.get().wrapping_add(1);
+            c.set(t);
+            t
+        });
+        let mut slots = [Slot::EMPTY; E];
+        for (i, s) in slots.iter_mut().enumerate() {
+            s.next = if i + 1 < E { (i + 1) as u32 } else { NIL };
+        }
+        Engine {
+            slots,
+            free_head: if E > 0 { 0 } else { NIL },
+            free_tail: if E > 0 { (E - 1) as u32 } else { NIL },
+            live: 0,
+            sources: Sources::new(),
+            timers: TimerHeap::new(),
+            queues: [Queue::EMPTY; P],
+            later: Queue::EMPTY,
+            nprio: 1,
+            starved: [0; P],
+            starve_limit: None,
+            signal_heads: [NIL; NSIG],
+            signals_wanted: 0,
+            signals_registered: 0,
+            now: platform.clock.read().unwrap_or(0),
+            platform,
+            seq: 0,
+            tag,
+            npending: 0,
+            nactive: 0,
+            pass: None,
+            urgent: false,
+            exit_at: None,
+            exit_now: false,
+            break_now: false,
+            in_callback: false,
+            last_exit: None,
+        }
+    }
+
+    // ----- ids and slots -------------------------------------------------------------------
+
+    fn check(&self, id: EventId) -> Result<u32, IdError> {
+        if id.engine != self.tag {
+            return Err(IdError::Foreign);
+        }
+        match self.slots.get(id.index as usize) {
+            Some(s) if s.flags & ALLOC != 0 && s.generation == id.generation => Ok(id.index),
+            _ => Err(IdError::Stale),
+        }
+    }
+
+    fn id(&self, i: u32) -> EventId {
+        EventId { index: i, generation: self.slots[i as usize].generation, engine: self.tag }
+    }
+
+    /// The time to count a new timeout from: the cached time during a pass (libevent's time
+    /// cache), a fresh reading of the clock otherwise.
+    fn time_for_add(&mut self) -> Tick {
+        if self.pass.is_none() {
+            if let Some(t) = self.platform.clock.read() {
+                self.now = self.now.max(t);
+            }
+        }
+        self.now
+    }
+
+    // ----- creating and adding ---------------------------------------------------------------
+
+    /// Create an event that is not yet added (libevent's `event_new`).
+    ///
+    /// Its priority is the one given with [`Event::priority`], or the middle of the priorities in
+    /// use. Fails when every slot is in use, the priority is out of range, the signal does not
+    /// exist on this platform or an IO event has an empty interest; `datum` comes back in the
+    /// error.
+    pub fn create(&mut self, ev: Event, datum: T) -> Result<EventId, Rejected<T>> {
+        let reject = |error| Err(Rejected { error, datum });
+        let prio = match ev.priority {
+            Some(p) if p >= self.nprio => return reject(CreateError::BadPriority),
+            Some(p) => p,
+            None => self.nprio / 2,
+        };
+        let (kind, key, interest, signo) = match ev.kind {
+            Kind::Io { key, interest } => {
+                if interest.is_empty() {
+                    return reject(CreateError::NoInterest);
+                }
+                (K_IO, key, interest, 0)
+            }
+            Kind::Timer => (K_TIMER, SourceKey(0), Interest::NONE, 0),
+            Kind::Signal(signo) => {
+                if !self.platform.signals.contains(signo) {
+                    return reject(CreateError::BadSignal);
+                }
+                (K_SIGNAL, SourceKey(0), Interest::NONE, signo as u8)
+            }
+            Kind::User => (K_USER, SourceKey(0), Interest::NONE, 0),
+        };
+        let i = self.free_head;
+        if i == NIL {
+            return reject(CreateError::Full);
+        }
+        let s = &mut self.slots[i as usize];
+        self.free_head = s.next;
+        if self.free_head == NIL {
+            self.free_tail = NIL;
+        }
+        self.live += 1;
+        let mut flags = ALLOC;
+        if ev.persist {
+            flags |= PERSIST;
+        }
+        if ev.edge {
+            flags |= EDGE;
+        }
+        *s = Slot {
+            datum: Some(datum),
+            flags,
+            kind,
+            key,
+            interest,
+            signo,
+            prio,
+            generation: s.generation,
+            ..Slot::EMPTY
+        };
+        Ok(self.id(i))
+    }
+
+    /// Add an event: make it wait for what it watches, and for `timeout` if given (libevent's
+    /// `event_add`).
+    ///
+    /// Adding an event that is already added re-schedules its timeout when `timeout` is given and
+    /// leaves the existing one alone when it is `None` (use
+    /// [`remove_timeout`](Self::remove_timeout) to drop it). A timer added without a timeout
+    /// never fires by itself but keeps the loop alive, as in libevent.
+    ///
+    /// Fails, changing nothing, for an unknown id, a timeout that overflows the tick counter, a
+    /// new source when the source table is full, or a source already watched with the other
+    /// triggering mode.
+    pub fn add(&mut self, id: EventId, timeout: Option<Duration>) -> Result<(), AddError> {
+        let i = self.check(id)?;
+        let deadline = match timeout {
+            Some(d) => {
+                let period = self.platform.clock.ticks(d).map_err(|Overflow| AddError::Overflow)?;
+                let now = self.time_for_add();
+                Some((period, now.checked_add(period).ok_or(AddError::Overflow)?))
+            }
+            None => None,
+        };
+        let s = self.slots[i as usize];
+        if s.flags & PENDING == 0 {
+            match s.kind {
+                K_IO => {
+                    let edge = s.flags & EDGE != 0;
+                    if let Some(si) = self.sources.find(s.key) {
+                        let src = &self.sources.slots[si as usize];
+                        if src.head != NIL && src.edge != edge {
+                            return Err(AddError::EdgeMismatch);
+                        }
+                    }
+                    let si = self.sources.get_or_insert(s.key).ok_or(AddError::SourcesFull)?;
+                    let src = &mut self.sources.slots[si as usize];
+                    if src.head == NIL {
+                        src.edge = edge;
+                    }
+                    src.wanted |= s.interest;
+                    Self::append(&mut self.slots, &mut src.head, i);
+                    self.slots[i as usize].source = si;
+                    self.source_changed(si);
+                }
+                K_SIGNAL => {
+                    Self::append(&mut self.slots, &mut self.signal_heads[s.signo as usize], i);
+                    self.signals_wanted |= 1 << s.signo;
+                }
+                _ => {}
+            }
+            self.slots[i as usize].flags |= PENDING;
+            self.npending += 1;
+        }
+        if let Some((period, deadline)) = deadline {
+            let s = &mut self.slots[i as usize];
+            s.period = period;
+            s.flags |= PERIOD;
+            self.arm(i, deadline);
+        }
+        Ok(())
+    }
+
+    /// [`create`](Self::create) and [`add`](Self::add) in one call. If adding fails the event is
+    /// freed again and the datum handed back.
+    pub fn start(
+        &mut self,
+        ev: Event,
+        datum: T,
+        timeout: Option<Duration>,
+    ) -> Result<EventId, Rejected<T>> {
+        let id = self.create(ev, datum)?;
+        match self.add(id, timeout) {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                let datum = self.release_slot(id.index);
+                Err(Rejected { error: CreateError::Add(e), datum })
+            }
+        }
+    }
+
+    /// A fire-and-forget event (libevent's `event_base_once`): it fires once and is freed.
+    ///
+    /// A [`Event::timer`] without a timeout fires at the next pass. Persistence is ignored.
+    pub fn once(
+        &mut self,
+        ev: Event,
+        datum: T,
+        timeout: Option<Duration>,
+    ) -> Result<EventId, Rejected<T>> {
+        let ev = Event { persist: false, ..ev };
+        let id = self.start(ev, datum, timeout)?;
+        let s = &mut self.slots[id.index as usize];
+        s.flags |= ONCE;
+        let timer = s.kind == K_TIMER;
+        if timeout.is_none() && timer {
+            self.activate_slot(id.index, Ready::TIMEOUT);
+        }
+        Ok(id)
+    }
+
+    // ----- deleting and freeing --------------------------------------------------------------
+
+    /// Delete an event: it stops waiting and a queued activation is dropped, at once, even in the
+    /// middle of a pass (libevent's `event_del`). It can be added again.
+    pub fn del(&mut self, id: EventId) -> Result<(), IdError> {
+        let i = self.check(id)?;
+        self.unpend(i);
+        self.deactivate(i);
+        Ok(())
+    }
+
+    /// Delete and free an event, handing back its datum. Its id turns stale.
+    pub fn free(&mut self, id: EventId) -> Result<T, IdError> {
+        let i = self.check(id)?;
+        self.unpend(i);
+        self.deactivate(i);
+        Ok(self.release_slot(i))
+    }
+
+    /// Remove only the timeout of an event; it keeps waiting for its IO or signal
+    /// (libevent's `event_remove_timer`).
+    pub fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError> {
+        let i = self.check(id)?;
+        self.disarm(i);
+        self.slots[i as usize].flags &= !PERIOD;
+        Ok(())
+    }
+
+    fn release_slot(&mut self, i: u32) -> T {
+        let s = &mut self.slots[i as usize];
+        let datum = s.datum.take();
+        s.flags = 0;
+        s.generation = s.generation.wrapping_add(1);
+        s.next = NIL;
+        if self.free_tail == NIL {
+            self.free_head = i;
+        } else {
+            self.slots[self.free_tail as usize].next = i;
+        }
+        self.free_tail = i;
+        self.live -= 1;
+        match datum {
+            Some(d) => d,
+            // Every allocated slot holds a datum; `check` admits allocated slots only.
+            None => unreachable_datum(),
+        }
+    }
+
+    /// Stop waiting: off its source or signal list, timeout disarmed.
+    fn unpend(&mut self, i: u32) {
+        let s = self.slots[i as usize];
+        if s.flags & PENDING == 0 {
+            return;
+        }
+        match s.kind {
+            K_IO => {
+                let si = s.source;
+                Self::remove(&mut self.slots, &mut self.sources.slots[si as usize].head, i);
+                let mut wanted = Interest::NONE;
+                let mut e = self.sources.slots[si as usize].head;
+                while e != NIL {
+                    wanted |= self.slots[e as usize].interest;
+                    e = self.slots[e as usize].link;
+                }
+                self.sources.slots[si as usize].wanted = wanted;
+                self.source_changed(si);
+            }
+            K_SIGNAL => {
+                let head = &mut self.signal_heads[s.signo as usize];
+                Self::remove(&mut self.slots, head, i);
+                if *head == NIL {
+                    self.signals_wanted &= !(1 << s.signo);
+                }
+            }
+            _ => {}
+        }
+        let s = &mut self.slots[i as usize];
+        s.flags &= !(PENDING | PERIOD);
+        s.link = NIL;
+        s.source = NIL;
+        self.npending -= 1;
+        self.disarm(i);
+    }
+
+    /// After a change of a source's events: queue a change for the host, or give the slot back.
+    fn source_changed(&mut self, si: u32) {
+        let src = &self.sources.slots[si as usize];
+        if Self::differs(src) {
+            self.sources.mark_dirty(si);
+        } else if src.head == NIL && src.registered.is_empty() {
+            self.sources.release(si);
+        }
+    }
+
+    fn differs(src: &sources::Src) -> bool {
+        src.wanted != src.registered || (!src.wanted.is_empty() && src.edge != src.registered_edge)
+    }
+
+    /// Append event `i` to a source or signal list, so that its events fire in the order they
+    /// were added.
+    fn append(slots: &mut [Slot<T>], head: &mut u32, i: u32) {
+        slots[i as usize].link = NIL;
+        if *head == NIL {
+            *head = i;
+            return;
+        }
+        let mut tail = *head;
+        while slots[tail as usize].link != NIL {
+            tail = slots[tail as usize].link;
+        }
+        slots[tail as usize].link = i;
+    }
+
+    /// Remove event `i` from a source or signal list.
+    fn remove(slots: &mut [Slot<T>], head: &mut u32, i: u32) {
+        if *head == i {
+            *head = slots[i as usize].link;
+            return;
+        }
+        let mut e = *head;
+        while e != NIL {
+            let next = slots[e as usize].link;
+            if next == i {
+                slots[e as usize].link = slots[i as usize].link;
+                return;
+            }
+            e = next;
+        }
+    }
+
+    // ----- timers ----------------------------------------------------------------------------
+
+    fn arm(&mut self, i: u32, deadline: Tick) {
+        self.seq = self.seq.wrapping_add(1);
+        let s = &mut self.slots[i as usize];
+        s.deadline = deadline;
+        s.order = self.seq;
+        if s.flags & TIMER != 0 {
+            if deadline >= s.heap_deadline {
+                // Later than the live entry: it will be moved when it comes up.
+                return;
+            }
+            self.timers.dead += 1;
+        }
+        self.push_timer(i, deadline, self.seq);
+    }
+
+    fn push_timer(&mut self, i: u32, deadline: Tick, seq: u32) {
+        if self.timers.is_full() {
+            self.compact_timers();
+        }
+        let s = &mut self.slots[i as usize];
+        s.flags |= TIMER;
+        s.heap_deadline = deadline;
+        s.heap_seq = seq;
+        self.timers.push(Entry { deadline, seq, index: i });
+    }
+
+    fn disarm(&mut self, i: u32) {
+        let s = &mut self.slots[i as usize];
+        if s.flags & TIMER != 0 {
+            s.flags &= !TIMER;
+            self.timers.dead += 1;
+            if self.timers.dead > 32 && self.timers.dead * 2 > self.timers.len() {
+                self.compact_timers();
+            }
+        }
+    }
+
+    fn entry_live(slots: &[Slot<T>], e: &Entry) -> bool {
+        let s = &slots[e.index as usize];
+        s.flags & TIMER != 0 && s.heap_seq == e.seq
+    }
+
+    fn compact_timers(&mut self) {
+        let slots = &self.slots;
+        self.timers.retain(|e| Self::entry_live(slots, e));
+    }
+
+    /// Drop dead entries off the top of the heap and move lazily extended ones to their real
+    /// place, so that the top is a timeout that will really fire.
+    fn settle_top(&mut self) -> Option<Tick> {
+        while let Some(&top) = self.timers.peek() {
+            if !Self::entry_live(&self.slots, &top) {
+                if self.timers.dead > 32 && self.timers.dead * 2 > self.timers.len() {
+                    self.compact_timers();
+                } else {
+                    self.timers.pop();
+                    self.timers.dead = self.timers.dead.saturating_sub(1);
+                }
+                continue;
+            }
+            let s = &self.slots[top.index as usize];
+            if s.deadline != top.deadline || s.order != top.seq {
+                let (deadline, order) = (s.deadline, s.order);
+                self.timers.pop();
+                self.push_timer(top.index, deadline, order);
+                continue;
+            }
+            return Some(top.deadline);
+        }
+        None
+    }
+
+    fn expire_timers(&mut self) {
+        while let Some(deadline) = self.settle_top() {
+            if deadline > self.now {
+                break;
+            }
+            if let Some(top) = self.timers.pop() {
+                self.slots[top.index as usize].flags &= !TIMER;
+                self.activate_slot(top.index, Ready::TIMEOUT);
+            }
+        }
+    }
+
+    // ----- activation ------------------------------------------------------------------------
+
+    /// Activate an event with `ready`, added or not (libevent's `event_active`). Activating an
+    /// event that is already active merges the flags into the one pending firing.
+    pub fn activate(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
+        let i = self.check(id)?;
+        self.activate_slot(i, ready);
+        Ok(())
+    }
+
+    /// Activate an event at the start of the next pass rather than in this one, so that events
+    /// that activate each other do not starve IO (libevent's `event_active_later_`). A later
+    /// [`activate`](Self::activate) makes it active at once.
+    pub fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
+        let i = self.check(id)?;
+        let s = &mut self.slots[i as usize];
+        s.res |= ready;
+        if s.flags & (ACTIVE | LATER) == 0 {
+            s.flags |= LATER;
+            Self::push_back(&mut self.slots, &mut self.later, i);
+            self.nactive += 1;
+        }
+        Ok(())
+    }
+
+    fn activate_slot(&mut self, i: u32, ready: Ready) {
+        let s = &mut self.slots[i as usize];
+        s.res |= ready;
+        if s.flags & ACTIVE != 0 {
+            return;
+        }
+        if s.flags & LATER != 0 {
+            s.flags &= !LATER;
+            Self::unlink(&mut self.slots, &mut self.later, i);
+        } else {
+            self.nactive += 1;
+        }
+        let s = &mut self.slots[i as usize];
+        s.flags |= ACTIVE;
+        let prio = s.prio;
+        Self::push_back(&mut self.slots, &mut self.queues[prio as usize], i);
+        if let Some(p) = self.pass {
+            if prio < p {
+                self.urgent = true;
+            }
+        }
+    }
+
+    /// Out of its priority or deferred queue, activation flags dropped.
+    fn deactivate(&mut self, i: u32) {
+        let s = &mut self.slots[i as usize];
+        if s.flags & ACTIVE != 0 {
+            let prio = s.prio;
+            Self::unlink(&mut self.slots, &mut self.queues[prio as usize], i);
+        } else if s.flags & LATER != 0 {
+            Self::unlink(&mut self.slots, &mut self.later, i);
+        } else {
+            return;
+        }
+        let s = &mut self.slots[i as usize];
+        s.flags &= !(ACTIVE | LATER);
+        s.res = Ready::NONE;
+        s.ncalls = 0;
+        self.nactive -= 1;
+    }
+
+    fn push_back(slots: &mut [Slot<T>], q: &mut Queue, i: u32) {
+        slots[i as usize].next = NIL;
+        slots[i as usize].prev = q.tail;
+        if q.tail == NIL {
+            q.head = i;
+        } else {
+            slots[q.tail as usize].next = i;
+        }
+        q.tail = i;
+    }
+
+    fn unlink(slots: &mut [Slot<T>], q: &mut Queue, i: u32) {
+        let (prev, next) = (slots[i as usize].prev, slots[i as usize].next);
+        if prev == NIL {
+            q.head = next;
+        } else {
+            slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            q.tail = prev;
+        } else {
+            slots[next as usize].prev = prev;
+        }
+    }
+
+    fn pop_front(slots: &mut [Slot<T>], q: &mut Queue) -> Option<u32> {
+        let i = q.head;
+        if i == NIL {
+            return None;
+        }
+        Self::unlink(slots, q, i);
+        Some(i)
+    }
+
+    // ----- passes and delivery ---------------------------------------------------------------
+
+    /// Start a pass after a host turn: deferred activations join their queues, and the queue to
+    /// deliver from is chosen: the most urgent non-empty one, unless a starvation limit is set and
+    /// a less urgent queue has waited that many passes.
+    fn open_pass(&mut self) {
+        while let Some(i) = Self::pop_front(&mut self.slots, &mut self.later) {
+            let s = &mut self.slots[i as usize];
+            s.flags = (s.flags & !LATER) | ACTIVE;
+            let prio = s.prio as usize;
+            Self::push_back(&mut self.slots, &mut self.queues[prio], i);
+        }
+        self.urgent = false;
+        let n = self.nprio as usize;
+        let Some(first) = (0..n).find(|&p| self.queues[p].head != NIL) else {
+            self.pass = None;
+            return;
+        };
+        let mut pick = first;
+        if let Some(limit) = self.starve_limit {
+            if let Some(p) =
+                (first + 1..n).find(|&p| self.queues[p].head != NIL && self.starved[p] >= limit)
+            {
+                pick = p;
+            }
+            for p in 0..n {
+                if p == pick || self.queues[p].head == NIL {
+                    self.starved[p] = 0;
+                } else {
+                    self.starved[p] += 1;
+                }
+            }
+        }
+        self.pass = Some(pick as u8);
+    }
+
+    /// Take the next fired event of the pass in progress, most urgent first; `None` when the pass
+    /// is over (its queue is empty, a more urgent event became active, or
+    /// [`loop_break`](Self::loop_break) was called).
+    ///
+    /// This is the lowest-level way to consume events: call [`turn`](Self::turn), then this until
+    /// it returns `None`. [`next`](Self::next) does both.
+    pub fn next_fired(&mut self) -> Option<Fired<T>> {
+        let p = self.pass?;
+        if self.break_now || self.urgent {
+            self.pass = None;
+            return None;
+        }
+        match Self::pop_front(&mut self.slots, &mut self.queues[p as usize]) {
+            Some(i) => Some(self.deliver(i)),
+            None => {
+                self.pass = None;
+                None
+            }
+        }
+    }
+
+    fn deliver(&mut self, i: u32) -> Fired<T> {
+        self.nactive -= 1;
+        let now = self.now;
+        let s = &mut self.slots[i as usize];
+        s.flags &= !ACTIVE;
+        let ready = core::mem::take(&mut s.res);
+        let count = core::mem::take(&mut s.ncalls).max(1);
+        let flags = s.flags;
+        let datum = match s.datum {
+            Some(d) => d,
+            None => unreachable_datum(),
+        };
+        let id = EventId { index: i, generation: s.generation, engine: self.tag };
+        if flags & PENDING != 0 {
+            if flags & PERSIST == 0 {
+                self.unpend(i);
+            } else if flags & PERIOD != 0 {
+                // A timeout re-arms from its scheduled deadline (no drift); after a stall it
+                // fires once and continues from now (no burst). Other activations re-base it.
+                let base = if ready.contains(Ready::TIMEOUT) { s.deadline } else { now };
+                let mut next = base.saturating_add(s.period);
+                if next < now {
+                    next = now.saturating_add(s.period);
+                }
+                self.arm(i, next);
+            }
+        }
+        if flags & ONCE != 0 {
+            self.unpend(i);
+            self.release_slot(i);
+        }
+        Fired { id, ready, count, datum }
+    }
+
+    // ----- queries and settings --------------------------------------------------------------
+
+    /// What an event waits for and when its timeout is due (libevent's `event_pending`).
+    pub fn pending(&self, id: EventId) -> Result<Pending, IdError> {
+        let i = self.check(id)?;
+        let s = &self.slots[i as usize];
+        let mut ready = Ready::NONE;
+        let added = s.flags & PENDING != 0;
+        if added {
+            ready |= match s.kind {
+                K_IO => Ready::from(s.interest),
+                K_SIGNAL => Ready::SIGNAL,
+                K_USER => Ready::USER,
+                _ => Ready::NONE,
+            };
+        }
+        let armed = s.flags & TIMER != 0;
+        if armed {
+            ready |= Ready::TIMEOUT;
+        }
+        let active = s.flags & (ACTIVE | LATER) != 0;
+        if active {
+            ready |= s.res;
+        }
+        Ok(Pending { ready, deadline: armed.then_some(s.deadline), added, active })
+    }
+
+    /// The datum of an event.
+    pub fn datum(&self, id: EventId) -> Result<T, IdError> {
+        let i = self.check(id)?;
+        self.slots[i as usize].datum.ok_or(IdError::Stale)
+    }
+
+    /// Replace the datum of an event; it fires with the new one from now on.
+    pub fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError> {
+        let i = self.check(id)?;
+        self.slots[i as usize].datum = Some(datum);
+        Ok(())
+    }
+
+    /// Move an event to priority `p` (libevent's `event_priority_set`). Refused while the event is
+    /// active, or when `p` is not below the number of priorities in use.
+    pub fn set_priority(&mut self, id: EventId, p: u8) -> Result<(), PriorityError> {
+        let i = self.check(id)?;
+        if p >= self.nprio {
+            return Err(PriorityError::OutOfRange);
+        }
+        let s = &mut self.slots[i as usize];
+        if s.flags & (ACTIVE | LATER) != 0 {
+            return Err(PriorityError::Active);
+        }
+        s.prio = p;
+        Ok(())
+    }
+
+    /// Use `n` priorities, 0 the most urgent (libevent's `event_base_priority_init`). Refused while
+    /// any event is active, or for `n` of 0 or above `P`. Events whose priority is no longer in
+    /// range move to the least urgent one.
+    pub fn set_priorities(&mut self, n: u8) -> Result<(), PriorityError> {
+        if n == 0 || usize::from(n) > P {
+            return Err(PriorityError::OutOfRange);
+        }
+        if self.nactive > 0 {
+            return Err(PriorityError::Active);
+        }
+        self.nprio = n;
+        for s in self.slots.iter_mut().filter(|s| s.flags & ALLOC != 0) {
+            s.prio = s.prio.min(n - 1);
+        }
+        Ok(())
+    }
+
+    /// The number of priorities in use.
+    pub fn priorities(&self) -> u8 {
+        self.nprio
+    }
+
+    /// Let a non-empty less urgent queue be passed over at most `passes` times in a row before it
+    /// gets a pass of its own. `None` (the default, libevent's behaviour) lets urgent events
+    /// starve the rest for as long as they keep coming.
+    pub fn set_starvation_limit(&mut self, passes: Option<u32>) {
+        self.starve_limit = passes;
+        self.starved = [0; P];
+    }
+
+    /// End the loop after the pass in progress once `after` has elapsed (now if `None`).
+    /// Of several requests the earliest wins (libevent's `event_base_loopexit`).
+    pub fn loop_exit(&mut self, after: Option<Duration>) -> Result<(), Overflow> {
+        match after {
+            None => self.exit_now = true,
+            Some(d) => {
+                let now = self.time_for_add();
+                let at = self.platform.clock.after(now, d)?;
+                self.exit_at = Some(self.exit_at.map_or(at, |t| t.min(at)));
+            }
+        }
+        Ok(())
+    }
+
+    /// End the loop after the event being handled: the rest of the pass stays queued for the next
+    /// loop (libevent's `event_base_loopbreak`).
+    pub fn loop_break(&mut self) {
+        self.break_now = true;
+    }
+
+    /// The current time in ticks.
+    pub fn now(&self) -> Tick {
+        self.now
+    }
+
+    /// The platform this engine was made for.
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+
+    /// Whether anything can still fire: an event is added or active, or a `loop_exit` is due.
+    pub fn is_alive(&self) -> bool {
+        self.npending > 0 || self.nactive > 0 || self.exit_at.is_some()
+    }
+
+    /// Events created and not freed.
+    pub fn len(&self) -> usize {
+        self.live as usize
+    }
+
+    /// Whether no event exists.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Why the last loop ([`run`](Self::run) or [`next`](Self::next)) ended.
+    pub fn last_exit(&self) -> Option<Exit> {
+        self.last_exit
+    }
+
+    /// How long the host may block now.
+    fn wait(&mut self) -> Wait {
+        if self.nactive > 0 || self.exit_now || self.break_now {
+            return Wait::No;
+        }
+        match (self.settle_top(), self.exit_at) {
+            (Some(a), Some(b)) => Wait::Until(a.min(b)),
+            (Some(t), None) | (None, Some(t)) => Wait::Until(t),
+            (None, None) => Wait::Forever,
+        }
+    }
+
+    // ----- the loop --------------------------------------------------------------------------
+
+    /// One host turn: apply changes, wait (if `block`, as long as the next deadline allows), feed
+    /// readiness, advance time, and open the next pass. Then take events with
+    /// [`next_fired`](Self::next_fired).
+    pub fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
+        if self.in_callback {
+            return Err(LoopError::Reentrant);
+        }
+        let wait = if block { self.wait() } else { Wait::No };
+        let turn = host.turn(self, wait)?;
+        self.open_pass();
+        Ok(turn)
+    }
+
+    /// The pull-based loop: the next fired event, running host turns as needed; `None` when the
+    /// loop ends (see [`last_exit`](Self::last_exit) for why). Between two calls the caller has
+    /// the whole engine to itself.
+    ///
+    /// Ends when nothing can fire any more, after the pass in which a `loop_exit` took effect,
+    /// right after `loop_break`, or when the host says nothing can ever wake it.
+    pub fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError> {
+        if self.in_callback {
+            return Err(LoopError::Reentrant);
+        }
+        loop {
+            if let Some(f) = self.next_fired() {
+                return Ok(Some(f));
+            }
+            if let Some(exit) = self.take_exit() {
+                self.last_exit = Some(exit);
+                return Ok(None);
+            }
+            if !self.is_alive() || (self.turn(host, true)? == Turn::Never && self.nactive == 0) {
+                self.last_exit = Some(Exit::Empty);
+                return Ok(None);
+            }
+        }
+    }
+
+    fn take_exit(&mut self) -> Option<Exit> {
+        if core::mem::take(&mut self.break_now) {
+            self.exit_now = false;
+            Some(Exit::Break)
+        } else if core::mem::take(&mut self.exit_now) {
+            Some(Exit::Exit)
+        } else {
+            None
+        }
+    }
+
+    /// Run the loop, calling `handler` for every fired event (libevent's `event_base_loop`).
+    ///
+    /// The handler gets the engine as `&mut dyn Events<T>`, so it can add, delete and activate
+    /// events, and call `loop_exit` or `loop_break`. Starting a loop from inside the handler is
+    /// refused with [`LoopError::Reentrant`].
+    pub fn run(
+        &mut self,
+        host: &mut dyn Host,
+        mode: Mode,
+        handler: &mut dyn FnMut(&mut dyn Events<T>, Fired<T>),
+    ) -> Result<Exit, LoopError> {
+        if self.in_callback {
+            return Err(LoopError::Reentrant);
+        }
+        let mut turns = 0u32;
+        let mut ran = false;
+        let exit = loop {
+            while let Some(f) = self.next_fired() {
+                ran = true;
+                self.in_callback = true;
+                handler(self, f);
+                self.in_callback = false;
+            }
+            if let Some(exit) = self.take_exit() {
+                break exit;
+            }
+            match mode {
+                Mode::NoWait if turns > 0 => break Exit::Done,
+                Mode::Once if ran && self.nactive == 0 => break Exit::Done,
+                _ => {}
+            }
+            if !self.is_alive() {
+                break Exit::Empty;
+            }
+            if self.turn(host, mode != Mode::NoWait)? == Turn::Never && self.nactive == 0 {
+                break Exit::Empty;
+            }
+            turns += 1;
+        };
+        self.last_exit = Some(exit);
+        Ok(exit)
+    }
+}
+
+#[cold]
+fn unreachable_datum() -> ! {
+    unreachable!("an allocated event slot always holds its datum")
+}
+
+impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Engine<T, E, S, P> {
+    fn now(&self) -> Tick {
+        self.now
+    }
+
+    fn next_change(&mut self) -> Option<Change> {
+        while let Some(si) = self.sources.pop_dirty() {
+            let src = &mut self.sources.slots[si as usize];
+            if !src.used {
+                continue;
+            }
+            if !Self::differs(src) {
+                if src.head == NIL && src.registered.is_empty() {
+                    self.sources.release(si);
+                }
+                continue;
+            }
+            let change = Change::Io {
+                key: src.key,
+                token: src.token(si),
+                old: src.registered,
+                new: src.wanted,
+                edge: src.edge,
+            };
+            src.registered = src.wanted;
+            src.registered_edge = src.edge;
+            if src.head == NIL && src.registered.is_empty() {
+                self.sources.release(si);
+            }
+            return Some(change);
+        }
+        let diff = self.signals_wanted ^ self.signals_registered;
+        if diff != 0 {
+            let signo = diff.trailing_zeros();
+            self.signals_registered ^= 1 << signo;
+            return Some(Change::Signal {
+                signo: signo as i32,
+                watch: self.signals_wanted & 1 << signo != 0,
+            });
+        }
+        None
+    }
+
+    fn feed_io(&mut self, token: Token, ready: Ready) {
+        let Some(si) = self.sources.by_token(token) else { return };
+        let mut e = self.sources.slots[si as usize].head;
+        while e != NIL {
+            let s = &self.slots[e as usize];
+            let next = s.link;
+            let hit = ready & Ready::from(s.interest);
+            if !hit.is_empty() {
+                self.activate_slot(e, hit);
+            }
+            e = next;
+        }
+    }
+
+    fn feed_signal(&mut self, signo: i32, count: u32) {
+        if !(1..NSIG as i32).contains(&signo) {
+            return;
+        }
+        let mut e = self.signal_heads[signo as usize];
+        while e != NIL {
+            let s = &mut self.slots[e as usize];
+            s.ncalls = s.ncalls.saturating_add(count);
+            let next = s.link;
+            self.activate_slot(e, Ready::SIGNAL);
+            e = next;
+        }
+    }
+
+    fn feed_user(&mut self, id: EventId) {
+        if let Ok(i) = self.check(id) {
+            self.activate_slot(i, Ready::USER);
+        }
+    }
+
+    fn advance(&mut self, now: Tick) {
+        self.now = self.now.max(now);
+        self.expire_timers();
+        if self.exit_at.is_some_and(|t| t <= self.now) {
+            self.exit_at = None;
+            self.exit_now = true;
+        }
+    }
+
+    fn forget_source(&mut self, key: SourceKey) -> Option<Change> {
+        let si = self.sources.find(key)?;
+        let mut e = self.sources.slots[si as usize].head;
+        while e != NIL {
+            let next = self.slots[e as usize].link;
+            let s = &mut self.slots[e as usize];
+            s.flags &= !(PENDING | PERIOD);
+            s.link = NIL;
+            s.source = NIL;
+            self.npending -= 1;
+            self.disarm(e);
+            self.deactivate(e);
+            e = next;
+        }
+        let src = &mut self.sources.slots[si as usize];
+        src.head = NIL;
+        let change = (!src.registered.is_empty()).then(|| Change::Io {
+            key,
+            token: src.token(si),
+            old: src.registered,
+            new: Interest::NONE,
+            edge: src.registered_edge,
+        });
+        self.sources.release(si);
+        change
+    }
+}

@@ -1,0 +1,245 @@
+//! The source table: one slot per watched source key, with the union of its events' interests,
+//! what the host has registered, and the dirty list that becomes the change list.
+//!
+//! Keys are found through an open-addressing index of `2 * S` cells (linear probing, backward-shift
+//! deletion), so lookups stay short even with every slot in use. Slot indices never move while a
+//! slot is in use: they are what the host's [`Token`] names.
+
+use crate::event::{Interest, SourceKey};
+use crate::host::Token;
+
+pub(crate) const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Src {
+    pub(crate) key: SourceKey,
+    pub(crate) generation: u32,
+    /// First event on this source (a list through the event slots), or the next free slot.
+    pub(crate) head: u32,
+    /// Union of the interests of its added events.
+    pub(crate) wanted: Interest,
+    /// What the host has registered.
+    pub(crate) registered: Interest,
+    pub(crate) edge: bool,
+    pub(crate) registered_edge: bool,
+    pub(crate) used: bool,
+    /// In the dirty list (possibly as a leftover of a freed use of this slot).
+    pub(crate) dirty: bool,
+}
+
+impl Src {
+    const EMPTY: Src = Src {
+        key: SourceKey(0),
+        generation: 0,
+        head: NIL,
+        wanted: Interest::NONE,
+        registered: Interest::NONE,
+        edge: false,
+        registered_edge: false,
+        used: false,
+        dirty: false,
+    };
+
+    pub(crate) fn token(&self, index: u32) -> Token {
+        Token(u64::from(index) | u64::from(self.generation) << 32)
+    }
+}
+
+pub(crate) struct Sources<const S: usize> {
+    pub(crate) slots: [Src; S],
+    index: [[u32; 2]; S],
+    free: u32,
+    dirty: [u32; S],
+    ndirty: usize,
+}
+
+#[inline]
+fn hash(key: SourceKey) -> u32 {
+    ((key.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
+}
+
+impl<const S: usize> Sources<S> {
+    pub(crate) fn new() -> Self {
+        let mut slots = [Src::EMPTY; S];
+        for (i, s) in slots.iter_mut().enumerate() {
+            s.head = if i + 1 < S { (i + 1) as u32 } else { NIL };
+        }
+        Sources {
+            slots,
+            index: [[NIL; 2]; S],
+            free: if S > 0 { 0 } else { NIL },
+            dirty: [NIL; S],
+            ndirty: 0,
+        }
+    }
+
+    const CELLS: usize = 2 * S;
+
+    #[inline]
+    fn home(key: SourceKey) -> usize {
+        ((u64::from(hash(key)) * Self::CELLS as u64) >> 32) as usize
+    }
+    #[inline]
+    fn cell(&self, c: usize) -> u32 {
+        self.index[c >> 1][c & 1]
+    }
+    #[inline]
+    fn set_cell(&mut self, c: usize, v: u32) {
+        self.index[c >> 1][c & 1] = v;
+    }
+    #[inline]
+    fn next_cell(c: usize) -> usize {
+        if c + 1 == Self::CELLS { 0 } else { c + 1 }
+    }
+
+    /// The cell holding `key`, if any.
+    fn find_cell(&self, key: SourceKey) -> Option<usize> {
+        if S == 0 {
+            return None;
+        }
+        let mut c = Self::home(key);
+        loop {
+            let v = self.cell(c);
+            if v == NIL {
+                return None;
+            }
+            if self.slots[v as usize].key == key {
+                return Some(c);
+            }
+            c = Self::next_cell(c);
+        }
+    }
+
+    pub(crate) fn find(&self, key: SourceKey) -> Option<u32> {
+        self.find_cell(key).map(|c| self.cell(c))
+    }
+
+    /// The slot for `key`, allocated if new. `None` when new and the table is full.
+    pub(crate) fn get_or_insert(&mut self, key: SourceKey) -> Option<u32> {
+        if let Some(i) = self.find(key) {
+            return Some(i);
+        }
+        let i = self.free;
+        if i == NIL {
+            return None;
+        }
+        let s = &mut self.slots[i as usize];
+        self.free = s.head;
+        s.key = key;
+        s.head = NIL;
+        s.used = true;
+        s.wanted = Interest::NONE;
+        s.registered = Interest::NONE;
+        s.edge = false;
+        s.registered_edge = false;
+        let mut c = Self::home(key);
+        while self.cell(c) != NIL {
+            c = Self::next_cell(c);
+        }
+        self.set_cell(c, i);
+        Some(i)
+    }
+
+    /// Give slot `i` back: out of the index, generation bumped so its token turns stale.
+    pub(crate) fn release(&mut self, i: u32) {
+        let key = self.slots[i as usize].key;
+        if let Some(mut hole) = self.find_cell(key) {
+            // Backward-shift deletion: pull later entries of the probe run into the hole.
+            let mut c = Self::next_cell(hole);
+            loop {
+                let v = self.cell(c);
+                if v == NIL {
+                    break;
+                }
+                let home = Self::home(self.slots[v as usize].key);
+                let movable = if hole <= c { home <= hole || home > c } else { home <= hole && home > c };
+                if movable {
+                    self.set_cell(hole, v);
+                    hole = c;
+                }
+                c = Self::next_cell(c);
+            }
+            self.set_cell(hole, NIL);
+        }
+        let s = &mut self.slots[i as usize];
+        s.used = false;
+        s.generation = s.generation.wrapping_add(1);
+        s.wanted = Interest::NONE;
+        s.registered = Interest::NONE;
+        s.head = self.free;
+        self.free = i;
+    }
+
+    /// Slot `i` (by token) if the token is current.
+    #[inline]
+    pub(crate) fn by_token(&self, t: Token) -> Option<u32> {
+        let i = (t.0 & 0xffff_ffff) as u32;
+        let s = self.slots.get(i as usize)?;
+        (s.used && s.generation == (t.0 >> 32) as u32).then_some(i)
+    }
+
+    pub(crate) fn mark_dirty(&mut self, i: u32) {
+        let s = &mut self.slots[i as usize];
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty[self.ndirty] = i;
+            self.ndirty += 1;
+        }
+    }
+
+    /// Take one dirty slot index off the list.
+    pub(crate) fn pop_dirty(&mut self) -> Option<u32> {
+        if self.ndirty == 0 {
+            return None;
+        }
+        self.ndirty -= 1;
+        let i = self.dirty[self.ndirty];
+        self.slots[i as usize].dirty = false;
+        Some(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The index finds exactly the keys inserted and not released, whatever the order.
+        #[test]
+        fn index_matches_a_model(ops in proptest::collection::vec((any::<bool>(), 0usize..40), 0..400)) {
+            let mut t: Sources<16> = Sources::new();
+            let mut model: std::collections::BTreeMap<usize, u32> = Default::default();
+            for (insert, k) in ops {
+                let key = SourceKey(k * 7919);
+                if insert {
+                    match t.get_or_insert(key) {
+                        Some(i) => {
+                            if let Some(&j) = model.get(&k) { prop_assert_eq!(i, j); }
+                            model.insert(k, i);
+                        }
+                        None => prop_assert!(model.len() == 16 && !model.contains_key(&k)),
+                    }
+                } else if let Some(i) = model.remove(&k) {
+                    t.release(i);
+                }
+                for k in 0..40 {
+                    prop_assert_eq!(t.find(SourceKey(k * 7919)), model.get(&k).copied());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn released_slot_turns_its_token_stale() {
+        let mut t: Sources<2> = Sources::new();
+        let i = t.get_or_insert(SourceKey(5)).unwrap();
+        let tok = t.slots[i as usize].token(i);
+        assert_eq!(t.by_token(tok), Some(i));
+        t.release(i);
+        let j = t.get_or_insert(SourceKey(5)).unwrap();
+        assert_eq!(i, j);
+        assert_eq!(t.by_token(tok), None);
+        assert_eq!(t.by_token(Token(u64::MAX)), None);
+    }
+}

@@ -1,0 +1,203 @@
+//! The object-safe view of an engine, and the [`Handler`] convenience.
+
+use crate::engine::{Engine, Exit, Mode};
+use crate::error::{AddError, IdError, LoopError, PriorityError, Rejected};
+use crate::event::{Event, EventId, Fired, Pending, Ready};
+use crate::host::{Dispatcher, Host, Platform, Turn};
+use crate::time::Overflow;
+use core::time::Duration;
+
+/// An engine without its capacities: what a callback, a protocol layer or a helper function takes
+/// so that the const generics appear only where the engine is declared.
+///
+/// Every method behaves as the [`Engine`] method of the same name. Through the [`Dispatcher`]
+/// supertrait it is also what a host sees.
+///
+/// ```
+/// use levent_core::{Engine, Event, Events, Platform};
+///
+/// fn arm(events: &mut dyn Events<u8>) -> usize {
+///     events.start(Event::timer(), 7, None).unwrap();
+///     events.len()
+/// }
+/// let mut small: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+/// let mut large: Engine<u8, 4096, 1024, 8> = Engine::new(Platform::manual(1000));
+/// assert_eq!(arm(&mut small) + arm(&mut large), 2);
+/// ```
+pub trait Events<T>: Dispatcher {
+    /// See [`Engine::create`].
+    fn create(&mut self, ev: Event, datum: T) -> Result<EventId, Rejected<T>>;
+    /// See [`Engine::add`].
+    fn add(&mut self, id: EventId, timeout: Option<Duration>) -> Result<(), AddError>;
+    /// See [`Engine::start`].
+    fn start(
+        &mut self,
+        ev: Event,
+        datum: T,
+        timeout: Option<Duration>,
+    ) -> Result<EventId, Rejected<T>>;
+    /// See [`Engine::once`].
+    fn once(&mut self, ev: Event, datum: T, timeout: Option<Duration>)
+    -> Result<EventId, Rejected<T>>;
+    /// See [`Engine::del`].
+    fn del(&mut self, id: EventId) -> Result<(), IdError>;
+    /// See [`Engine::free`].
+    fn free(&mut self, id: EventId) -> Result<T, IdError>;
+    /// See [`Engine::remove_timeout`].
+    fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError>;
+    /// See [`Engine::activate`].
+    fn activate(&mut self, id: EventId, ready: Ready) -> Result<(), IdError>;
+    /// See [`Engine::activate_later`].
+    fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError>;
+    /// See [`Engine::pending`].
+    fn pending(&self, id: EventId) -> Result<Pending, IdError>;
+    /// See [`Engine::datum`].
+    fn datum(&self, id: EventId) -> Result<T, IdError>;
+    /// See [`Engine::set_datum`].
+    fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError>;
+    /// See [`Engine::set_priority`].
+    fn set_priority(&mut self, id: EventId, p: u8) -> Result<(), PriorityError>;
+    /// See [`Engine::set_priorities`].
+    fn set_priorities(&mut self, n: u8) -> Result<(), PriorityError>;
+    /// See [`Engine::loop_exit`].
+    fn loop_exit(&mut self, after: Option<Duration>) -> Result<(), Overflow>;
+    /// See [`Engine::loop_break`].
+    fn loop_break(&mut self);
+    /// See [`Engine::platform`].
+    fn platform(&self) -> Platform;
+    /// See [`Engine::is_alive`].
+    fn is_alive(&self) -> bool;
+    /// See [`Engine::len`].
+    fn len(&self) -> usize;
+    /// See [`Engine::is_empty`].
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// See [`Engine::turn`].
+    fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError>;
+    /// See [`Engine::next_fired`].
+    fn next_fired(&mut self) -> Option<Fired<T>>;
+    /// See [`Engine::next`].
+    fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError>;
+    /// See [`Engine::run`].
+    fn run(
+        &mut self,
+        host: &mut dyn Host,
+        mode: Mode,
+        handler: &mut dyn FnMut(&mut dyn Events<T>, Fired<T>),
+    ) -> Result<Exit, LoopError>;
+}
+
+impl<T: Copy, const E: usize, const S: usize, const P: usize> Events<T> for Engine<T, E, S, P> {
+    fn create(&mut self, ev: Event, datum: T) -> Result<EventId, Rejected<T>> {
+        Engine::create(self, ev, datum)
+    }
+    fn add(&mut self, id: EventId, timeout: Option<Duration>) -> Result<(), AddError> {
+        Engine::add(self, id, timeout)
+    }
+    fn start(&mut self, ev: Event, datum: T, t: Option<Duration>) -> Result<EventId, Rejected<T>> {
+        Engine::start(self, ev, datum, t)
+    }
+    fn once(&mut self, ev: Event, datum: T, t: Option<Duration>) -> Result<EventId, Rejected<T>> {
+        Engine::once(self, ev, datum, t)
+    }
+    fn del(&mut self, id: EventId) -> Result<(), IdError> {
+        Engine::del(self, id)
+    }
+    fn free(&mut self, id: EventId) -> Result<T, IdError> {
+        Engine::free(self, id)
+    }
+    fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError> {
+        Engine::remove_timeout(self, id)
+    }
+    fn activate(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
+        Engine::activate(self, id, ready)
+    }
+    fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
+        Engine::activate_later(self, id, ready)
+    }
+    fn pending(&self, id: EventId) -> Result<Pending, IdError> {
+        Engine::pending(self, id)
+    }
+    fn datum(&self, id: EventId) -> Result<T, IdError> {
+        Engine::datum(self, id)
+    }
+    fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError> {
+        Engine::set_datum(self, id, datum)
+    }
+    fn set_priority(&mut self, id: EventId, p: u8) -> Result<(), PriorityError> {
+        Engine::set_priority(self, id, p)
+    }
+    fn set_priorities(&mut self, n: u8) -> Result<(), PriorityError> {
+        Engine::set_priorities(self, n)
+    }
+    fn loop_exit(&mut self, after: Option<Duration>) -> Result<(), Overflow> {
+        Engine::loop_exit(self, after)
+    }
+    fn loop_break(&mut self) {
+        Engine::loop_break(self)
+    }
+    fn platform(&self) -> Platform {
+        Engine::platform(self)
+    }
+    fn is_alive(&self) -> bool {
+        Engine::is_alive(self)
+    }
+    fn len(&self) -> usize {
+        Engine::len(self)
+    }
+    fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
+        Engine::turn(self, host, block)
+    }
+    fn next_fired(&mut self) -> Option<Fired<T>> {
+        Engine::next_fired(self)
+    }
+    fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError> {
+        Engine::next(self, host)
+    }
+    fn run(
+        &mut self,
+        host: &mut dyn Host,
+        mode: Mode,
+        handler: &mut dyn FnMut(&mut dyn Events<T>, Fired<T>),
+    ) -> Result<Exit, LoopError> {
+        Engine::run(self, host, mode, handler)
+    }
+}
+
+/// An application that handles fired events in a method instead of a `match` in a loop.
+///
+/// ```
+/// use core::time::Duration;
+/// use levent_core::{Engine, Event, Events, Exit, Fired, Handler, Platform, sim::Sim};
+///
+/// struct Counter { left: u32 }
+///
+/// impl Handler<()> for Counter {
+///     fn fired(&mut self, events: &mut dyn Events<()>, fired: Fired<()>) {
+///         self.left -= 1;
+///         if self.left == 0 {
+///             events.free(fired.id).unwrap();
+///         }
+///     }
+/// }
+///
+/// let mut engine: Engine<(), 4, 1, 1> = Engine::new(Platform::manual(1000));
+/// engine.start(Event::timer().persist(), (), Some(Duration::from_millis(5))).unwrap();
+/// let mut app = Counter { left: 3 };
+/// assert_eq!(app.run(&mut engine, &mut Sim::<4>::new(0)), Ok(Exit::Empty));
+/// assert_eq!(engine.now(), 15);
+/// ```
+pub trait Handler<T> {
+    /// Handle one fired event.
+    fn fired(&mut self, events: &mut dyn Events<T>, fired: Fired<T>);
+
+    /// Run `events` on `host` until no event is left, `loop_exit` or `loop_break`, calling
+    /// [`fired`](Handler::fired) for each event.
+    fn run(&mut self, events: &mut dyn Events<T>, host: &mut dyn Host) -> Result<Exit, LoopError>
+    where
+        Self: Sized,
+    {
+        events.run(host, Mode::Default, &mut |ev, f| self.fired(ev, f))
+    }
+}

@@ -1,0 +1,230 @@
+//! The contract between the dispatcher and a host.
+//!
+//! A *host* is whatever can wait: epoll, kqueue, winsock `select`, an embassy task polling smoltcp,
+//! or the [simulation host](crate::sim). The dispatcher ([`Engine`](crate::Engine)) never waits,
+//! never reads a clock while a turn runs and never touches the OS; it only keeps state. This file is
+//! everything the two sides promise each other.
+//!
+//! # One turn
+//!
+//! The engine drives the host in *turns*. A turn is one call of [`Host::turn`], in which the host:
+//!
+//! 1. **Drains the change list** with [`Dispatcher::next_change`] until it returns `None`, and
+//!    applies each [`Change`] to its OS object (one `epoll_ctl`, one or two `kevent` changes, an
+//!    `fd_set` update, a `sigaction`). Changes are coalesced between two turns: a source whose
+//!    interest was toggled off and on again since the last turn produces no change at all.
+//! 2. **Waits** as [`Wait`] allows: not at all, until a deadline, or until something happens.
+//!    A host rounds a remaining sub-tick or sub-millisecond wait *up*, never down to zero, so a
+//!    pending deadline never turns into a busy loop.
+//! 3. **Feeds what happened**: IO readiness with [`Dispatcher::feed_io`] (the [`Token`] of the
+//!    change that registered the source, and the [`Ready`] bits seen), delivered signals with
+//!    [`Dispatcher::feed_signal`], and the event ids a [`Notifier`](crate::Notifier) queued with
+//!    [`Dispatcher::feed_user`]. End of file is reported as [`Ready::READ`] (with
+//!    [`Ready::CLOSED`] where the OS can tell), errors as `READ | WRITE`, so that the user's next
+//!    read or write sees them.
+//! 4. **Advances time** with [`Dispatcher::advance`], exactly once, as the last step, passing the
+//!    current tick of its clock. Expired timers become active here.
+//!
+//! Readiness fed with a stale token (a source that was removed, or whose slot was reused since the
+//! change that carried the token) is ignored by the engine, so a host never needs to filter what
+//! its OS reports for a descriptor that was just closed and reused.
+//!
+//! # When nothing can ever happen
+//!
+//! The engine ends a loop by itself when no event is added or active and no `loop_exit` is due
+//! (libevent's `event_base_dispatch` returning 1). A host says the same about its own world by
+//! returning [`Turn::Never`]: asked to wait with [`Wait::Forever`], it knows that nothing it watches
+//! can ever wake it (the simulation host with an empty script, a host with no sources, no signals
+//! and no notifier). The loop then ends with [`Exit::Empty`](crate::Exit::Empty) instead of hanging.
+//!
+//! # Closing a source
+//!
+//! The change list is applied lazily, at the next turn. A descriptor that is closed and reused in
+//! between must not inherit the old registration, so a host closes a source through
+//! [`Dispatcher::forget_source`] *before* closing the descriptor: the engine drops the source at
+//! once (its events stay created but are no longer added) and returns the change the host must
+//! apply right away.
+
+use crate::event::{EventId, Interest, Ready, SourceKey};
+use crate::time::{Clock, Tick};
+
+/// The handle a host stores with a registered source (in `epoll_event.data`, `kevent.udata`, a
+/// side table) and hands back with its readiness. It carries a generation, so readiness for a
+/// source that no longer exists is recognised and dropped.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Token(pub u64);
+
+/// One entry of the change list: what the host must change in its OS registrations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Change {
+    /// The union of interests on a source changed.
+    ///
+    /// `old` empty means *register* (`EPOLL_CTL_ADD`), `new` empty means *deregister*
+    /// (`EPOLL_CTL_DEL`), otherwise *modify*. `edge` asks for edge-triggered readiness. The host
+    /// reports this source's readiness with `token`.
+    Io {
+        /// The source.
+        key: SourceKey,
+        /// What to report readiness with.
+        token: Token,
+        /// The interest the host had registered before.
+        old: Interest,
+        /// The interest to register now.
+        new: Interest,
+        /// Edge-triggered (`EPOLLET`, `EV_CLEAR`) rather than level-triggered.
+        edge: bool,
+    },
+    /// Start (`watch`) or stop catching signal `signo`. When stopping, a host restores the
+    /// disposition the signal had before.
+    Signal {
+        /// The signal number.
+        signo: i32,
+        /// Catch it (`true`) or restore it (`false`).
+        watch: bool,
+    },
+}
+
+/// How long a host may block in this turn.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Wait {
+    /// Do not block: events are already active, or the loop must end.
+    No,
+    /// Block at most until this tick (the earliest timer or `loop_exit`).
+    Until(Tick),
+    /// No deadline: block until IO, a signal or a wake-up arrives.
+    Forever,
+}
+
+/// How a turn ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Turn {
+    /// The host waited (or polled) and fed what it saw.
+    Waited,
+    /// Asked to wait forever, the host knows that nothing can ever wake it. Ends the loop.
+    Never,
+}
+
+/// A host failed in a way it could not recover from (a failed `epoll_wait`, a full script).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum HostError {
+    /// An OS error, by its code (`errno`, `WSAGetLastError`).
+    Os(i32),
+    /// A fixed-capacity table of the host is full.
+    Capacity,
+    /// Anything else, with a short description.
+    Other(&'static str),
+}
+
+impl core::fmt::Display for HostError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HostError::Os(code) => write!(f, "host error: OS error {code}"),
+            HostError::Capacity => f.write_str("host error: a fixed-capacity table is full"),
+            HostError::Other(what) => write!(f, "host error: {what}"),
+        }
+    }
+}
+
+impl core::error::Error for HostError {}
+
+/// The set of signal numbers a platform can deliver, as a bit mask of numbers 1 to 63.
+///
+/// ```
+/// use levent_core::Signals;
+/// let unix = Signals::range(1, 31).without(9).without(19);
+/// assert!(unix.contains(2) && !unix.contains(9) && !unix.contains(0) && !unix.contains(64));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Signals(pub u64);
+
+impl Signals {
+    /// No signals at all.
+    pub const NONE: Signals = Signals(0);
+
+    /// Numbers `lo..=hi` (clamped to 1..=63).
+    pub const fn range(lo: u32, hi: u32) -> Signals {
+        let lo = if lo < 1 { 1 } else { lo };
+        let hi = if hi > 63 { 63 } else { hi };
+        if lo > hi {
+            return Signals(0);
+        }
+        let top = if hi == 63 { u64::MAX } else { (1u64 << (hi + 1)) - 1 };
+        Signals(top & !((1u64 << lo) - 1))
+    }
+    /// This set and `signo`.
+    pub const fn with(self, signo: u32) -> Signals {
+        if signo >= 1 && signo <= 63 { Signals(self.0 | 1 << signo) } else { self }
+    }
+    /// This set without `signo`.
+    pub const fn without(self, signo: u32) -> Signals {
+        if signo <= 63 { Signals(self.0 & !(1 << signo)) } else { self }
+    }
+    /// Whether `signo` is in the set.
+    pub const fn contains(self, signo: i32) -> bool {
+        signo >= 1 && signo <= 63 && self.0 & (1 << signo) != 0
+    }
+}
+
+/// What an engine must know about the host it will run on: its clock and its signals.
+///
+/// Each host crate exports the value for its platform (`levent_hosts::PLATFORM`,
+/// `levent_embassy::PLATFORM`); simulations use [`Platform::manual`].
+#[derive(Clone, Copy, Debug)]
+pub struct Platform {
+    /// Tick rate and clock.
+    pub clock: Clock,
+    /// The signal numbers this platform delivers; adding a signal event for another number fails.
+    pub signals: Signals,
+}
+
+impl Platform {
+    /// Virtual time at `hz` ticks per second and the signal numbers 1 to 63, for simulations.
+    pub const fn manual(hz: u64) -> Platform {
+        Platform { clock: Clock::manual(hz), signals: Signals::range(1, 63) }
+    }
+}
+
+/// The engine as a host sees it. Object-safe, so a host is written once for every engine type.
+pub trait Dispatcher {
+    /// The engine's current time: the tick of the last [`advance`](Dispatcher::advance).
+    fn now(&self) -> Tick;
+
+    /// The next change to apply, or `None` when the list is drained. Draining marks each change
+    /// as applied.
+    fn next_change(&mut self) -> Option<Change>;
+
+    /// Readiness `ready` of the source registered with `token`. Stale tokens are ignored.
+    fn feed_io(&mut self, token: Token, ready: Ready);
+
+    /// Signal `signo` was delivered `count` times since the last turn.
+    fn feed_signal(&mut self, signo: i32, count: u32);
+
+    /// A [`Notifier`](crate::Notifier) queued `id`; activates it with [`Ready::USER`]. Stale or
+    /// foreign ids are ignored.
+    fn feed_user(&mut self, id: EventId);
+
+    /// Time is now `now`. Called once at the end of every turn; expired timers fire here. Time
+    /// never moves backwards: an earlier tick is treated as the current one.
+    fn advance(&mut self, now: Tick);
+
+    /// Drop `key` from the engine at once, before the host closes it: its events stay created but
+    /// are no longer added, their queued activations are dropped, and the source's token turns
+    /// stale. Returns the deregistration the host must apply now (`None` if the source was not
+    /// registered with the host).
+    fn forget_source(&mut self, key: SourceKey) -> Option<Change>;
+}
+
+/// A host: something that can wait for readiness, signals, wake-ups and time.
+///
+/// See the [module documentation](self) for what one turn must do.
+pub trait Host {
+    /// Run one turn against `dispatcher`, blocking at most as `wait` allows.
+    fn turn(&mut self, dispatcher: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError>;
+}
