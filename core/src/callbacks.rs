@@ -67,7 +67,9 @@ impl<A, X: Copy> Copy for Callback<A, X> {}
 
 impl<A, X: core::fmt::Debug> core::fmt::Debug for Callback<A, X> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Callback").field("arg", &self.arg).finish_non_exhaustive()
+        f.debug_struct("Callback")
+            .field("arg", &self.arg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,7 +95,12 @@ pub fn run<A, X: Copy>(
     mode: Mode,
 ) -> Result<Exit, LoopError> {
     base.run(host, mode, &mut |ev, f| {
-        let call = Call { id: f.id, ready: f.ready, count: f.count, arg: f.datum.arg };
+        let call = Call {
+            id: f.id,
+            ready: f.ready,
+            count: f.count,
+            arg: f.datum.arg,
+        };
         (f.datum.func)(app, ev, call)
     })
 }

@@ -6,7 +6,7 @@ mod timers;
 
 use crate::error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 use crate::event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
-use crate::events::Events;
+use crate::events::OnFired;
 use crate::host::{Change, Dispatcher, Host, Platform, Token, Turn, Wait};
 use crate::time::{Overflow, Tick};
 use core::cell::Cell;
@@ -40,19 +40,16 @@ const K_USER: u8 = 3;
 /// Signal numbers 1..=63 have a list of events each.
 const NSIG: usize = 64;
 
+/// What every operation touches: state, links and timer identity. Exactly 32 bytes, so that
+/// walking many events stays in cache and indexing is a shift.
 #[derive(Clone, Copy)]
-struct Slot<T> {
-    datum: Option<T>,
-    /// When the timeout is due.
-    deadline: Tick,
-    /// Deadline of the live heap entry (may be earlier than `deadline` after a lazy extension).
-    heap_deadline: Tick,
-    /// Timeout length, for re-arming persistent events.
-    period: Tick,
-    /// Arming order, for first-in first-out among equal deadlines.
-    order: u32,
-    /// Sequence number of the live heap entry.
-    heap_seq: u32,
+struct Hot {
+    generation: u16,
+    flags: u16,
+    kind: u8,
+    interest: Interest,
+    res: Ready,
+    prio: u8,
     /// Priority or deferred queue links; `next` also links the free list.
     next: u32,
     prev: u32,
@@ -60,39 +57,54 @@ struct Slot<T> {
     link: u32,
     /// Source slot while an added IO event.
     source: u32,
-    /// Signal deliveries coalesced into the pending firing.
-    ncalls: u32,
-    key: SourceKey,
-    signo: u8,
-    generation: u16,
-    flags: u16,
-    kind: u8,
-    interest: Interest,
-    res: Ready,
-    prio: u8,
+    /// Sequence number of the live heap entry.
+    heap_seq: u32,
+    /// Arming order, for first-in first-out among equal deadlines.
+    order: u32,
 }
 
-impl<T> Slot<T> {
-    const EMPTY: Slot<T> = Slot {
-        datum: None,
-        deadline: 0,
-        heap_deadline: 0,
-        period: 0,
-        order: 0,
-        heap_seq: 0,
-        next: NIL,
-        prev: NIL,
-        link: NIL,
-        source: NIL,
-        ncalls: 0,
-        key: SourceKey(0),
-        signo: 0,
+impl Hot {
+    const EMPTY: Hot = Hot {
         generation: 0,
         flags: 0,
         kind: K_TIMER,
         interest: Interest::NONE,
         res: Ready::NONE,
         prio: 0,
+        next: NIL,
+        prev: NIL,
+        link: NIL,
+        source: NIL,
+        heap_seq: 0,
+        order: 0,
+    };
+}
+
+/// What only creation, timers and delivery need.
+#[derive(Clone, Copy)]
+struct Cold<T> {
+    datum: Option<T>,
+    /// When the timeout is due.
+    deadline: Tick,
+    /// Deadline of the live heap entry (may be earlier than `deadline` after a lazy extension).
+    heap_deadline: Tick,
+    /// Timeout length, for re-arming persistent events.
+    period: Tick,
+    /// Signal deliveries coalesced into the pending firing.
+    ncalls: u32,
+    key: SourceKey,
+    signo: u8,
+}
+
+impl<T> Cold<T> {
+    const EMPTY: Cold<T> = Cold {
+        datum: None,
+        deadline: 0,
+        heap_deadline: 0,
+        period: 0,
+        ncalls: 0,
+        key: SourceKey(0),
+        signo: 0,
     };
 }
 
@@ -103,7 +115,10 @@ struct Queue {
 }
 
 impl Queue {
-    const EMPTY: Queue = Queue { head: NIL, tail: NIL };
+    const EMPTY: Queue = Queue {
+        head: NIL,
+        tail: NIL,
+    };
 }
 
 /// How [`Engine::run`] loops (libevent's `event_base_loop` flags).
@@ -163,7 +178,8 @@ static ENGINES: Mutex<Cell<u16>> = Mutex::new(Cell::new(0));
 /// assert_eq!((ticks, engine.now()), (3, 35));
 /// ```
 pub struct Engine<T, const E: usize, const S: usize, const P: usize> {
-    slots: [Slot<T>; E],
+    hot: [Hot; E],
+    cold: [Cold<T>; E],
     free_head: u32,
     free_tail: u32,
     live: u32,
@@ -183,11 +199,10 @@ pub struct Engine<T, const E: usize, const S: usize, const P: usize> {
     tag: u16,
     /// Added events.
     npending: u32,
-    /// Events in a priority queue or the deferred queue.
-    nactive: u32,
     /// The priority whose queue the pass in progress delivers from.
     pass: Option<u8>,
-    /// An event more urgent than the pass in progress became active: end the pass.
+    /// End the pass in progress before the next event: a more urgent event became active, or
+    /// `loop_break` was called.
     urgent: bool,
     exit_at: Option<Tick>,
     exit_now: bool,
@@ -221,12 +236,13 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
             c.set(t);
             t
         });
-        let mut slots = [Slot::EMPTY; E];
-        for (i, s) in slots.iter_mut().enumerate() {
+        let mut hot = [Hot::EMPTY; E];
+        for (i, s) in hot.iter_mut().enumerate() {
             s.next = if i + 1 < E { (i + 1) as u32 } else { NIL };
         }
         Engine {
-            slots,
+            hot,
+            cold: [Cold::EMPTY; E],
             free_head: if E > 0 { 0 } else { NIL },
             free_tail: if E > 0 { (E - 1) as u32 } else { NIL },
             live: 0,
@@ -245,7 +261,6 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
             seq: 0,
             tag,
             npending: 0,
-            nactive: 0,
             pass: None,
             urgent: false,
             exit_at: None,
@@ -262,23 +277,27 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         if id.engine != self.tag {
             return Err(IdError::Foreign);
         }
-        match self.slots.get(id.index as usize) {
+        match self.hot.get(id.index as usize) {
             Some(s) if s.flags & ALLOC != 0 && s.generation == id.generation => Ok(id.index),
             _ => Err(IdError::Stale),
         }
     }
 
     fn id(&self, i: u32) -> EventId {
-        EventId { index: i, generation: self.slots[i as usize].generation, engine: self.tag }
+        EventId {
+            index: i,
+            generation: self.hot[i as usize].generation,
+            engine: self.tag,
+        }
     }
 
     /// The time to count a new timeout from: the cached time during a pass (libevent's time
     /// cache), a fresh reading of the clock otherwise.
     fn time_for_add(&mut self) -> Tick {
-        if self.pass.is_none() {
-            if let Some(t) = self.platform.clock.read() {
-                self.now = self.now.max(t);
-            }
+        if self.pass.is_none()
+            && let Some(t) = self.platform.clock.read()
+        {
+            self.now = self.now.max(t);
         }
         self.now
     }
@@ -318,7 +337,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         if i == NIL {
             return reject(CreateError::Full);
         }
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         self.free_head = s.next;
         if self.free_head == NIL {
             self.free_tail = NIL;
@@ -331,16 +350,19 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         if ev.edge {
             flags |= EDGE;
         }
-        *s = Slot {
-            datum: Some(datum),
+        *s = Hot {
+            generation: s.generation,
             flags,
             kind,
-            key,
             interest,
-            signo,
             prio,
-            generation: s.generation,
-            ..Slot::EMPTY
+            ..Hot::EMPTY
+        };
+        self.cold[i as usize] = Cold {
+            datum: Some(datum),
+            key,
+            signo,
+            ..Cold::EMPTY
         };
         Ok(self.id(i))
     }
@@ -360,46 +382,53 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         let i = self.check(id)?;
         let deadline = match timeout {
             Some(d) => {
-                let period = self.platform.clock.ticks(d).map_err(|Overflow| AddError::Overflow)?;
+                let period = self
+                    .platform
+                    .clock
+                    .ticks(d)
+                    .map_err(|Overflow| AddError::Overflow)?;
                 let now = self.time_for_add();
                 Some((period, now.checked_add(period).ok_or(AddError::Overflow)?))
             }
             None => None,
         };
-        let s = self.slots[i as usize];
+        let s = self.hot[i as usize];
+        let (key, signo) = (self.cold[i as usize].key, self.cold[i as usize].signo);
         if s.flags & PENDING == 0 {
             match s.kind {
                 K_IO => {
                     let edge = s.flags & EDGE != 0;
-                    if let Some(si) = self.sources.find(s.key) {
+                    if let Some(si) = self.sources.find(key) {
                         let src = &self.sources.slots[si as usize];
                         if src.head != NIL && src.edge != edge {
                             return Err(AddError::EdgeMismatch);
                         }
                     }
-                    let si = self.sources.get_or_insert(s.key).ok_or(AddError::SourcesFull)?;
+                    let si = self
+                        .sources
+                        .get_or_insert(key)
+                        .ok_or(AddError::SourcesFull)?;
                     let src = &mut self.sources.slots[si as usize];
                     if src.head == NIL {
                         src.edge = edge;
                     }
                     src.wanted |= s.interest;
-                    Self::append(&mut self.slots, &mut src.head, i);
-                    self.slots[i as usize].source = si;
+                    Self::append(&mut self.hot, &mut src.head, i);
+                    self.hot[i as usize].source = si;
                     self.source_changed(si);
                 }
                 K_SIGNAL => {
-                    Self::append(&mut self.slots, &mut self.signal_heads[s.signo as usize], i);
-                    self.signals_wanted |= 1 << s.signo;
+                    Self::append(&mut self.hot, &mut self.signal_heads[signo as usize], i);
+                    self.signals_wanted |= 1 << signo;
                 }
                 _ => {}
             }
-            self.slots[i as usize].flags |= PENDING;
+            self.hot[i as usize].flags |= PENDING;
             self.npending += 1;
         }
         if let Some((period, deadline)) = deadline {
-            let s = &mut self.slots[i as usize];
-            s.period = period;
-            s.flags |= PERIOD;
+            self.cold[i as usize].period = period;
+            self.hot[i as usize].flags |= PERIOD;
             self.arm(i, deadline);
         }
         Ok(())
@@ -418,7 +447,10 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
             Ok(()) => Ok(id),
             Err(e) => {
                 let datum = self.release_slot(id.index);
-                Err(Rejected { error: CreateError::Add(e), datum })
+                Err(Rejected {
+                    error: CreateError::Add(e),
+                    datum,
+                })
             }
         }
     }
@@ -432,9 +464,12 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         datum: T,
         timeout: Option<Duration>,
     ) -> Result<EventId, Rejected<T>> {
-        let ev = Event { persist: false, ..ev };
+        let ev = Event {
+            persist: false,
+            ..ev
+        };
         let id = self.start(ev, datum, timeout)?;
-        let s = &mut self.slots[id.index as usize];
+        let s = &mut self.hot[id.index as usize];
         s.flags |= ONCE;
         let timer = s.kind == K_TIMER;
         if timeout.is_none() && timer {
@@ -467,20 +502,20 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     pub fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError> {
         let i = self.check(id)?;
         self.disarm(i);
-        self.slots[i as usize].flags &= !PERIOD;
+        self.hot[i as usize].flags &= !PERIOD;
         Ok(())
     }
 
     fn release_slot(&mut self, i: u32) -> T {
-        let s = &mut self.slots[i as usize];
-        let datum = s.datum.take();
+        let datum = self.cold[i as usize].datum.take();
+        let s = &mut self.hot[i as usize];
         s.flags = 0;
         s.generation = s.generation.wrapping_add(1);
         s.next = NIL;
         if self.free_tail == NIL {
             self.free_head = i;
         } else {
-            self.slots[self.free_tail as usize].next = i;
+            self.hot[self.free_tail as usize].next = i;
         }
         self.free_tail = i;
         self.live -= 1;
@@ -493,33 +528,34 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
 
     /// Stop waiting: off its source or signal list, timeout disarmed.
     fn unpend(&mut self, i: u32) {
-        let s = self.slots[i as usize];
+        let s = self.hot[i as usize];
         if s.flags & PENDING == 0 {
             return;
         }
         match s.kind {
             K_IO => {
                 let si = s.source;
-                Self::remove(&mut self.slots, &mut self.sources.slots[si as usize].head, i);
+                Self::remove(&mut self.hot, &mut self.sources.slots[si as usize].head, i);
                 let mut wanted = Interest::NONE;
                 let mut e = self.sources.slots[si as usize].head;
                 while e != NIL {
-                    wanted |= self.slots[e as usize].interest;
-                    e = self.slots[e as usize].link;
+                    wanted |= self.hot[e as usize].interest;
+                    e = self.hot[e as usize].link;
                 }
                 self.sources.slots[si as usize].wanted = wanted;
                 self.source_changed(si);
             }
             K_SIGNAL => {
-                let head = &mut self.signal_heads[s.signo as usize];
-                Self::remove(&mut self.slots, head, i);
+                let signo = self.cold[i as usize].signo;
+                let head = &mut self.signal_heads[signo as usize];
+                Self::remove(&mut self.hot, head, i);
                 if *head == NIL {
-                    self.signals_wanted &= !(1 << s.signo);
+                    self.signals_wanted &= !(1 << signo);
                 }
             }
             _ => {}
         }
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         s.flags &= !(PENDING | PERIOD);
         s.link = NIL;
         s.source = NIL;
@@ -543,30 +579,30 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
 
     /// Append event `i` to a source or signal list, so that its events fire in the order they
     /// were added.
-    fn append(slots: &mut [Slot<T>], head: &mut u32, i: u32) {
-        slots[i as usize].link = NIL;
+    fn append(hot: &mut [Hot], head: &mut u32, i: u32) {
+        hot[i as usize].link = NIL;
         if *head == NIL {
             *head = i;
             return;
         }
         let mut tail = *head;
-        while slots[tail as usize].link != NIL {
-            tail = slots[tail as usize].link;
+        while hot[tail as usize].link != NIL {
+            tail = hot[tail as usize].link;
         }
-        slots[tail as usize].link = i;
+        hot[tail as usize].link = i;
     }
 
     /// Remove event `i` from a source or signal list.
-    fn remove(slots: &mut [Slot<T>], head: &mut u32, i: u32) {
+    fn remove(hot: &mut [Hot], head: &mut u32, i: u32) {
         if *head == i {
-            *head = slots[i as usize].link;
+            *head = hot[i as usize].link;
             return;
         }
         let mut e = *head;
         while e != NIL {
-            let next = slots[e as usize].link;
+            let next = hot[e as usize].link;
             if next == i {
-                slots[e as usize].link = slots[i as usize].link;
+                hot[e as usize].link = hot[i as usize].link;
                 return;
             }
             e = next;
@@ -577,11 +613,12 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
 
     fn arm(&mut self, i: u32, deadline: Tick) {
         self.seq = self.seq.wrapping_add(1);
-        let s = &mut self.slots[i as usize];
-        s.deadline = deadline;
-        s.order = self.seq;
-        if s.flags & TIMER != 0 {
-            if deadline >= s.heap_deadline {
+        let c = &mut self.cold[i as usize];
+        c.deadline = deadline;
+        let h = &mut self.hot[i as usize];
+        h.order = self.seq;
+        if h.flags & TIMER != 0 {
+            if deadline >= c.heap_deadline {
                 // Later than the live entry: it will be moved when it comes up.
                 return;
             }
@@ -594,15 +631,19 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         if self.timers.is_full() {
             self.compact_timers();
         }
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         s.flags |= TIMER;
-        s.heap_deadline = deadline;
         s.heap_seq = seq;
-        self.timers.push(Entry { deadline, seq, index: i });
+        self.cold[i as usize].heap_deadline = deadline;
+        self.timers.push(Entry {
+            deadline,
+            seq,
+            index: i,
+        });
     }
 
     fn disarm(&mut self, i: u32) {
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         if s.flags & TIMER != 0 {
             s.flags &= !TIMER;
             self.timers.dead += 1;
@@ -612,21 +653,21 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         }
     }
 
-    fn entry_live(slots: &[Slot<T>], e: &Entry) -> bool {
-        let s = &slots[e.index as usize];
+    fn entry_live(hot: &[Hot], e: &Entry) -> bool {
+        let s = &hot[e.index as usize];
         s.flags & TIMER != 0 && s.heap_seq == e.seq
     }
 
     fn compact_timers(&mut self) {
-        let slots = &self.slots;
-        self.timers.retain(|e| Self::entry_live(slots, e));
+        let hot = &self.hot;
+        self.timers.retain(|e| Self::entry_live(hot, e));
     }
 
     /// Drop dead entries off the top of the heap and move lazily extended ones to their real
     /// place, so that the top is a timeout that will really fire.
     fn settle_top(&mut self) -> Option<Tick> {
         while let Some(&top) = self.timers.peek() {
-            if !Self::entry_live(&self.slots, &top) {
+            if !Self::entry_live(&self.hot, &top) {
                 if self.timers.dead > 32 && self.timers.dead * 2 > self.timers.len() {
                     self.compact_timers();
                 } else {
@@ -635,9 +676,11 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
                 }
                 continue;
             }
-            let s = &self.slots[top.index as usize];
-            if s.deadline != top.deadline || s.order != top.seq {
-                let (deadline, order) = (s.deadline, s.order);
+            let (deadline, order) = (
+                self.cold[top.index as usize].deadline,
+                self.hot[top.index as usize].order,
+            );
+            if deadline != top.deadline || order != top.seq {
                 self.timers.pop();
                 self.push_timer(top.index, deadline, order);
                 continue;
@@ -653,7 +696,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
                 break;
             }
             if let Some(top) = self.timers.pop() {
-                self.slots[top.index as usize].flags &= !TIMER;
+                self.hot[top.index as usize].flags &= !TIMER;
                 self.activate_slot(top.index, Ready::TIMEOUT);
             }
         }
@@ -674,88 +717,92 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     /// [`activate`](Self::activate) makes it active at once.
     pub fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
         let i = self.check(id)?;
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         s.res |= ready;
         if s.flags & (ACTIVE | LATER) == 0 {
             s.flags |= LATER;
-            Self::push_back(&mut self.slots, &mut self.later, i);
-            self.nactive += 1;
+            Self::push_back(&mut self.hot, &mut self.later, i);
         }
         Ok(())
     }
 
+    #[inline(always)]
     fn activate_slot(&mut self, i: u32, ready: Ready) {
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         s.res |= ready;
-        if s.flags & ACTIVE != 0 {
-            return;
-        }
-        if s.flags & LATER != 0 {
+        if s.flags & (ACTIVE | LATER) != 0 {
+            if s.flags & ACTIVE != 0 {
+                return;
+            }
             s.flags &= !LATER;
-            Self::unlink(&mut self.slots, &mut self.later, i);
-        } else {
-            self.nactive += 1;
+            Self::unlink(&mut self.hot, &mut self.later, i);
         }
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         s.flags |= ACTIVE;
         let prio = s.prio;
-        Self::push_back(&mut self.slots, &mut self.queues[prio as usize], i);
-        if let Some(p) = self.pass {
-            if prio < p {
-                self.urgent = true;
-            }
+        Self::push_back(&mut self.hot, &mut self.queues[prio as usize], i);
+        if self.pass.is_some_and(|p| prio < p) {
+            self.urgent = true;
         }
     }
 
     /// Out of its priority or deferred queue, activation flags dropped.
     fn deactivate(&mut self, i: u32) {
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         if s.flags & ACTIVE != 0 {
             let prio = s.prio;
-            Self::unlink(&mut self.slots, &mut self.queues[prio as usize], i);
+            Self::unlink(&mut self.hot, &mut self.queues[prio as usize], i);
         } else if s.flags & LATER != 0 {
-            Self::unlink(&mut self.slots, &mut self.later, i);
+            Self::unlink(&mut self.hot, &mut self.later, i);
         } else {
             return;
         }
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         s.flags &= !(ACTIVE | LATER);
         s.res = Ready::NONE;
-        s.ncalls = 0;
-        self.nactive -= 1;
+        self.cold[i as usize].ncalls = 0;
     }
 
-    fn push_back(slots: &mut [Slot<T>], q: &mut Queue, i: u32) {
-        slots[i as usize].next = NIL;
-        slots[i as usize].prev = q.tail;
+    #[inline]
+    fn push_back(hot: &mut [Hot], q: &mut Queue, i: u32) {
+        hot[i as usize].next = NIL;
+        hot[i as usize].prev = q.tail;
         if q.tail == NIL {
             q.head = i;
         } else {
-            slots[q.tail as usize].next = i;
+            hot[q.tail as usize].next = i;
         }
         q.tail = i;
     }
 
-    fn unlink(slots: &mut [Slot<T>], q: &mut Queue, i: u32) {
-        let (prev, next) = (slots[i as usize].prev, slots[i as usize].next);
+    #[inline]
+    fn unlink(hot: &mut [Hot], q: &mut Queue, i: u32) {
+        let (prev, next) = (hot[i as usize].prev, hot[i as usize].next);
         if prev == NIL {
             q.head = next;
         } else {
-            slots[prev as usize].next = next;
+            hot[prev as usize].next = next;
         }
         if next == NIL {
             q.tail = prev;
         } else {
-            slots[next as usize].prev = prev;
+            hot[next as usize].prev = prev;
         }
     }
 
-    fn pop_front(slots: &mut [Slot<T>], q: &mut Queue) -> Option<u32> {
+    #[inline]
+    fn pop_front(hot: &mut [Hot], q: &mut Queue) -> Option<u32> {
         let i = q.head;
         if i == NIL {
             return None;
         }
-        Self::unlink(slots, q, i);
+        let next = hot[i as usize].next;
+        q.head = next;
+        if next == NIL {
+            q.tail = NIL;
+        } else {
+            hot[next as usize].prev = NIL;
+        }
         Some(i)
     }
 
@@ -765,13 +812,13 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     /// deliver from is chosen: the most urgent non-empty one, unless a starvation limit is set and
     /// a less urgent queue has waited that many passes.
     fn open_pass(&mut self) {
-        while let Some(i) = Self::pop_front(&mut self.slots, &mut self.later) {
-            let s = &mut self.slots[i as usize];
+        while let Some(i) = Self::pop_front(&mut self.hot, &mut self.later) {
+            let s = &mut self.hot[i as usize];
             s.flags = (s.flags & !LATER) | ACTIVE;
             let prio = s.prio as usize;
-            Self::push_back(&mut self.slots, &mut self.queues[prio], i);
+            Self::push_back(&mut self.hot, &mut self.queues[prio], i);
         }
-        self.urgent = false;
+        self.urgent = self.break_now;
         let n = self.nprio as usize;
         let Some(first) = (0..n).find(|&p| self.queues[p].head != NIL) else {
             self.pass = None;
@@ -801,13 +848,14 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     ///
     /// This is the lowest-level way to consume events: call [`turn`](Self::turn), then this until
     /// it returns `None`. [`next`](Self::next) does both.
+    #[inline]
     pub fn next_fired(&mut self) -> Option<Fired<T>> {
         let p = self.pass?;
-        if self.break_now || self.urgent {
+        if self.urgent {
             self.pass = None;
             return None;
         }
-        match Self::pop_front(&mut self.slots, &mut self.queues[p as usize]) {
+        match Self::pop_front(&mut self.hot, &mut self.queues[p as usize]) {
             Some(i) => Some(self.deliver(i)),
             None => {
                 self.pass = None;
@@ -816,29 +864,59 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         }
     }
 
+    #[inline]
     fn deliver(&mut self, i: u32) -> Fired<T> {
-        self.nactive -= 1;
-        let now = self.now;
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         s.flags &= !ACTIVE;
         let ready = core::mem::take(&mut s.res);
-        let count = core::mem::take(&mut s.ncalls).max(1);
-        let flags = s.flags;
-        let datum = match s.datum {
+        let (flags, kind) = (s.flags, s.kind);
+        let id = EventId {
+            index: i,
+            generation: s.generation,
+            engine: self.tag,
+        };
+        let c = &mut self.cold[i as usize];
+        let datum = match c.datum {
             Some(d) => d,
             None => unreachable_datum(),
         };
-        let id = EventId { index: i, generation: s.generation, engine: self.tag };
+        let count = if kind == K_SIGNAL {
+            core::mem::take(&mut c.ncalls).max(1)
+        } else {
+            1
+        };
+        // A persistent event without a timeout stays as it is; everything else has work to do.
+        if flags & (PENDING | PERSIST | PERIOD | ONCE) != PENDING | PERSIST {
+            self.after_fire(i, flags, ready);
+        }
+        Fired {
+            id,
+            ready,
+            count,
+            datum,
+        }
+    }
+
+    /// What firing does to an event beyond handing it out: a one-shot stops waiting, a
+    /// persistent timeout re-arms, a `once` event is freed.
+    #[inline(never)]
+    fn after_fire(&mut self, i: u32, flags: u16, ready: Ready) {
         if flags & PENDING != 0 {
             if flags & PERSIST == 0 {
                 self.unpend(i);
             } else if flags & PERIOD != 0 {
                 // A timeout re-arms from its scheduled deadline (no drift); after a stall it
                 // fires once and continues from now (no burst). Other activations re-base it.
-                let base = if ready.contains(Ready::TIMEOUT) { s.deadline } else { now };
-                let mut next = base.saturating_add(s.period);
+                let now = self.now;
+                let c = &self.cold[i as usize];
+                let base = if ready.contains(Ready::TIMEOUT) {
+                    c.deadline
+                } else {
+                    now
+                };
+                let mut next = base.saturating_add(c.period);
                 if next < now {
-                    next = now.saturating_add(s.period);
+                    next = now.saturating_add(c.period);
                 }
                 self.arm(i, next);
             }
@@ -847,7 +925,6 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
             self.unpend(i);
             self.release_slot(i);
         }
-        Fired { id, ready, count, datum }
     }
 
     // ----- queries and settings --------------------------------------------------------------
@@ -855,7 +932,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     /// What an event waits for and when its timeout is due (libevent's `event_pending`).
     pub fn pending(&self, id: EventId) -> Result<Pending, IdError> {
         let i = self.check(id)?;
-        let s = &self.slots[i as usize];
+        let s = &self.hot[i as usize];
         let mut ready = Ready::NONE;
         let added = s.flags & PENDING != 0;
         if added {
@@ -874,19 +951,24 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         if active {
             ready |= s.res;
         }
-        Ok(Pending { ready, deadline: armed.then_some(s.deadline), added, active })
+        Ok(Pending {
+            ready,
+            deadline: armed.then_some(self.cold[i as usize].deadline),
+            added,
+            active,
+        })
     }
 
     /// The datum of an event.
     pub fn datum(&self, id: EventId) -> Result<T, IdError> {
         let i = self.check(id)?;
-        self.slots[i as usize].datum.ok_or(IdError::Stale)
+        self.cold[i as usize].datum.ok_or(IdError::Stale)
     }
 
     /// Replace the datum of an event; it fires with the new one from now on.
     pub fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError> {
         let i = self.check(id)?;
-        self.slots[i as usize].datum = Some(datum);
+        self.cold[i as usize].datum = Some(datum);
         Ok(())
     }
 
@@ -897,7 +979,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         if p >= self.nprio {
             return Err(PriorityError::OutOfRange);
         }
-        let s = &mut self.slots[i as usize];
+        let s = &mut self.hot[i as usize];
         if s.flags & (ACTIVE | LATER) != 0 {
             return Err(PriorityError::Active);
         }
@@ -912,11 +994,11 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         if n == 0 || usize::from(n) > P {
             return Err(PriorityError::OutOfRange);
         }
-        if self.nactive > 0 {
+        if self.any_active() {
             return Err(PriorityError::Active);
         }
         self.nprio = n;
-        for s in self.slots.iter_mut().filter(|s| s.flags & ALLOC != 0) {
+        for s in self.hot.iter_mut().filter(|s| s.flags & ALLOC != 0) {
             s.prio = s.prio.min(n - 1);
         }
         Ok(())
@@ -953,6 +1035,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     /// loop (libevent's `event_base_loopbreak`).
     pub fn loop_break(&mut self) {
         self.break_now = true;
+        self.urgent = true;
     }
 
     /// The current time in ticks.
@@ -967,7 +1050,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
 
     /// Whether anything can still fire: an event is added or active, or a `loop_exit` is due.
     pub fn is_alive(&self) -> bool {
-        self.npending > 0 || self.nactive > 0 || self.exit_at.is_some()
+        self.npending > 0 || self.any_active() || self.exit_at.is_some()
     }
 
     /// Events created and not freed.
@@ -985,9 +1068,17 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         self.last_exit
     }
 
+    /// Whether an event is waiting to be delivered (in a priority queue or the deferred one).
+    fn any_active(&self) -> bool {
+        self.later.head != NIL
+            || self.queues[..self.nprio as usize]
+                .iter()
+                .any(|q| q.head != NIL)
+    }
+
     /// How long the host may block now.
     fn wait(&mut self) -> Wait {
-        if self.nactive > 0 || self.exit_now || self.break_now {
+        if self.any_active() || self.exit_now || self.break_now {
             return Wait::No;
         }
         match (self.settle_top(), self.exit_at) {
@@ -1030,7 +1121,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
                 self.last_exit = Some(exit);
                 return Ok(None);
             }
-            if !self.is_alive() || (self.turn(host, true)? == Turn::Never && self.nactive == 0) {
+            if !self.is_alive() || (self.turn(host, true)? == Turn::Never && !self.any_active()) {
                 self.last_exit = Some(Exit::Empty);
                 return Ok(None);
             }
@@ -1057,7 +1148,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
         &mut self,
         host: &mut dyn Host,
         mode: Mode,
-        handler: &mut dyn FnMut(&mut dyn Events<T>, Fired<T>),
+        handler: &mut OnFired<'_, T>,
     ) -> Result<Exit, LoopError> {
         if self.in_callback {
             return Err(LoopError::Reentrant);
@@ -1076,13 +1167,13 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
             }
             match mode {
                 Mode::NoWait if turns > 0 => break Exit::Done,
-                Mode::Once if ran && self.nactive == 0 => break Exit::Done,
+                Mode::Once if ran && !self.any_active() => break Exit::Done,
                 _ => {}
             }
             if !self.is_alive() {
                 break Exit::Empty;
             }
-            if self.turn(host, mode != Mode::NoWait)? == Turn::Never && self.nactive == 0 {
+            if self.turn(host, mode != Mode::NoWait)? == Turn::Never && !self.any_active() {
                 break Exit::Empty;
             }
             turns += 1;
@@ -1140,17 +1231,21 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
         None
     }
 
-    fn feed_io(&mut self, token: Token, ready: Ready) {
-        let Some(si) = self.sources.by_token(token) else { return };
-        let mut e = self.sources.slots[si as usize].head;
-        while e != NIL {
-            let s = &self.slots[e as usize];
-            let next = s.link;
-            let hit = ready & Ready::from(s.interest);
-            if !hit.is_empty() {
-                self.activate_slot(e, hit);
+    fn feed_io(&mut self, batch: &[(Token, Ready)]) {
+        for &(token, ready) in batch {
+            let Some(si) = self.sources.by_token(token) else {
+                continue;
+            };
+            let mut e = self.sources.slots[si as usize].head;
+            while e != NIL {
+                let s = &self.hot[e as usize];
+                let next = s.link;
+                let hit = ready & Ready::from(s.interest);
+                if !hit.is_empty() {
+                    self.activate_slot(e, hit);
+                }
+                e = next;
             }
-            e = next;
         }
     }
 
@@ -1160,9 +1255,9 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
         }
         let mut e = self.signal_heads[signo as usize];
         while e != NIL {
-            let s = &mut self.slots[e as usize];
-            s.ncalls = s.ncalls.saturating_add(count);
-            let next = s.link;
+            let c = &mut self.cold[e as usize];
+            c.ncalls = c.ncalls.saturating_add(count);
+            let next = self.hot[e as usize].link;
             self.activate_slot(e, Ready::SIGNAL);
             e = next;
         }
@@ -1187,8 +1282,8 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
         let si = self.sources.find(key)?;
         let mut e = self.sources.slots[si as usize].head;
         while e != NIL {
-            let next = self.slots[e as usize].link;
-            let s = &mut self.slots[e as usize];
+            let next = self.hot[e as usize].link;
+            let s = &mut self.hot[e as usize];
             s.flags &= !(PENDING | PERIOD);
             s.link = NIL;
             s.source = NIL;

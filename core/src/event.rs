@@ -204,7 +204,12 @@ pub struct Event {
 
 impl Event {
     const fn of(kind: Kind) -> Self {
-        Event { kind, persist: false, edge: false, priority: None }
+        Event {
+            kind,
+            persist: false,
+            edge: false,
+            priority: None,
+        }
     }
     /// Readiness of `key` for `interest`.
     pub const fn io(key: SourceKey, interest: Interest) -> Self {

@@ -7,6 +7,9 @@ use crate::host::{Dispatcher, Host, Platform, Turn};
 use crate::time::Overflow;
 use core::time::Duration;
 
+/// What [`Engine::run`] calls for every fired event: the engine, and the event.
+pub type OnFired<'a, T> = dyn FnMut(&mut dyn Events<T>, Fired<T>) + 'a;
+
 /// An engine without its capacities: what a callback, a protocol layer or a helper function takes
 /// so that the const generics appear only where the engine is declared.
 ///
@@ -37,8 +40,12 @@ pub trait Events<T>: Dispatcher {
         timeout: Option<Duration>,
     ) -> Result<EventId, Rejected<T>>;
     /// See [`Engine::once`].
-    fn once(&mut self, ev: Event, datum: T, timeout: Option<Duration>)
-    -> Result<EventId, Rejected<T>>;
+    fn once(
+        &mut self,
+        ev: Event,
+        datum: T,
+        timeout: Option<Duration>,
+    ) -> Result<EventId, Rejected<T>>;
     /// See [`Engine::del`].
     fn del(&mut self, id: EventId) -> Result<(), IdError>;
     /// See [`Engine::free`].
@@ -84,7 +91,7 @@ pub trait Events<T>: Dispatcher {
         &mut self,
         host: &mut dyn Host,
         mode: Mode,
-        handler: &mut dyn FnMut(&mut dyn Events<T>, Fired<T>),
+        handler: &mut OnFired<'_, T>,
     ) -> Result<Exit, LoopError>;
 }
 
@@ -159,7 +166,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Events<T> for Engi
         &mut self,
         host: &mut dyn Host,
         mode: Mode,
-        handler: &mut dyn FnMut(&mut dyn Events<T>, Fired<T>),
+        handler: &mut OnFired<'_, T>,
     ) -> Result<Exit, LoopError> {
         Engine::run(self, host, mode, handler)
     }

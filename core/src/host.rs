@@ -16,8 +16,9 @@
 //! 2. **Waits** as [`Wait`] allows: not at all, until a deadline, or until something happens.
 //!    A host rounds a remaining sub-tick or sub-millisecond wait *up*, never down to zero, so a
 //!    pending deadline never turns into a busy loop.
-//! 3. **Feeds what happened**: IO readiness with [`Dispatcher::feed_io`] (the [`Token`] of the
-//!    change that registered the source, and the [`Ready`] bits seen), delivered signals with
+//! 3. **Feeds what happened**: IO readiness with [`Dispatcher::feed_io`] (for each ready source
+//!    the [`Token`] of the change that registered it and the [`Ready`] bits seen, a whole batch
+//!    per call), delivered signals with
 //!    [`Dispatcher::feed_signal`], and the event ids a [`Notifier`](crate::Notifier) queued with
 //!    [`Dispatcher::feed_user`]. End of file is reported as [`Ready::READ`] (with
 //!    [`Ready::CLOSED`] where the OS can tell), errors as `READ | WRITE`, so that the user's next
@@ -155,16 +156,28 @@ impl Signals {
         if lo > hi {
             return Signals(0);
         }
-        let top = if hi == 63 { u64::MAX } else { (1u64 << (hi + 1)) - 1 };
+        let top = if hi == 63 {
+            u64::MAX
+        } else {
+            (1u64 << (hi + 1)) - 1
+        };
         Signals(top & !((1u64 << lo) - 1))
     }
     /// This set and `signo`.
     pub const fn with(self, signo: u32) -> Signals {
-        if signo >= 1 && signo <= 63 { Signals(self.0 | 1 << signo) } else { self }
+        if signo >= 1 && signo <= 63 {
+            Signals(self.0 | 1 << signo)
+        } else {
+            self
+        }
     }
     /// This set without `signo`.
     pub const fn without(self, signo: u32) -> Signals {
-        if signo <= 63 { Signals(self.0 & !(1 << signo)) } else { self }
+        if signo <= 63 {
+            Signals(self.0 & !(1 << signo))
+        } else {
+            self
+        }
     }
     /// Whether `signo` is in the set.
     pub const fn contains(self, signo: i32) -> bool {
@@ -187,7 +200,10 @@ pub struct Platform {
 impl Platform {
     /// Virtual time at `hz` ticks per second and the signal numbers 1 to 63, for simulations.
     pub const fn manual(hz: u64) -> Platform {
-        Platform { clock: Clock::manual(hz), signals: Signals::range(1, 63) }
+        Platform {
+            clock: Clock::manual(hz),
+            signals: Signals::range(1, 63),
+        }
     }
 }
 
@@ -200,8 +216,9 @@ pub trait Dispatcher {
     /// as applied.
     fn next_change(&mut self) -> Option<Change>;
 
-    /// Readiness `ready` of the source registered with `token`. Stale tokens are ignored.
-    fn feed_io(&mut self, token: Token, ready: Ready);
+    /// Readiness of sources, as `(token, ready)` pairs: typically everything one `epoll_wait`
+    /// returned. Stale tokens are ignored.
+    fn feed_io(&mut self, batch: &[(Token, Ready)]);
 
     /// Signal `signo` was delivered `count` times since the last turn.
     fn feed_signal(&mut self, signo: i32, count: u32);

@@ -82,7 +82,7 @@ mod time;
 pub use engine::{Engine, Exit, Mode};
 pub use error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 pub use event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
-pub use events::{Events, Handler};
+pub use events::{Events, Handler, OnFired};
 pub use host::{Change, Dispatcher, Host, HostError, Platform, Signals, Token, Turn, Wait};
 pub use notify::{Notifier, NotifyFull, NotifySource, Waker};
 pub use time::{Clock, Overflow, Tick};

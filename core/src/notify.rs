@@ -77,7 +77,12 @@ impl<const N: usize> Notifier<N> {
     /// An empty notifier with room for `N` different pending events. `const`, so it can be a
     /// `static`.
     pub const fn new() -> Self {
-        Notifier { state: Mutex::new(RefCell::new(State { ids: heapless::Vec::new(), waker: None })) }
+        Notifier {
+            state: Mutex::new(RefCell::new(State {
+                ids: heapless::Vec::new(),
+                waker: None,
+            })),
+        }
     }
 
     /// Queue user event `id` for activation and wake the host.
@@ -120,7 +125,8 @@ impl<const N: usize> NotifySource for Notifier<N> {
     }
 
     fn drain_into(&self, dispatcher: &mut dyn Dispatcher) -> usize {
-        let ids = critical_section::with(|cs| core::mem::take(&mut self.state.borrow_ref_mut(cs).ids));
+        let ids =
+            critical_section::with(|cs| core::mem::take(&mut self.state.borrow_ref_mut(cs).ids));
         for &id in &ids {
             dispatcher.feed_user(id);
         }

@@ -177,7 +177,10 @@ impl<const N: usize> Sim<N> {
 
     /// The current readiness of `key`.
     pub fn readiness(&self, key: SourceKey) -> Ready {
-        self.sources.iter().find(|s| s.key == key).map_or(Ready::NONE, |s| s.level)
+        self.sources
+            .iter()
+            .find(|s| s.key == key)
+            .map_or(Ready::NONE, |s| s.level)
     }
 
     /// What the engine has registered for `key`: its interest and whether it is edge-triggered.
@@ -197,12 +200,21 @@ impl<const N: usize> Sim<N> {
     /// Actions at the same tick happen in the order they were scheduled.
     pub fn schedule(&mut self, at: Tick, action: Action) -> Result<(), SimFull> {
         self.seq += 1;
-        self.script.push(Scheduled { at, seq: self.seq, action }).map_err(|_| SimFull)
+        self.script
+            .push(Scheduled {
+                at,
+                seq: self.seq,
+                action,
+            })
+            .map_err(|_| SimFull)
     }
 
     /// Deliver signal `signo` in the next turn. A signal nobody catches is dropped.
     pub fn raise(&mut self, signo: i32) {
-        if let Some(c) = usize::try_from(signo).ok().and_then(|i| self.signals.get_mut(i)) {
+        if let Some(c) = usize::try_from(signo)
+            .ok()
+            .and_then(|i| self.signals.get_mut(i))
+        {
             *c = c.saturating_add(1);
         }
     }
@@ -242,11 +254,17 @@ impl<const N: usize> Sim<N> {
 
     fn deliverable(s: &SimSource) -> Ready {
         let seen = if s.edge { s.fresh } else { s.level };
-        if s.token.is_some() { seen & Ready::from(s.interest) } else { Ready::NONE }
+        if s.token.is_some() {
+            seen & Ready::from(s.interest)
+        } else {
+            Ready::NONE
+        }
     }
 
     fn anything_now(&self) -> bool {
-        self.sources.iter().any(|s| !Self::deliverable(s).is_empty())
+        self.sources
+            .iter()
+            .any(|s| !Self::deliverable(s).is_empty())
             || !self.wakes.is_empty()
             || (1..64).any(|i| self.signals[i] > 0 && self.watched & 1 << i != 0)
     }
@@ -257,7 +275,13 @@ impl<const N: usize> Host for Sim<N> {
         self.turns += 1;
         while let Some(change) = d.next_change() {
             match change {
-                Change::Io { key, token, new, edge, .. } => {
+                Change::Io {
+                    key,
+                    token,
+                    new,
+                    edge,
+                    ..
+                } => {
                     let s = self.source(key).map_err(|_| HostError::Capacity)?;
                     s.token = (!new.is_empty()).then_some(token);
                     s.interest = new;
@@ -265,7 +289,11 @@ impl<const N: usize> Host for Sim<N> {
                 }
                 Change::Signal { signo, watch } => {
                     let bit = 1u64 << (signo & 63);
-                    if watch { self.watched |= bit } else { self.watched &= !bit }
+                    if watch {
+                        self.watched |= bit
+                    } else {
+                        self.watched &= !bit
+                    }
                 }
             }
         }
@@ -299,7 +327,7 @@ impl<const N: usize> Host for Sim<N> {
             let hit = Self::deliverable(s);
             if let (false, Some(token)) = (hit.is_empty(), s.token) {
                 s.fresh = s.fresh & !hit;
-                d.feed_io(token, hit);
+                d.feed_io(&[(token, hit)]);
             }
         }
         for signo in 1..64 {

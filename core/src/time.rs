@@ -46,13 +46,19 @@ impl Clock {
     ///
     /// A rate of zero is treated as one tick per second.
     pub const fn new(hz: u64, read: fn() -> Tick) -> Self {
-        Clock { hz: if hz == 0 { 1 } else { hz }, read: Some(read) }
+        Clock {
+            hz: if hz == 0 { 1 } else { hz },
+            read: Some(read),
+        }
     }
 
     /// A clock of `hz` ticks per second whose time only moves when a host advances it: virtual
     /// time for simulations and tests.
     pub const fn manual(hz: u64) -> Self {
-        Clock { hz: if hz == 0 { 1 } else { hz }, read: None }
+        Clock {
+            hz: if hz == 0 { 1 } else { hz },
+            read: None,
+        }
     }
 
     /// Ticks per second.
@@ -104,10 +110,19 @@ mod tests {
         assert_eq!(ms.ticks(Duration::from_nanos(1)), Ok(1));
         assert_eq!(ms.ticks(Duration::from_millis(7)), Ok(7));
         assert_eq!(ms.ticks(Duration::MAX), Err(Overflow));
-        assert_eq!(ms.after(u64::MAX - 3, Duration::from_millis(4)), Err(Overflow));
-        assert_eq!(ms.after(u64::MAX - 3, Duration::from_millis(3)), Ok(u64::MAX));
+        assert_eq!(
+            ms.after(u64::MAX - 3, Duration::from_millis(4)),
+            Err(Overflow)
+        );
+        assert_eq!(
+            ms.after(u64::MAX - 3, Duration::from_millis(3)),
+            Ok(u64::MAX)
+        );
         let ns = Clock::manual(1_000_000_000);
-        assert_eq!(ns.ticks(Duration::from_secs(u64::MAX / 1_000_000_000)), Ok(18_446_744_073_000_000_000));
+        assert_eq!(
+            ns.ticks(Duration::from_secs(u64::MAX / 1_000_000_000)),
+            Ok(18_446_744_073_000_000_000)
+        );
         assert_eq!(ns.duration(u64::MAX).as_secs(), u64::MAX / 1_000_000_000);
         assert_eq!(Clock::manual(0).hz(), 1);
     }

@@ -152,7 +152,11 @@ impl<const S: usize> Sources<S> {
                     break;
                 }
                 let home = Self::home(self.slots[v as usize].key);
-                let movable = if hole <= c { home <= hole || home > c } else { home <= hole && home > c };
+                let movable = if hole <= c {
+                    home <= hole || home > c
+                } else {
+                    home <= hole && home > c
+                };
                 if movable {
                     self.set_cell(hole, v);
                     hole = c;

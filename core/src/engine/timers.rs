@@ -16,7 +16,11 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    const EMPTY: Entry = Entry { deadline: 0, seq: 0, index: 0 };
+    const EMPTY: Entry = Entry {
+        deadline: 0,
+        seq: 0,
+        index: 0,
+    };
 
     #[inline]
     fn before(&self, other: &Entry) -> bool {
@@ -35,7 +39,11 @@ pub(crate) struct TimerHeap<const E: usize> {
 
 impl<const E: usize> TimerHeap<E> {
     pub(crate) const fn new() -> Self {
-        TimerHeap { slots: [[Entry::EMPTY; 2]; E], len: 0, dead: 0 }
+        TimerHeap {
+            slots: [[Entry::EMPTY; 2]; E],
+            len: 0,
+            dead: 0,
+        }
     }
 
     #[inline]
@@ -172,8 +180,16 @@ mod tests {
     #[test]
     fn sequence_order_survives_wrapping() {
         let mut h: TimerHeap<4> = TimerHeap::new();
-        h.push(Entry { deadline: 5, seq: u32::MAX, index: 0 });
-        h.push(Entry { deadline: 5, seq: 0, index: 1 });
+        h.push(Entry {
+            deadline: 5,
+            seq: u32::MAX,
+            index: 0,
+        });
+        h.push(Entry {
+            deadline: 5,
+            seq: 0,
+            index: 1,
+        });
         assert_eq!(h.pop().map(|e| e.index), Some(0));
         assert_eq!(h.pop().map(|e| e.index), Some(1));
     }
