@@ -1305,3 +1305,15 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
         change
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_part_is_32_bytes_and_a_small_engine_is_small() {
+        assert_eq!(core::mem::size_of::<Hot>(), 32);
+        let size = core::mem::size_of::<Engine<u8, 16, 8, 4>>();
+        assert!(size < 2600, "{size}");
+    }
+}
