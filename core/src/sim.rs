@@ -224,12 +224,41 @@ impl<const N: usize> Sim<N> {
         self.wakes.push(id).map_err(|_| SimFull)
     }
 
+    /// Apply one change of the engine's change list, as a turn does for every change it drains.
+    /// A host closing a source applies the change that
+    /// [`Dispatcher::forget_source`] returned with this.
+    pub fn apply(&mut self, change: Change) -> Result<(), SimFull> {
+        match change {
+            Change::Io {
+                key,
+                token,
+                new,
+                edge,
+                ..
+            } => {
+                let s = self.source(key)?;
+                s.token = (!new.is_empty()).then_some(token);
+                s.interest = new;
+                s.edge = edge;
+            }
+            Change::Signal { signo, watch } => {
+                let bit = 1u64 << (signo & 63);
+                if watch {
+                    self.watched |= bit
+                } else {
+                    self.watched &= !bit
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Drain `notifier` into the engine at every turn.
     pub fn attach(&mut self, notifier: &'static dyn NotifySource) {
         self.notifier = Some(notifier);
     }
 
-    fn apply(&mut self, action: Action) -> Result<(), SimFull> {
+    fn perform(&mut self, action: Action) -> Result<(), SimFull> {
         match action {
             Action::SetReady(key, r) => self.set_ready(key, r),
             Action::ClearReady(key, r) => {
@@ -274,28 +303,7 @@ impl<const N: usize> Host for Sim<N> {
     fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
         self.turns += 1;
         while let Some(change) = d.next_change() {
-            match change {
-                Change::Io {
-                    key,
-                    token,
-                    new,
-                    edge,
-                    ..
-                } => {
-                    let s = self.source(key).map_err(|_| HostError::Capacity)?;
-                    s.token = (!new.is_empty()).then_some(token);
-                    s.interest = new;
-                    s.edge = edge;
-                }
-                Change::Signal { signo, watch } => {
-                    let bit = 1u64 << (signo & 63);
-                    if watch {
-                        self.watched |= bit
-                    } else {
-                        self.watched &= !bit
-                    }
-                }
-            }
+            self.apply(change).map_err(|_| HostError::Capacity)?;
         }
         let woken = self.notifier.map_or(0, |n| n.drain_into(d));
         let target = if woken > 0 || self.anything_now() {
@@ -316,7 +324,7 @@ impl<const N: usize> Host for Sim<N> {
                 break;
             }
             let s = self.script.swap_remove(i);
-            self.apply(s.action).map_err(|_| HostError::Capacity)?;
+            self.perform(s.action).map_err(|_| HostError::Capacity)?;
         }
         let mut order: heapless::Vec<usize, N> = (0..self.sources.len()).collect();
         if self.shuffle {

@@ -1,0 +1,17 @@
+//! The hosts' clock: nanoseconds of a monotonic clock since its first reading in this process.
+
+use levent_core::{Clock, Tick};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+
+/// Nanoseconds since the first reading in this process (monotonic; `CLOCK_MONOTONIC` on Unix,
+/// `QueryPerformanceCounter` on Windows, through [`Instant`]).
+pub fn now() -> Tick {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nanosecond ticks read with [`now`].
+pub const CLOCK: Clock = Clock::new(1_000_000_000, now);

@@ -1,0 +1,322 @@
+//! The epoll host (Linux).
+//!
+//! - Each [`Change`] of the engine becomes one `epoll_ctl`: `ADD` when the old interest is empty,
+//!   `DEL` when the new one is, `MOD` otherwise. `READ` is `EPOLLIN`, `WRITE` `EPOLLOUT`,
+//!   `CLOSED` `EPOLLRDHUP`; edge-triggered sources add `EPOLLET`. The token travels in
+//!   `epoll_event.data`.
+//! - `EPOLLHUP` is reported as `READ | WRITE | CLOSED`, `EPOLLRDHUP` as `READ | CLOSED` and
+//!   `EPOLLERR` as `READ | WRITE`: end of file and errors arrive as readiness, so the next read or
+//!   write sees them, never as a timeout.
+//! - It waits at most until the engine's deadline. A remaining wait with a sub-millisecond part
+//!   uses `epoll_pwait2` (nanosecond timeout, Linux 5.11) when the kernel has it; otherwise, and
+//!   after the first `ENOSYS`, `epoll_wait` with the milliseconds rounded up.
+//! - Wake-ups from a [`Notifier`](levent_core::Notifier) come through an eventfd; signals through
+//!   the self-pipe described in the `unix` module.
+//! - A descriptor epoll refuses (`EPERM` for a regular file, or `EBADF`) is reported ready for its
+//!   whole interest at every turn, as `poll(2)` would report it, so the program's read or write
+//!   returns the data or the error instead of the event silently never firing.
+
+use crate::unix::{self, SignalSet};
+use crate::{Attached, Backend};
+use levent_core::{
+    Change, Dispatcher, Host, HostError, Interest, Ready, SourceKey, Token, Turn, Wait, Waker,
+};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+const WAKE: u64 = u64::MAX;
+const SIGNAL: u64 = u64::MAX - 1;
+
+/// A host on Linux's epoll. See the [module documentation](self).
+pub struct Epoll {
+    epfd: OwnedFd,
+    wake: OwnedFd,
+    events: Vec<libc::epoll_event>,
+    batch: Vec<(Token, Ready)>,
+    /// Sources epoll would not take, reported ready at every turn.
+    refused: Vec<(RawFd, Token, Interest)>,
+    registered: usize,
+    signals: SignalSet,
+    signal_pipe: bool,
+    notifier: Option<Attached>,
+    pwait2: bool,
+}
+
+fn mask(i: Interest, edge: bool) -> u32 {
+    let mut m = 0;
+    if i.contains(Interest::READ) {
+        m |= libc::EPOLLIN;
+    }
+    if i.contains(Interest::WRITE) {
+        m |= libc::EPOLLOUT;
+    }
+    if i.contains(Interest::CLOSED) {
+        m |= libc::EPOLLRDHUP;
+    }
+    if edge {
+        m |= libc::EPOLLET;
+    }
+    m as u32
+}
+
+fn readiness(events: u32) -> Ready {
+    let e = events as libc::c_int;
+    let mut r = Ready::NONE;
+    if e & libc::EPOLLIN != 0 {
+        r |= Ready::READ;
+    }
+    if e & libc::EPOLLOUT != 0 {
+        r |= Ready::WRITE;
+    }
+    if e & libc::EPOLLRDHUP != 0 {
+        r |= Ready::READ | Ready::CLOSED;
+    }
+    if e & libc::EPOLLHUP != 0 {
+        r |= Ready::READ | Ready::WRITE | Ready::CLOSED;
+    }
+    if e & libc::EPOLLERR != 0 {
+        r |= Ready::READ | Ready::WRITE;
+    }
+    r
+}
+
+fn wake_eventfd(fd: usize) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a local into the eventfd; the host clears the waker before it
+    // closes the descriptor, so `fd` is open.
+    unsafe { libc::write(fd as RawFd, (&raw const one).cast(), 8) };
+}
+
+impl Epoll {
+    /// A new epoll instance with its eventfd for wake-ups.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: plain system calls; the results are checked before use.
+        let (epfd, wake) = unsafe {
+            let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            if epfd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let epfd = OwnedFd::from_raw_fd(epfd);
+            let wake = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
+            if wake < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            (epfd, OwnedFd::from_raw_fd(wake))
+        };
+        let host = Epoll {
+            epfd,
+            wake,
+            events: Vec::with_capacity(256),
+            batch: Vec::with_capacity(256),
+            refused: Vec::new(),
+            registered: 0,
+            signals: SignalSet::new(),
+            signal_pipe: false,
+            notifier: None,
+            pwait2: true,
+        };
+        host.ctl(
+            libc::EPOLL_CTL_ADD,
+            host.wake.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            WAKE,
+        )?;
+        Ok(host)
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: data };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        match change {
+            Change::Io {
+                key,
+                token,
+                old,
+                new,
+                edge,
+            } => {
+                let fd = key.0 as RawFd;
+                self.refused.retain(|r| r.1 != token);
+                if new.is_empty() {
+                    // Already gone if the descriptor was closed: nothing to undo then.
+                    let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
+                    self.registered = self.registered.saturating_sub(1);
+                    return Ok(());
+                }
+                let m = mask(new, edge);
+                let (first, second) = if old.is_empty() {
+                    (libc::EPOLL_CTL_ADD, libc::EPOLL_CTL_MOD)
+                } else {
+                    (libc::EPOLL_CTL_MOD, libc::EPOLL_CTL_ADD)
+                };
+                if old.is_empty() {
+                    self.registered += 1;
+                }
+                let result = match self.ctl(first, fd, m, token.0) {
+                    // Registered under another token (a duplicate), or dropped by the kernel
+                    // when the descriptor was closed and its number reused: try the other way.
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOENT)) => {
+                        self.ctl(second, fd, m, token.0)
+                    }
+                    r => r,
+                };
+                if result.is_err() {
+                    self.refused.push((fd, token, new));
+                }
+                Ok(())
+            }
+            Change::Signal { signo, watch } => {
+                if watch {
+                    self.signals
+                        .watch(signo)
+                        .map_err(|e| unix::host_error(&e))?;
+                    if let (false, Some(fd)) = (self.signal_pipe, self.signals.pipe()) {
+                        self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, SIGNAL)
+                            .map_err(|e| unix::host_error(&e))?;
+                        self.signal_pipe = true;
+                    }
+                } else {
+                    self.signals.unwatch(signo);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let cap = self.events.capacity();
+        let max = libc::c_int::try_from(cap).unwrap_or(libc::c_int::MAX);
+        let epfd = self.epfd.as_raw_fd();
+        let ptr = self.events.as_mut_ptr();
+        let sub_ms = timeout.is_some_and(|d| d.subsec_nanos() % 1_000_000 != 0);
+        let n = if sub_ms && self.pwait2 {
+            let d = timeout.unwrap_or_default();
+            let ts = libc::timespec {
+                tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+                tv_nsec: d.subsec_nanos().into(),
+            };
+            // SAFETY: epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize): the
+            // buffer has room for `max` events, `ts` lives across the call, no signal mask.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    epfd,
+                    ptr,
+                    max,
+                    &raw const ts,
+                    std::ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            };
+            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                self.pwait2 = false;
+                // SAFETY: as below.
+                unsafe { libc::epoll_wait(epfd, ptr, max, unix::millis(timeout)) as libc::c_long }
+            } else {
+                n
+            }
+        } else {
+            // SAFETY: the buffer has room for `max` events.
+            unsafe { libc::epoll_wait(epfd, ptr, max, unix::millis(timeout)) as libc::c_long }
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(e)
+            };
+        }
+        let n = n as usize;
+        // SAFETY: the kernel initialised the first `n` entries.
+        unsafe { self.events.set_len(n) };
+        Ok(n)
+    }
+}
+
+impl Host for Epoll {
+    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
+        while let Some(change) = d.next_change() {
+            self.apply(change)?;
+        }
+        let wait = if self.refused.is_empty() {
+            wait
+        } else {
+            Wait::No
+        };
+        if wait == Wait::Forever
+            && self.registered == 0
+            && !self.signals.any()
+            && self.notifier.is_none()
+        {
+            return Ok(Turn::Never);
+        }
+        let timeout = unix::remaining(wait, crate::clock::now());
+        let n = self.wait(timeout).map_err(|e| unix::host_error(&e))?;
+        self.batch.clear();
+        let mut signalled = false;
+        for ev in &self.events[..n] {
+            match ev.u64 {
+                WAKE => unix::drain(self.wake.as_raw_fd()),
+                SIGNAL => signalled = true,
+                t => self.batch.push((Token(t), readiness(ev.events))),
+            }
+        }
+        for &(_, token, interest) in &self.refused {
+            self.batch.push((token, Ready::from(interest)));
+        }
+        d.feed_io(&self.batch);
+        if signalled {
+            self.signals.feed(d);
+        }
+        if let Some(n) = &self.notifier {
+            n.get().drain_into(d);
+        }
+        if n == self.events.capacity() && n < 65536 {
+            self.events.reserve(n);
+        }
+        d.advance(crate::clock::now());
+        Ok(Turn::Waited)
+    }
+}
+
+impl Backend for Epoll {
+    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
+        while let Some(change) = d.next_change() {
+            self.apply(change)?;
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        if let Some(change) = d.forget_source(key) {
+            let _ = self.apply(change);
+        }
+    }
+
+    fn attach(&mut self, notifier: Attached) {
+        notifier.get().set_waker(Some(Waker {
+            wake: wake_eventfd,
+            context: self.wake.as_raw_fd() as usize,
+        }));
+        if let Some(old) = self.notifier.replace(notifier) {
+            old.get().set_waker(None);
+        }
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        if let Some(n) = self.notifier.take() {
+            n.get().set_waker(None);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! # levent-hosts
+//!
+//! The hosts of [levent](levent_core): what waits for the operating system and feeds the
+//! dispatcher. Each backend is one file implementing the contract of [`levent_core::host`]:
+//!
+//! | backend | where | wait | wake-up | signals |
+//! |---|---|---|---|---|
+//! | [`epoll::Epoll`] | Linux (default) | `epoll_wait` / `epoll_pwait2` | eventfd | self-pipe |
+//! | [`poll::Poll`] | any Unix (forced with `--cfg levent_force_poll`) | `poll` | pipe | self-pipe |
+//! | [`sim::SimNet`] | everywhere | virtual time | queue | injected |
+//!
+//! [`DefaultHost`] is the best backend of the platform, [`PLATFORM`] what an engine needs to know
+//! about it (nanosecond ticks, the signals it can catch), and [`run`] runs a dispatcher on a new
+//! default host in one call.
+//!
+//! ```no_run
+//! use core::time::Duration;
+//! use levent_core::{Engine, Event, Exit};
+//!
+//! let mut engine: Engine<&str, 8, 8, 1> = Engine::new(levent_hosts::PLATFORM);
+//! engine.start(Event::timer(), "hello", Some(Duration::from_millis(10))).unwrap();
+//! let exit = levent_hosts::run(&mut engine, &mut |_, fired| println!("{}", fired.datum)).unwrap();
+//! assert_eq!(exit, Exit::Empty);
+//! ```
+//!
+//! `unsafe` lives only in this crate, each block with a `// SAFETY:` comment.
+
+#![deny(missing_docs)]
+
+pub mod clock;
+#[cfg(target_os = "linux")]
+pub mod epoll;
+#[cfg(unix)]
+pub mod poll;
+pub mod sim;
+#[cfg(unix)]
+pub mod unix;
+
+use levent_core::{Dispatcher, Events, Exit, Host, NotifySource, OnFired, Platform, SourceKey};
+use std::io;
+use std::sync::Arc;
+
+pub use levent_core;
+
+/// What the hosts of this crate add to the core's [`Host`] contract.
+pub trait Backend: Host {
+    /// Apply the engine's pending changes now, without waiting or advancing time: after this,
+    /// every added event is registered with the OS and every watched signal is caught. A turn does
+    /// this first anyway; call it when a registration must take effect before the loop runs (a
+    /// signal raised before the first turn would otherwise meet its old disposition).
+    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), levent_core::HostError>;
+
+    /// Deregister `key` from the engine and the OS at once, before the caller closes it, so that a
+    /// descriptor number reused by the next `open` never inherits the old registration or its
+    /// readiness (see [`Dispatcher::forget_source`]).
+    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey);
+
+    /// Drain `notifier` into the engine at every turn, and let it wake this host.
+    fn attach(&mut self, notifier: Attached);
+}
+
+/// A notifier a host drains: a `static` one or a shared one.
+///
+/// ```
+/// use std::sync::Arc;
+/// use levent_core::Notifier;
+/// use levent_hosts::Attached;
+///
+/// static STATIC: Notifier<4> = Notifier::new();
+/// let a: Attached = (&STATIC).into();
+/// let b: Attached = Arc::new(Notifier::<4>::new()).into();
+/// # drop((a, b));
+/// ```
+pub enum Attached {
+    /// A notifier in a `static`.
+    Static(&'static dyn NotifySource),
+    /// A notifier shared with other threads.
+    Shared(Arc<dyn NotifySource + Send + Sync>),
+}
+
+impl Attached {
+    /// The notifier.
+    pub fn get(&self) -> &dyn NotifySource {
+        match self {
+            Attached::Static(n) => *n,
+            Attached::Shared(n) => &**n,
+        }
+    }
+}
+
+impl<const N: usize> From<&'static levent_core::Notifier<N>> for Attached {
+    fn from(n: &'static levent_core::Notifier<N>) -> Self {
+        Attached::Static(n)
+    }
+}
+
+impl<const N: usize> From<Arc<levent_core::Notifier<N>>> for Attached {
+    fn from(n: Arc<levent_core::Notifier<N>>) -> Self {
+        Attached::Shared(n)
+    }
+}
+
+/// The best host of this platform: epoll on Linux (poll with `--cfg levent_force_poll`), poll on
+/// other Unix systems.
+#[cfg(all(target_os = "linux", not(levent_force_poll)))]
+pub type DefaultHost = epoll::Epoll;
+/// The best host of this platform: epoll on Linux (poll with `--cfg levent_force_poll`), poll on
+/// other Unix systems.
+#[cfg(all(unix, any(not(target_os = "linux"), levent_force_poll)))]
+pub type DefaultHost = poll::Poll;
+
+/// A new [`DefaultHost`].
+pub fn default_host() -> io::Result<DefaultHost> {
+    DefaultHost::new()
+}
+
+/// The signals a program can catch on this platform: 1 to 31 and the real-time signals, except
+/// those that cannot be caught (`SIGKILL`, `SIGSTOP`) and those a handler cannot return from
+/// (`SIGSEGV`, `SIGBUS`, `SIGFPE`, `SIGILL`).
+#[cfg(unix)]
+pub const SIGNALS: levent_core::Signals = {
+    let base = levent_core::Signals::range(1, 31);
+    #[cfg(target_os = "linux")]
+    let base = levent_core::Signals(base.0 | levent_core::Signals::range(34, 63).0);
+    base.without(libc::SIGKILL as u32)
+        .without(libc::SIGSTOP as u32)
+        .without(libc::SIGSEGV as u32)
+        .without(libc::SIGBUS as u32)
+        .without(libc::SIGFPE as u32)
+        .without(libc::SIGILL as u32)
+};
+
+/// What an engine running on this crate's hosts must know: nanosecond ticks of a monotonic clock
+/// ([`clock`]) and the catchable signals ([`SIGNALS`]).
+#[cfg(unix)]
+pub const PLATFORM: Platform = Platform {
+    clock: clock::CLOCK,
+    signals: SIGNALS,
+};
+
+/// Run `events` on a new [`DefaultHost`] until no event is left, `loop_exit` or `loop_break`,
+/// calling `handler` for every fired event.
+pub fn run<T>(events: &mut dyn Events<T>, handler: &mut OnFired<'_, T>) -> io::Result<Exit> {
+    let mut host = default_host()?;
+    events
+        .run(&mut host, levent_core::Mode::Default, handler)
+        .map_err(io_error)
+}
+
+/// A loop error as an [`io::Error`]: the OS error a host failed with, or `Other`.
+pub fn io_error(e: levent_core::LoopError) -> io::Error {
+    match e {
+        levent_core::LoopError::Host(levent_core::HostError::Os(code)) => {
+            io::Error::from_raw_os_error(code)
+        }
+        other => io::Error::other(other.to_string()),
+    }
+}

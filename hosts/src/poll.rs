@@ -1,0 +1,232 @@
+//! The portable POSIX `poll(2)` host.
+//!
+//! The default on no platform, but available everywhere on Unix and forced on Linux with
+//! [`Poll::new`] or the `levent_force_poll` cfg (as mio's forced-poll cfg does), so that its tests run
+//! here. One `pollfd` per registered source, kept in a vector with a side table from descriptor to
+//! slot; changes edit the vector in place (`DEL` swaps the last entry in).
+//!
+//! `poll` has no edge-triggered mode: edge-triggered events are reported level-triggered, as by
+//! libevent's poll backend. Timeouts are milliseconds, rounded up. Wake-ups come through a pipe.
+
+use crate::unix::{self, SignalSet};
+use crate::{Attached, Backend};
+use levent_core::{
+    Change, Dispatcher, Host, HostError, Interest, Ready, SourceKey, Token, Turn, Wait, Waker,
+};
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// A host on `poll(2)`. See the [module documentation](self).
+pub struct Poll {
+    /// `fds[0]` is the wake pipe, `fds[1]` the signal pipe (or -1); sources follow.
+    fds: Vec<libc::pollfd>,
+    tokens: Vec<Token>,
+    slots: HashMap<RawFd, usize>,
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+    batch: Vec<(Token, Ready)>,
+    signals: SignalSet,
+    notifier: Option<Attached>,
+}
+
+const FIXED: usize = 2;
+
+fn mask(i: Interest) -> libc::c_short {
+    let mut m = 0;
+    if i.contains(Interest::READ) {
+        m |= libc::POLLIN;
+    }
+    if i.contains(Interest::WRITE) {
+        m |= libc::POLLOUT;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if i.contains(Interest::CLOSED) {
+        m |= libc::POLLRDHUP;
+    }
+    m
+}
+
+fn readiness(revents: libc::c_short) -> Ready {
+    let mut r = Ready::NONE;
+    if revents & libc::POLLIN != 0 {
+        r |= Ready::READ;
+    }
+    if revents & libc::POLLOUT != 0 {
+        r |= Ready::WRITE;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if revents & libc::POLLRDHUP != 0 {
+        r |= Ready::READ | Ready::CLOSED;
+    }
+    if revents & libc::POLLHUP != 0 {
+        r |= Ready::READ | Ready::WRITE | Ready::CLOSED;
+    }
+    if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+        r |= Ready::READ | Ready::WRITE;
+    }
+    r
+}
+
+fn wake_pipe(fd: usize) {
+    unix::poke(fd as RawFd);
+}
+
+impl Poll {
+    /// A new poll host with its wake-up pipe.
+    pub fn new() -> io::Result<Self> {
+        let (wake_read, wake_write) = unix::pipe()?;
+        let fixed = [
+            libc::pollfd {
+                fd: wake_read.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: -1,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        Ok(Poll {
+            fds: fixed.to_vec(),
+            tokens: vec![Token(0); FIXED],
+            slots: HashMap::new(),
+            wake_read,
+            wake_write,
+            batch: Vec::new(),
+            signals: SignalSet::new(),
+            notifier: None,
+        })
+    }
+
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        match change {
+            Change::Io {
+                key, token, new, ..
+            } => {
+                let fd = key.0 as RawFd;
+                match (self.slots.get(&fd).copied(), new.is_empty()) {
+                    (Some(i), true) => {
+                        self.fds.swap_remove(i);
+                        self.tokens.swap_remove(i);
+                        self.slots.remove(&fd);
+                        if let Some(moved) = self.fds.get(i) {
+                            self.slots.insert(moved.fd, i);
+                        }
+                    }
+                    (Some(i), false) => {
+                        self.fds[i].events = mask(new);
+                        self.tokens[i] = token;
+                    }
+                    (None, false) => {
+                        self.slots.insert(fd, self.fds.len());
+                        self.fds.push(libc::pollfd {
+                            fd,
+                            events: mask(new),
+                            revents: 0,
+                        });
+                        self.tokens.push(token);
+                    }
+                    (None, true) => {}
+                }
+            }
+            Change::Signal { signo, watch } => {
+                if watch {
+                    self.signals
+                        .watch(signo)
+                        .map_err(|e| unix::host_error(&e))?;
+                    self.fds[1].fd = self.signals.pipe().unwrap_or(-1);
+                } else {
+                    self.signals.unwatch(signo);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Host for Poll {
+    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
+        while let Some(change) = d.next_change() {
+            self.apply(change)?;
+        }
+        if wait == Wait::Forever
+            && self.fds.len() == FIXED
+            && !self.signals.any()
+            && self.notifier.is_none()
+        {
+            return Ok(Turn::Never);
+        }
+        let timeout = unix::millis(unix::remaining(wait, crate::clock::now()));
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures.
+        let n = unsafe {
+            libc::poll(
+                self.fds.as_mut_ptr(),
+                self.fds.len() as libc::nfds_t,
+                timeout,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(unix::host_error(&e));
+            }
+        }
+        self.batch.clear();
+        let mut signalled = false;
+        if n > 0 {
+            if self.fds[0].revents != 0 {
+                unix::drain(self.wake_read.as_raw_fd());
+            }
+            signalled = self.fds[1].revents != 0;
+            for (pfd, &token) in self.fds.iter().zip(&self.tokens).skip(FIXED) {
+                if pfd.revents != 0 {
+                    self.batch.push((token, readiness(pfd.revents)));
+                }
+            }
+        }
+        d.feed_io(&self.batch);
+        if signalled {
+            self.signals.feed(d);
+        }
+        if let Some(n) = &self.notifier {
+            n.get().drain_into(d);
+        }
+        d.advance(crate::clock::now());
+        Ok(Turn::Waited)
+    }
+}
+
+impl Backend for Poll {
+    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
+        while let Some(change) = d.next_change() {
+            self.apply(change)?;
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        if let Some(change) = d.forget_source(key) {
+            let _ = self.apply(change);
+        }
+    }
+
+    fn attach(&mut self, notifier: Attached) {
+        notifier.get().set_waker(Some(Waker {
+            wake: wake_pipe,
+            context: self.wake_write.as_raw_fd() as usize,
+        }));
+        if let Some(old) = self.notifier.replace(notifier) {
+            old.get().set_waker(None);
+        }
+    }
+}
+
+impl Drop for Poll {
+    fn drop(&mut self) {
+        if let Some(n) = self.notifier.take() {
+            n.get().set_waker(None);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! levent's cross-crate acceptance tests.
+//!
+//! [`World`] is what a conformance scenario needs from a host: create pipes and socket pairs, read,
+//! write, shut down, close, raise signals, let time pass. It is implemented for every backend of
+//! `levent-hosts` ([`OsWorld`] over epoll and poll, [`SimWorld`] over the simulated network), and
+//! the scenarios in [`conformance`] are written once against it; `tests/conformance_*.rs` run them
+//! on each backend with [`conformance_suite!`], one test per behaviour.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+pub mod conformance;
+
+use levent_core::{Dispatcher, Platform, SourceKey};
+use levent_hosts::sim::SimNet;
+use levent_hosts::{Attached, Backend};
+use std::io;
+use std::time::Duration;
+
+/// What the conformance scenarios need from a backend.
+pub trait World: Sized {
+    /// The host under test.
+    type Host: Backend;
+    /// A fresh world.
+    fn new() -> Self;
+    /// The host.
+    fn host(&mut self) -> &mut Self::Host;
+    /// What an engine on this host must know.
+    fn platform(&self) -> Platform;
+    /// A connected pair of non-blocking stream sockets.
+    fn pair(&mut self) -> (SourceKey, SourceKey);
+    /// A non-blocking pipe: `(read end, write end)`.
+    fn pipe(&mut self) -> (SourceKey, SourceKey);
+    /// Write without blocking.
+    fn write(&mut self, key: SourceKey, data: &[u8]) -> io::Result<usize>;
+    /// Read without blocking.
+    fn read(&mut self, key: SourceKey, buf: &mut [u8]) -> io::Result<usize>;
+    /// Shut down the writing side.
+    fn shutdown_write(&mut self, key: SourceKey);
+    /// Deregister from `d`, then close.
+    fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey);
+    /// Deliver `signo` to the process (or the simulation).
+    fn raise(&mut self, signo: i32);
+    /// Whether the process (or simulation) currently catches `signo` for levent.
+    fn catching(&mut self, signo: i32) -> bool;
+    /// Let time pass outside the loop.
+    fn sleep(&mut self, d: Duration);
+    /// Whether the backend honours edge-triggered events (poll does not).
+    fn edge_triggered(&self) -> bool;
+    /// Whether time is virtual (exact timing assertions hold).
+    fn virtual_time(&self) -> bool;
+    /// Attach a notifier.
+    fn attach(&mut self, n: Attached) {
+        self.host().attach(n);
+    }
+}
+
+/// A world on a real OS backend: descriptors are real, time is real.
+#[cfg(unix)]
+pub struct OsWorld<H> {
+    host: H,
+    fds: std::collections::HashMap<usize, Fd>,
+}
+
+#[cfg(unix)]
+enum Fd {
+    Stream(std::os::unix::net::UnixStream),
+    File(std::fs::File),
+}
+
+#[cfg(unix)]
+impl<H: Backend> OsWorld<H> {
+    fn with(host: H) -> Self {
+        OsWorld {
+            host,
+            fds: Default::default(),
+        }
+    }
+
+    fn add(&mut self, fd: Fd) -> SourceKey {
+        use std::os::fd::AsRawFd;
+        let raw = match &fd {
+            Fd::Stream(s) => s.as_raw_fd(),
+            Fd::File(f) => f.as_raw_fd(),
+        };
+        self.fds.insert(raw as usize, fd);
+        SourceKey(raw as usize)
+    }
+
+    fn fd(&self, key: SourceKey) -> io::Result<&Fd> {
+        self.fds
+            .get(&key.0)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+    }
+
+    fn os_pair(&mut self) -> (SourceKey, SourceKey) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        (self.add(Fd::Stream(a)), self.add(Fd::Stream(b)))
+    }
+
+    fn os_pipe(&mut self) -> (SourceKey, SourceKey) {
+        let (r, w) = levent_hosts::unix::pipe().unwrap();
+        (self.add(Fd::File(r.into())), self.add(Fd::File(w.into())))
+    }
+
+    fn os_write(&mut self, key: SourceKey, data: &[u8]) -> io::Result<usize> {
+        use std::io::Write;
+        match self.fd(key)? {
+            Fd::Stream(s) => (&*s).write(data),
+            Fd::File(f) => (&*f).write(data),
+        }
+    }
+
+    fn os_read(&mut self, key: SourceKey, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        match self.fd(key)? {
+            Fd::Stream(s) => (&*s).read(buf),
+            Fd::File(f) => (&*f).read(buf),
+        }
+    }
+
+    fn os_shutdown(&mut self, key: SourceKey) {
+        if let Ok(Fd::Stream(s)) = self.fd(key) {
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+    }
+
+    fn os_close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        self.host.forget(d, key);
+        self.fds.remove(&key.0);
+    }
+}
+
+macro_rules! os_world {
+    ($host:ty, $edge:expr) => {
+        impl World for OsWorld<$host> {
+            type Host = $host;
+            fn new() -> Self {
+                OsWorld::with(<$host>::new().unwrap())
+            }
+            fn host(&mut self) -> &mut $host {
+                &mut self.host
+            }
+            fn platform(&self) -> Platform {
+                levent_hosts::PLATFORM
+            }
+            fn pair(&mut self) -> (SourceKey, SourceKey) {
+                self.os_pair()
+            }
+            fn pipe(&mut self) -> (SourceKey, SourceKey) {
+                self.os_pipe()
+            }
+            fn write(&mut self, key: SourceKey, data: &[u8]) -> io::Result<usize> {
+                self.os_write(key, data)
+            }
+            fn read(&mut self, key: SourceKey, buf: &mut [u8]) -> io::Result<usize> {
+                self.os_read(key, buf)
+            }
+            fn shutdown_write(&mut self, key: SourceKey) {
+                self.os_shutdown(key)
+            }
+            fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+                self.os_close(d, key)
+            }
+            fn raise(&mut self, signo: i32) {
+                levent_hosts::unix::raise(signo).unwrap();
+            }
+            fn catching(&mut self, signo: i32) -> bool {
+                levent_hosts::unix::catching(signo).unwrap()
+            }
+            fn sleep(&mut self, d: Duration) {
+                std::thread::sleep(d);
+            }
+            fn edge_triggered(&self) -> bool {
+                $edge
+            }
+            fn virtual_time(&self) -> bool {
+                false
+            }
+        }
+    };
+}
+
+#[cfg(target_os = "linux")]
+os_world!(levent_hosts::epoll::Epoll, true);
+#[cfg(unix)]
+os_world!(levent_hosts::poll::Poll, false);
+
+/// A world on the simulated network: virtual time, deterministic by seed.
+pub struct SimWorld {
+    net: SimNet,
+}
+
+/// Nanosecond ticks on virtual time, with every signal number, as the real hosts count time.
+pub const SIM_PLATFORM: Platform = Platform {
+    clock: levent_core::Clock::manual(1_000_000_000),
+    signals: levent_core::Signals::range(1, 63),
+};
+
+impl World for SimWorld {
+    type Host = SimNet;
+    fn new() -> Self {
+        SimWorld {
+            net: SimNet::new(0x5eed),
+        }
+    }
+    fn host(&mut self) -> &mut SimNet {
+        &mut self.net
+    }
+    fn platform(&self) -> Platform {
+        SIM_PLATFORM
+    }
+    fn pair(&mut self) -> (SourceKey, SourceKey) {
+        self.net.pair()
+    }
+    fn pipe(&mut self) -> (SourceKey, SourceKey) {
+        self.net.pipe()
+    }
+    fn write(&mut self, key: SourceKey, data: &[u8]) -> io::Result<usize> {
+        self.net.write(key, data)
+    }
+    fn read(&mut self, key: SourceKey, buf: &mut [u8]) -> io::Result<usize> {
+        self.net.read(key, buf)
+    }
+    fn shutdown_write(&mut self, key: SourceKey) {
+        self.net.shutdown_write(key).unwrap();
+    }
+    fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        self.net.close(d, key).unwrap();
+    }
+    fn raise(&mut self, signo: i32) {
+        self.net.sim().raise(signo);
+    }
+    fn catching(&mut self, signo: i32) -> bool {
+        self.net.sim().is_catching(signo)
+    }
+    fn sleep(&mut self, d: Duration) {
+        self.net
+            .sim()
+            .sleep(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    }
+    fn edge_triggered(&self) -> bool {
+        true
+    }
+    fn virtual_time(&self) -> bool {
+        true
+    }
+}
+
+/// One `#[test]` per conformance scenario, for world type `$world`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($world:ty) => {
+        $crate::conformance_suite!(@tests $world;
+            one_shot_read_on_a_socket_that_stays_readable_fires_once,
+            persistent_read_fires_for_each_readiness_until_deleted,
+            one_shot_events_re_adding_each_other_fire_once_each,
+            once_read_fires_exactly_once,
+            event_deleted_by_an_earlier_callback_of_the_same_pass_does_not_fire,
+            read_and_write_events_on_one_descriptor_are_both_delivered,
+            end_of_file_arrives_as_readability_not_as_timeout,
+            writing_to_a_closed_peer_reports_an_error_and_does_not_kill,
+            closed_interest_fires_when_the_peer_closes,
+            edge_triggered_read_fires_once_level_triggered_twice,
+            edge_and_level_events_cannot_share_a_descriptor,
+            signal_events_fire_per_delivery_and_the_last_delete_restores_the_handler,
+            signal_raised_before_dispatch_is_delivered_not_lost,
+            seventy_socket_pairs_ready_at_once_each_fire_once,
+            closed_and_reused_descriptor_never_gets_the_old_events,
+            wake_up_from_another_thread_activates_a_user_event,
+            interest_changes_and_deletions_inside_callbacks_take_effect,
+            pipe_end_of_file_after_the_writer_closes,
+            timer_never_fires_before_its_timeout,
+            sub_millisecond_timeouts_neither_fire_early_nor_spin,
+        );
+    };
+    (@tests $world:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name::<$world>();
+            }
+        )*
+    };
+}

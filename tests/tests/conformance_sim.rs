@@ -1,0 +1,3 @@
+//! The host conformance suite on the simulated network (virtual time).
+
+levent_tests::conformance_suite!(levent_tests::SimWorld);
