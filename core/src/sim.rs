@@ -27,7 +27,7 @@
 //! sim.clear_ready(key, Ready::READ); // the program read everything there was
 //! let second = engine.next(&mut sim).unwrap().unwrap();
 //! assert_eq!((second.ready, engine.now()), (Ready::TIMEOUT, 70)); // re-based on the read
-//! //! ```
+//! ```
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
 use crate::host::{Change, Dispatcher, Host, HostError, Token, Turn, Wait};

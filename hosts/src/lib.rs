@@ -130,6 +130,25 @@ pub const SIGNALS: levent_core::Signals = {
         .without(libc::SIGILL as u32)
 };
 
+/// Signal numbers of this platform, for signal events (`Event::signal(SIGINT)`).
+#[cfg(unix)]
+pub mod signals {
+    /// Interrupt from the terminal (Ctrl-C).
+    pub const SIGINT: i32 = libc::SIGINT;
+    /// Termination request.
+    pub const SIGTERM: i32 = libc::SIGTERM;
+    /// Hang-up of the controlling terminal; by convention, reload the configuration.
+    pub const SIGHUP: i32 = libc::SIGHUP;
+    /// User-defined signal 1.
+    pub const SIGUSR1: i32 = libc::SIGUSR1;
+    /// User-defined signal 2.
+    pub const SIGUSR2: i32 = libc::SIGUSR2;
+    /// A child process stopped or exited.
+    pub const SIGCHLD: i32 = libc::SIGCHLD;
+    /// The terminal window changed size.
+    pub const SIGWINCH: i32 = libc::SIGWINCH;
+}
+
 /// What an engine running on this crate's hosts must know: nanosecond ticks of a monotonic clock
 /// ([`clock`]) and the catchable signals ([`SIGNALS`]).
 #[cfg(unix)]

@@ -1,0 +1,91 @@
+//! eventlisten: listen on a FIFO and print everything written to it.
+//!
+//! The first seed program (libevent's `event-read-fifo.c`). Creates the FIFO `fifo.tmp` in the
+//! current directory (or the path given), reusing one that is already there, registers a
+//! persistent read event and prints every chunk written to it, one line of output per line of
+//! text, as `read from fifo: <text>`. When
+//! the last writer closes, the FIFO is reopened, so the program keeps listening for the next writer
+//! instead of spinning on end of file. Try it with `writefifo` in another terminal.
+
+use std::process::ExitCode;
+
+const NAME: &str = "eventlisten";
+
+#[cfg(unix)]
+fn main() -> ExitCode {
+    let path = match levent_examples::args(NAME, "[FIFO-PATH]   (default fifo.tmp)", 1) {
+        levent_examples::Args::Run(a) => a.into_iter().next().unwrap_or_else(|| "fifo.tmp".into()),
+        levent_examples::Args::Exit(code) => return code,
+    };
+    match listen(std::path::Path::new(&path)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => levent_examples::fail(NAME, e),
+    }
+}
+
+#[cfg(unix)]
+fn open(path: &std::path::Path) -> std::io::Result<(std::fs::File, levent_core::SourceKey)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let key = levent_core::SourceKey(fifo.as_raw_fd() as usize);
+    Ok((fifo, key))
+}
+
+#[cfg(unix)]
+fn listen(path: &std::path::Path) -> Result<(), String> {
+    use levent_core::{Engine, Event};
+    use levent_hosts::Backend;
+    use std::io::{ErrorKind, Read};
+    use std::os::unix::fs::FileTypeExt;
+
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_fifo() => {}
+        Ok(_) => return Err(format!("{} exists and is not a FIFO", path.display())),
+        Err(e) if e.kind() == ErrorKind::NotFound => levent_hosts::unix::mkfifo(path, 0o600)
+            .map_err(|e| format!("cannot create FIFO {}: {e}", path.display()))?,
+        Err(e) => return Err(format!("cannot use {}: {e}", path.display())),
+    }
+    let cannot_open = |e| format!("cannot open {}: {e}", path.display());
+    let (mut fifo, mut key) = open(path).map_err(cannot_open)?;
+
+    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
+    let mut engine: Engine<(), 2, 2, 1> = Engine::new(levent_hosts::PLATFORM);
+    let mut reader = engine
+        .start(Event::read(key).persist(), (), None)
+        .map_err(|e| e.to_string())?;
+
+    let mut buf = [0u8; 4096];
+    while engine.next(&mut host).map_err(|e| e.to_string())?.is_some() {
+        match fifo.read(&mut buf) {
+            Ok(0) => {
+                // The last writer closed. Reopen, so that we wait for the next writer instead of
+                // being told about end of file forever.
+                host.forget(&mut engine, key);
+                let _ = engine.free(reader);
+                (fifo, key) = open(path).map_err(cannot_open)?;
+                reader = engine
+                    .start(Event::read(key).persist(), (), None)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(n) => {
+                // One line of output per line of input, so that chunks that arrive together
+                // still read one message per line.
+                for line in String::from_utf8_lossy(&buf[..n]).lines() {
+                    println!("read from fifo: {line}");
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn main() -> ExitCode {
+    levent_examples::fail(NAME, "FIFOs do not exist on this platform")
+}

@@ -1,0 +1,56 @@
+//! signalevent: count SIGINT three times, then end.
+//!
+//! The seed's signal program (libevent's `signal-test.c`), written in libevent's callback style
+//! with `levent_core::callbacks`: a persistent SIGINT event prints `signal 2 received (N)` for each
+//! delivery; the third callback deletes its own event, and the loop ends by itself, with exit
+//! status 0, because nothing is left to wait for. Press Ctrl-C three times.
+
+use levent_core::callbacks::{self, Call, Callback, Ctl};
+use levent_core::{Engine, Event, Mode};
+use levent_hosts::Backend;
+use levent_hosts::signals::SIGINT;
+use std::process::ExitCode;
+
+const NAME: &str = "signalevent";
+
+struct App {
+    received: u32,
+}
+
+fn on_sigint(app: &mut App, base: &mut Ctl<'_, App>, call: Call<()>) {
+    for _ in 0..call.count {
+        app.received += 1;
+        println!("signal {SIGINT} received ({})", app.received);
+        if app.received == 3 {
+            let _ = base.del(call.id);
+            break;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    if let levent_examples::Args::Exit(code) = levent_examples::args(NAME, "", 0) {
+        return code;
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => levent_examples::fail(NAME, e),
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
+    let mut base: Engine<Callback<App>, 2, 1, 1> = Engine::new(levent_hosts::PLATFORM);
+    base.start(
+        Event::signal(SIGINT).persist(),
+        Callback::new(on_sigint, ()),
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    // Catch SIGINT now, so a Ctrl-C from here on is counted rather than fatal.
+    host.sync(&mut base).map_err(|e| e.to_string())?;
+    println!("waiting for SIGINT (press Ctrl-C three times)");
+    let mut app = App { received: 0 };
+    callbacks::run(&mut base, &mut host, &mut app, Mode::Default).map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Process-level tests of the example programs: run the binaries, talk to them, read their output.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/programs-<hash> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        dir.exists(),
+        "{} not built (cargo test builds the examples)",
+        dir.display()
+    );
+    dir
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("levent-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The lines a child prints, as they come.
+fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn expect_line(rx: &mpsc::Receiver<String>, want: &str) {
+    let got = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("no line {want:?}"));
+    assert_eq!(got, want);
+}
+
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn eventlisten_prints_what_writers_send_and_keeps_listening_after_each_leaves() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("fifo.tmp");
+    let mut child = Command::new(example("eventlisten"))
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut child);
+    let _guard = Killed(child);
+    wait_for(&fifo);
+    for word in ["one", "two"] {
+        let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        writeln!(w, "{word}").unwrap();
+        drop(w);
+        expect_line(&rx, &format!("read from fifo: {word}"));
+    }
+    let mut writer = Command::new(example("writefifo"))
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writer
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"three\nfour\n")
+        .unwrap();
+    assert!(writer.wait().unwrap().success());
+    expect_line(&rx, "read from fifo: three");
+    expect_line(&rx, "read from fifo: four");
+    // Not spinning on end of file: it still answers a new writer.
+    std::fs::write(&fifo, "five\n").unwrap();
+    expect_line(&rx, "read from fifo: five");
+}
+
+#[test]
+fn eventlisten_refuses_a_path_that_is_not_a_fifo() {
+    let dir = scratch("notfifo");
+    let file = dir.join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let out = Command::new(example("eventlisten"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is not a FIFO"), "{err}");
+}
+
+#[test]
+fn writefifo_reports_a_missing_fifo_in_one_line() {
+    let dir = scratch("nofifo");
+    let out = Command::new(example("writefifo"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn signalevent_counts_three_sigints_then_ends_with_status_0() {
+    let mut child = Command::new(example("signalevent"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let rx = lines(&mut child);
+    expect_line(&rx, "waiting for SIGINT (press Ctrl-C three times)");
+    for n in 1..=3 {
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        expect_line(&rx, &format!("signal 2 received ({n})"));
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn every_example_answers_help_with_one_line_of_usage() {
+    for name in ["eventlisten", "writefifo", "signalevent"] {
+        let out = Command::new(example(name)).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{name}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().count(), 1, "{name}: {text}");
+        assert!(
+            text.starts_with(&format!("usage: {name}")),
+            "{name}: {text}"
+        );
+        let bad = Command::new(example(name))
+            .args(["--bogus"])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(1), "{name}");
+    }
+}
