@@ -1,4 +1,32 @@
-//! levent's benchmarks. Run them all with `cargo run --release -p levent-bench`.
+//! levent's benchmarks, side by side with libevent 2.1 and raw mio 1.x. Run the whole suite with
+//! `cargo run --release -p levent-bench`; see BENCHMARKS.md.
 
 pub mod dispatch;
+pub mod pipechain;
 pub mod timers;
+
+use std::io;
+use std::path::PathBuf;
+
+/// The libevent side of the suite, if it was built (libevent installed at build time).
+pub fn libevent_exe() -> Option<PathBuf> {
+    let p = env!("LEVENT_BENCH_LIBEVENT");
+    (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// Run the C benchmark program with `args`; it prints `nanoseconds events`.
+pub fn run_c(exe: &std::path::Path, args: &[&str]) -> io::Result<pipechain::Run> {
+    let out = std::process::Command::new(exe).args(args).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "libevent-bench {args:?} failed: {}",
+            out.status
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|s| s.parse::<u64>());
+    match (it.next(), it.next()) {
+        (Some(Ok(ns)), Some(Ok(events))) => Ok(pipechain::Run { ns, events }),
+        _ => Err(io::Error::other(format!("libevent-bench printed {text:?}"))),
+    }
+}

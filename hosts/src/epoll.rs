@@ -62,21 +62,22 @@ fn mask(i: Interest, edge: bool) -> u32 {
 
 fn readiness(events: u32) -> Ready {
     let e = events as libc::c_int;
+    // The common case first: plain readability or writability.
+    if e == libc::EPOLLIN {
+        return Ready::READ;
+    }
+    if e == libc::EPOLLOUT {
+        return Ready::WRITE;
+    }
     let mut r = Ready::NONE;
-    if e & libc::EPOLLIN != 0 {
+    if e & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
         r |= Ready::READ;
     }
-    if e & libc::EPOLLOUT != 0 {
+    if e & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
         r |= Ready::WRITE;
     }
-    if e & libc::EPOLLRDHUP != 0 {
-        r |= Ready::READ | Ready::CLOSED;
-    }
-    if e & libc::EPOLLHUP != 0 {
-        r |= Ready::READ | Ready::WRITE | Ready::CLOSED;
-    }
-    if e & libc::EPOLLERR != 0 {
-        r |= Ready::READ | Ready::WRITE;
+    if e & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0 {
+        r |= Ready::CLOSED;
     }
     r
 }

@@ -68,6 +68,40 @@ pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Raise this process's limit on open descriptors (`RLIMIT_NOFILE`) as far as it may go: the soft
+/// limit to the hard limit, and both to `wanted` if the process is allowed to (root). Servers with
+/// many connections need this. Returns the new soft limit.
+pub fn raise_fd_limit(wanted: u64) -> io::Result<u64> {
+    // SAFETY: an all-zero rlimit is valid; getrlimit fills it in.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a valid rlimit to read into and then pass back.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let want = wanted as libc::rlim_t;
+        if lim.rlim_max < want {
+            let raised = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: want,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return Ok(wanted);
+            }
+        }
+        if lim.rlim_cur < lim.rlim_max.min(want.max(lim.rlim_cur)) {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max.min(want),
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    Ok(lim.rlim_cur as u64)
+}
+
 /// Read and discard everything readable from a non-blocking descriptor.
 pub(crate) fn drain(fd: RawFd) {
     let mut buf = [0u8; 256];

@@ -1,0 +1,29 @@
+/* libevent-bench: libevent's side of levent's benchmark suite, one subcommand per benchmark.
+ * Built by levent-bench's build script against pkg-config libevent_core; run by the suite's
+ * runner, which reads one result line from standard output. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+uint64_t pipechain(int n, int a, int w, uint64_t *events);
+
+int main(int argc, char **argv) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        struct rlimit want = {1 << 18, 1 << 18};
+        if (rl.rlim_max >= want.rlim_max || setrlimit(RLIMIT_NOFILE, &want) != 0) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    if (argc == 5 && strcmp(argv[1], "pipechain") == 0) {
+        uint64_t events = 0;
+        uint64_t ns = pipechain(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), &events);
+        printf("%llu %llu\n", (unsigned long long)ns, (unsigned long long)events);
+        return ns ? 0 : 1;
+    }
+    fprintf(stderr, "usage: libevent-bench pipechain N A W\n");
+    return 2;
+}

@@ -1,0 +1,148 @@
+//! The pipe chain, libevent's test/bench.c method: `n` socket pairs, each watched for reading;
+//! `a` bytes in flight; each readiness reads one byte and writes one into the next pair, until `w`
+//! writes are done. Measures the dispatch loop only.
+//!
+//! levent and libevent run it level-triggered, one byte per callback, exactly as bench.c does.
+//! mio is edge-triggered only, so its handler reads until `WouldBlock` (what a correct mio program
+//! must do); every implementation reports nanoseconds per byte moved, which is one event each for
+//! levent and libevent.
+
+use levent_core::{Engine, Event, SourceKey};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+/// One run: how long the dispatch loop took, and how many bytes (events) it moved.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    /// Nanoseconds of the dispatch loop.
+    pub ns: u64,
+    /// Bytes moved along the chain (= events for level-triggered implementations).
+    pub events: u64,
+}
+
+impl Run {
+    /// Nanoseconds per event.
+    pub fn per_event(&self) -> f64 {
+        self.ns as f64 / self.events.max(1) as f64
+    }
+}
+
+/// The largest chain the levent side takes (its engine capacity).
+pub const MAX: usize = 16 * 1024;
+
+fn pairs(n: usize) -> io::Result<Vec<(UnixStream, UnixStream)>> {
+    let _ = levent_hosts::unix::raise_fd_limit(4 * n as u64 + 1024);
+    (0..n)
+        .map(|_| {
+            let (r, w) = UnixStream::pair()?;
+            r.set_nonblocking(true)?;
+            w.set_nonblocking(true)?;
+            Ok((r, w))
+        })
+        .collect()
+}
+
+/// levent on the default host (epoll on Linux), pull-based, one byte per event.
+pub fn levent(n: usize, a: usize, w: usize) -> io::Result<Run> {
+    let n = n.min(MAX);
+    let pairs = pairs(n)?;
+    let mut host = levent_hosts::default_host()?;
+    let mut engine: Box<Engine<u32, MAX, MAX, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
+    for (i, (r, _)) in pairs.iter().enumerate() {
+        let key = SourceKey(r.as_raw_fd() as usize);
+        engine
+            .start(Event::read(key).persist(), i as u32, None)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    engine
+        .turn(&mut host, false)
+        .map_err(levent_hosts::io_error)?;
+    let space = n / a.max(1);
+    let mut fired = 0u64;
+    for i in 0..a {
+        (&pairs[i * space].1).write_all(b"e")?;
+        fired += 1;
+    }
+    let (mut count, mut writes) = (0u64, w);
+    let mut byte = [0u8; 1];
+    let start = Instant::now();
+    while count != fired {
+        engine
+            .turn(&mut host, false)
+            .map_err(levent_hosts::io_error)?;
+        while let Some(f) = engine.next_fired() {
+            let i = f.datum as usize;
+            count += (&pairs[i].0).read(&mut byte).unwrap_or(0) as u64;
+            if writes > 0 {
+                let next = if i + 1 == n { 0 } else { i + 1 };
+                let _ = (&pairs[next].1).write(b"e");
+                writes -= 1;
+                fired += 1;
+            }
+        }
+    }
+    Ok(Run {
+        ns: start.elapsed().as_nanos() as u64,
+        events: count,
+    })
+}
+
+/// Raw mio 1.x: `Poll` and `Events`, edge-triggered, reading until `WouldBlock`.
+pub fn mio(n: usize, a: usize, w: usize) -> io::Result<Run> {
+    use mio::{Events, Interest, Poll, Token};
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let mut pairs: Vec<(mio::net::UnixStream, mio::net::UnixStream)> = pairs(n)?
+        .into_iter()
+        .map(|(r, w)| {
+            (
+                mio::net::UnixStream::from_std(r),
+                mio::net::UnixStream::from_std(w),
+            )
+        })
+        .collect();
+    for (i, (r, _)) in pairs.iter_mut().enumerate() {
+        poll.registry().register(r, Token(i), Interest::READABLE)?;
+    }
+    poll.poll(&mut events, Some(std::time::Duration::ZERO))?;
+    let space = n / a.max(1);
+    let mut fired = 0u64;
+    for i in 0..a {
+        (&pairs[i * space].1).write_all(b"e")?;
+        fired += 1;
+    }
+    let (mut count, mut writes) = (0u64, w);
+    let mut byte = [0u8; 1];
+    let start = Instant::now();
+    while count != fired {
+        poll.poll(&mut events, Some(std::time::Duration::ZERO))?;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            while let Ok(1) = (&pairs[i].0).read(&mut byte) {
+                count += 1;
+                if writes > 0 {
+                    let next = if i + 1 == n { 0 } else { i + 1 };
+                    let _ = (&pairs[next].1).write(b"e");
+                    writes -= 1;
+                    fired += 1;
+                }
+            }
+        }
+    }
+    Ok(Run {
+        ns: start.elapsed().as_nanos() as u64,
+        events: count,
+    })
+}
+
+/// libevent 2.1 through the `libevent-bench` program built from `c/` (None when libevent is not
+/// installed).
+pub fn libevent(n: usize, a: usize, w: usize) -> Option<io::Result<Run>> {
+    let exe = crate::libevent_exe()?;
+    Some(crate::run_c(
+        &exe,
+        &["pipechain", &n.to_string(), &a.to_string(), &w.to_string()],
+    ))
+}
