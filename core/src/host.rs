@@ -40,11 +40,19 @@
 //!
 //! # Closing a source
 //!
-//! The change list is applied lazily, at the next turn. A descriptor that is closed and reused in
-//! between must not inherit the old registration, so a host closes a source through
-//! [`Dispatcher::forget_source`] *before* closing the descriptor: the engine drops the source at
-//! once (its events stay created but are no longer added) and returns the change the host must
-//! apply right away.
+//! The change list is applied lazily, at the next turn, so a descriptor can be closed (and its
+//! number reused by the next `open`) while the host still has it registered. Two rules keep that
+//! safe:
+//!
+//! - Whoever closes a source calls [`Dispatcher::forget_source`] *before* closing it: the engine
+//!   drops the source at once (its events stay created but are no longer added, their queued
+//!   activations are dropped) and its token turns stale, so readiness for the old descriptor never
+//!   reaches an event of the new one. `forget_source` returns the deregistration, which a caller
+//!   that has the host at hand applies at once.
+//! - A host tolerates a registered descriptor disappearing without that deregistration: epoll and
+//!   kqueue forget closed descriptors by themselves; poll drops an entry that reports `POLLNVAL`;
+//!   select drops sockets that are no longer sockets. And a registration for a descriptor the host
+//!   already has (a reused number) replaces the old one.
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
 use crate::time::{Clock, Tick};

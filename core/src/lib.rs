@@ -68,22 +68,29 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod buffer;
 pub mod callbacks;
+pub mod conn;
 mod engine;
 mod error;
 mod event;
 mod events;
 pub mod host;
+pub mod io;
+mod keyindex;
 mod notify;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod time;
 
+pub use buffer::{Buffer, Eol, RingBuffer};
+pub use conn::{ConnOptions, Connection, Listener, Outcome};
 pub use engine::{Engine, Exit, Mode};
 pub use error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 pub use event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
 pub use events::{Events, Handler, OnFired};
 pub use host::{Change, Dispatcher, Host, HostError, Platform, Signals, Token, Turn, Wait};
+pub use io::{Accept, IoError, Transport};
 pub use notify::{Notifier, NotifyFull, NotifySource, Waker};
 pub use time::{Clock, Overflow, Tick};
 

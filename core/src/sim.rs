@@ -31,6 +31,7 @@
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
 use crate::host::{Change, Dispatcher, Host, HostError, Token, Turn, Wait};
+use crate::keyindex::KeyIndex;
 use crate::notify::NotifySource;
 use crate::time::Tick;
 
@@ -70,6 +71,8 @@ struct SimSource {
     level: Ready,
     /// Readiness that appeared since it was last reported (what an edge-triggered event sees).
     fresh: Ready,
+    /// In the candidate list of sources that may have something to report.
+    queued: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +89,9 @@ pub struct Sim<const N: usize> {
     rng: fastrand::Rng,
     shuffle: bool,
     sources: heapless::Vec<SimSource, N>,
+    index: KeyIndex<N>,
+    /// Sources whose state changed, or that stayed ready: only these are looked at in a turn.
+    candidates: heapless::Vec<u32, N>,
     script: heapless::Vec<Scheduled, N>,
     seq: u64,
     signals: [u32; 64],
@@ -103,6 +109,8 @@ impl<const N: usize> Sim<N> {
             rng: fastrand::Rng::with_seed(seed),
             shuffle: false,
             sources: heapless::Vec::new(),
+            index: KeyIndex::new(),
+            candidates: heapless::Vec::new(),
             script: heapless::Vec::new(),
             seq: 0,
             signals: [0; 64],
@@ -140,8 +148,16 @@ impl<const N: usize> Sim<N> {
         self.turns
     }
 
+    fn find(&self, key: SourceKey) -> Option<usize> {
+        let sources = &self.sources;
+        self.index
+            .find(key, |v| sources[v as usize].key)
+            .map(|i| i as usize)
+    }
+
+    /// The source for `key` (created if new), marked as a candidate for the next turn.
     fn source(&mut self, key: SourceKey) -> Result<&mut SimSource, SimFull> {
-        let i = match self.sources.iter().position(|s| s.key == key) {
+        let i = match self.find(key) {
             Some(i) => i,
             None => {
                 let fresh = SimSource {
@@ -151,12 +167,21 @@ impl<const N: usize> Sim<N> {
                     edge: false,
                     level: Ready::NONE,
                     fresh: Ready::NONE,
+                    queued: false,
                 };
                 self.sources.push(fresh).map_err(|_| SimFull)?;
-                self.sources.len() - 1
+                let i = self.sources.len() - 1;
+                self.index.insert(key, i as u32);
+                i
             }
         };
-        Ok(&mut self.sources[i])
+        let s = &mut self.sources[i];
+        if !s.queued {
+            // Cannot fail: every source is in the list at most once, and there are at most N.
+            let _ = self.candidates.push(i as u32);
+            s.queued = true;
+        }
+        Ok(s)
     }
 
     /// `key` is ready for `ready` from now on (level) and has a new edge.
@@ -169,7 +194,8 @@ impl<const N: usize> Sim<N> {
 
     /// `key` is no longer ready for `ready`.
     pub fn clear_ready(&mut self, key: SourceKey, ready: Ready) {
-        if let Some(s) = self.sources.iter_mut().find(|s| s.key == key) {
+        if let Some(i) = self.find(key) {
+            let s = &mut self.sources[i];
             s.level = s.level & !ready;
             s.fresh = s.fresh & !ready;
         }
@@ -177,17 +203,15 @@ impl<const N: usize> Sim<N> {
 
     /// The current readiness of `key`.
     pub fn readiness(&self, key: SourceKey) -> Ready {
-        self.sources
-            .iter()
-            .find(|s| s.key == key)
-            .map_or(Ready::NONE, |s| s.level)
+        self.find(key)
+            .map_or(Ready::NONE, |i| self.sources[i].level)
     }
 
     /// What the engine has registered for `key`: its interest and whether it is edge-triggered.
     pub fn registration(&self, key: SourceKey) -> Option<(Interest, bool)> {
-        self.sources
-            .iter()
-            .find(|s| s.key == key && s.token.is_some())
+        self.find(key)
+            .map(|i| &self.sources[i])
+            .filter(|s| s.token.is_some())
             .map(|s| (s.interest, s.edge))
     }
 
@@ -291,9 +315,9 @@ impl<const N: usize> Sim<N> {
     }
 
     fn anything_now(&self) -> bool {
-        self.sources
+        self.candidates
             .iter()
-            .any(|s| !Self::deliverable(s).is_empty())
+            .any(|&i| !Self::deliverable(&self.sources[i as usize]).is_empty())
             || !self.wakes.is_empty()
             || (1..64).any(|i| self.signals[i] > 0 && self.watched & 1 << i != 0)
     }
@@ -326,16 +350,25 @@ impl<const N: usize> Host for Sim<N> {
             let s = self.script.swap_remove(i);
             self.perform(s.action).map_err(|_| HostError::Capacity)?;
         }
-        let mut order: heapless::Vec<usize, N> = (0..self.sources.len()).collect();
+        let mut order = core::mem::take(&mut self.candidates);
         if self.shuffle {
             self.rng.shuffle(&mut order);
+        } else {
+            // The order in which the sources became known.
+            order.sort_unstable();
         }
-        for i in order {
-            let s = &mut self.sources[i];
+        for &i in &order {
+            let s = &mut self.sources[i as usize];
             let hit = Self::deliverable(s);
             if let (false, Some(token)) = (hit.is_empty(), s.token) {
                 s.fresh = s.fresh & !hit;
                 d.feed_io(&[(token, hit)]);
+            }
+            // Level-triggered readiness that lasts is looked at again next turn.
+            if Self::deliverable(s).is_empty() {
+                s.queued = false;
+            } else {
+                let _ = self.candidates.push(i);
             }
         }
         for signo in 1..64 {

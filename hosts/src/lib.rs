@@ -27,9 +27,11 @@
 
 #![deny(missing_docs)]
 
+pub mod buffer;
 pub mod clock;
 #[cfg(target_os = "linux")]
 pub mod epoll;
+pub mod net;
 #[cfg(unix)]
 pub mod poll;
 pub mod sim;

@@ -62,7 +62,7 @@ fn readiness(revents: libc::c_short) -> Ready {
     if revents & libc::POLLHUP != 0 {
         r |= Ready::READ | Ready::WRITE | Ready::CLOSED;
     }
-    if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+    if revents & libc::POLLERR != 0 {
         r |= Ready::READ | Ready::WRITE;
     }
     r
@@ -107,14 +107,10 @@ impl Poll {
             } => {
                 let fd = key.0 as RawFd;
                 match (self.slots.get(&fd).copied(), new.is_empty()) {
-                    (Some(i), true) => {
-                        self.fds.swap_remove(i);
-                        self.tokens.swap_remove(i);
-                        self.slots.remove(&fd);
-                        if let Some(moved) = self.fds.get(i) {
-                            self.slots.insert(moved.fd, i);
-                        }
-                    }
+                    // Only the registration this change is about: a descriptor number reused
+                    // since carries another token.
+                    (Some(i), true) if self.tokens[i] == token => self.remove(i),
+                    (Some(_), true) => {}
                     (Some(i), false) => {
                         self.fds[i].events = mask(new);
                         self.tokens[i] = token;
@@ -143,6 +139,18 @@ impl Poll {
             }
         }
         Ok(())
+    }
+}
+
+impl Poll {
+    fn remove(&mut self, i: usize) {
+        let fd = self.fds[i].fd;
+        self.fds.swap_remove(i);
+        self.tokens.swap_remove(i);
+        self.slots.remove(&fd);
+        if let Some(moved) = self.fds.get(i) {
+            self.slots.insert(moved.fd, i);
+        }
     }
 }
 
@@ -180,10 +188,18 @@ impl Host for Poll {
                 unix::drain(self.wake_read.as_raw_fd());
             }
             signalled = self.fds[1].revents != 0;
-            for (pfd, &token) in self.fds.iter().zip(&self.tokens).skip(FIXED) {
-                if pfd.revents != 0 {
-                    self.batch.push((token, readiness(pfd.revents)));
+            let mut i = FIXED;
+            while i < self.fds.len() {
+                let pfd = self.fds[i];
+                if pfd.revents & libc::POLLNVAL != 0 {
+                    // Closed without a deregistration: drop it (see the host contract).
+                    self.remove(i);
+                    continue;
                 }
+                if pfd.revents != 0 {
+                    self.batch.push((self.tokens[i], readiness(pfd.revents)));
+                }
+                i += 1;
             }
         }
         d.feed_io(&self.batch);

@@ -1,12 +1,12 @@
 //! The source table: one slot per watched source key, with the union of its events' interests,
 //! what the host has registered, and the dirty list that becomes the change list.
 //!
-//! Keys are found through an open-addressing index of `2 * S` cells (linear probing, backward-shift
-//! deletion), so lookups stay short even with every slot in use. Slot indices never move while a
-//! slot is in use: they are what the host's [`Token`] names.
+//! Keys are found through a [`KeyIndex`]. Slot indices never move while a slot is in use: they are
+//! what the host's [`Token`] names.
 
 use crate::event::{Interest, SourceKey};
 use crate::host::Token;
+use crate::keyindex::KeyIndex;
 
 pub(crate) const NIL: u32 = u32::MAX;
 
@@ -47,15 +47,10 @@ impl Src {
 
 pub(crate) struct Sources<const S: usize> {
     pub(crate) slots: [Src; S],
-    index: [[u32; 2]; S],
+    index: KeyIndex<S>,
     free: u32,
     dirty: [u32; S],
     ndirty: usize,
-}
-
-#[inline]
-fn hash(key: SourceKey) -> u32 {
-    ((key.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
 }
 
 impl<const S: usize> Sources<S> {
@@ -66,52 +61,15 @@ impl<const S: usize> Sources<S> {
         }
         Sources {
             slots,
-            index: [[NIL; 2]; S],
+            index: KeyIndex::new(),
             free: if S > 0 { 0 } else { NIL },
             dirty: [NIL; S],
             ndirty: 0,
         }
     }
 
-    const CELLS: usize = 2 * S;
-
-    #[inline]
-    fn home(key: SourceKey) -> usize {
-        ((u64::from(hash(key)) * Self::CELLS as u64) >> 32) as usize
-    }
-    #[inline]
-    fn cell(&self, c: usize) -> u32 {
-        self.index[c >> 1][c & 1]
-    }
-    #[inline]
-    fn set_cell(&mut self, c: usize, v: u32) {
-        self.index[c >> 1][c & 1] = v;
-    }
-    #[inline]
-    fn next_cell(c: usize) -> usize {
-        if c + 1 == Self::CELLS { 0 } else { c + 1 }
-    }
-
-    /// The cell holding `key`, if any.
-    fn find_cell(&self, key: SourceKey) -> Option<usize> {
-        if S == 0 {
-            return None;
-        }
-        let mut c = Self::home(key);
-        loop {
-            let v = self.cell(c);
-            if v == NIL {
-                return None;
-            }
-            if self.slots[v as usize].key == key {
-                return Some(c);
-            }
-            c = Self::next_cell(c);
-        }
-    }
-
     pub(crate) fn find(&self, key: SourceKey) -> Option<u32> {
-        self.find_cell(key).map(|c| self.cell(c))
+        self.index.find(key, |v| self.slots[v as usize].key)
     }
 
     /// The slot for `key`, allocated if new. `None` when new and the table is full.
@@ -132,39 +90,15 @@ impl<const S: usize> Sources<S> {
         s.registered = Interest::NONE;
         s.edge = false;
         s.registered_edge = false;
-        let mut c = Self::home(key);
-        while self.cell(c) != NIL {
-            c = Self::next_cell(c);
-        }
-        self.set_cell(c, i);
+        self.index.insert(key, i);
         Some(i)
     }
 
     /// Give slot `i` back: out of the index, generation bumped so its token turns stale.
     pub(crate) fn release(&mut self, i: u32) {
         let key = self.slots[i as usize].key;
-        if let Some(mut hole) = self.find_cell(key) {
-            // Backward-shift deletion: pull later entries of the probe run into the hole.
-            let mut c = Self::next_cell(hole);
-            loop {
-                let v = self.cell(c);
-                if v == NIL {
-                    break;
-                }
-                let home = Self::home(self.slots[v as usize].key);
-                let movable = if hole <= c {
-                    home <= hole || home > c
-                } else {
-                    home <= hole && home > c
-                };
-                if movable {
-                    self.set_cell(hole, v);
-                    hole = c;
-                }
-                c = Self::next_cell(c);
-            }
-            self.set_cell(hole, NIL);
-        }
+        let slots = &self.slots;
+        self.index.remove(key, |v| slots[v as usize].key);
         let s = &mut self.slots[i as usize];
         s.used = false;
         s.generation = s.generation.wrapping_add(1);

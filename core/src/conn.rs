@@ -1,0 +1,723 @@
+//! Buffered connections (libevent's bufferevent) and listeners (evconnlistener), as sans-IO state
+//! machines over a [`Transport`].
+//!
+//! A [`Connection`] owns an input and an output [`Buffer`], a read event and a write event in the
+//! engine, and a `Copy` handle of its transport; the transport itself lives in IO storage the
+//! application passes to each call. The application keeps its connections wherever it likes and
+//! forwards every fired event to [`Connection::handle`], which does the IO and says what happened
+//! in an [`Outcome`]: input reached its low watermark, output drained, connected, end of file,
+//! error, timeout. An event that belongs to another connection is ignored, so routing mistakes are
+//! harmless.
+//!
+//! - **Reading** fills the input buffer straight from the transport (`reserve`, `read`, `commit`),
+//!   and stops while the input holds `read_high` bytes or more; consuming input through
+//!   [`Connection::consume`], [`Connection::read`] or [`Connection::read_line`] resumes it
+//!   (backpressure: the input never grows without bound).
+//! - **Writing** tries the transport at once when the output was empty and queues the rest; the
+//!   write event is added only while output is pending, and [`Outcome::drained`] reports when the
+//!   output falls to `write_low`.
+//! - **Timeouts**: a read timeout fires when nothing arrives for that long while reading is
+//!   enabled, a write timeout when pending output makes no progress; either disables its direction,
+//!   as in libevent.
+//! - **Connecting**: a connection made with [`Connection::connecting`] waits for the transport's
+//!   non-blocking connect to finish; failure (refused, unreachable, the write timeout) arrives as an
+//!   error, success as [`Outcome::connected`].
+//! - **Closing**: [`Connection::shutdown`] flushes the output, then shuts down writing (a clean
+//!   half-close); [`Connection::close`] frees the events and, with `close_on_free`, closes the
+//!   transport.
+
+use crate::buffer::{Buffer, Eol, LineTooLong};
+use crate::error::{CreateError, Rejected};
+use crate::event::{Event, EventId, Fired, Interest, Ready};
+use crate::events::Events;
+use crate::io::{Accept, IoError, Transport};
+use core::time::Duration;
+
+/// Watermarks, timeouts and ownership of a [`Connection`] (libevent's `bufferevent_setwatermark`,
+/// `bufferevent_set_timeouts` and `BEV_OPT_CLOSE_ON_FREE`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConnOptions {
+    /// Report [`Outcome::readable`] only once the input holds at least this many bytes (and more
+    /// than zero).
+    pub read_low: usize,
+    /// Stop reading while the input holds this many bytes or more; 0 for no limit (a fixed
+    /// buffer is still bounded by its capacity).
+    pub read_high: usize,
+    /// Report [`Outcome::drained`] once the output falls to this many bytes or fewer.
+    pub write_low: usize,
+    /// End reading with [`Outcome::read_timeout`] after this long without input.
+    pub read_timeout: Option<Duration>,
+    /// End writing with [`Outcome::write_timeout`] after this long without progress on pending
+    /// output; also bounds a non-blocking connect.
+    pub write_timeout: Option<Duration>,
+    /// Close the transport when the connection is closed.
+    pub close_on_free: bool,
+}
+
+impl ConnOptions {
+    /// No watermarks, no timeouts, close the transport with the connection.
+    pub const DEFAULT: ConnOptions = ConnOptions {
+        read_low: 0,
+        read_high: 0,
+        write_low: 0,
+        read_timeout: None,
+        write_timeout: None,
+        close_on_free: true,
+    };
+}
+
+impl Default for ConnOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What [`Connection::handle`] found (libevent's read, write and event callbacks in one value).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Outcome {
+    flags: u8,
+    error: Option<IoError>,
+}
+
+const O_READ: u8 = 1;
+const O_DRAINED: u8 = 2;
+const O_CONNECTED: u8 = 4;
+const O_EOF: u8 = 8;
+const O_READ_TIMEOUT: u8 = 16;
+const O_WRITE_TIMEOUT: u8 = 32;
+
+impl Outcome {
+    /// The input holds at least the low watermark: time to parse it.
+    pub const fn readable(&self) -> bool {
+        self.flags & O_READ != 0
+    }
+    /// The output drained to the low watermark: time to write more.
+    pub const fn drained(&self) -> bool {
+        self.flags & O_DRAINED != 0
+    }
+    /// A non-blocking connect completed.
+    pub const fn connected(&self) -> bool {
+        self.flags & O_CONNECTED != 0
+    }
+    /// The peer closed its writing side; what is in the input is all there will be.
+    pub const fn eof(&self) -> bool {
+        self.flags & O_EOF != 0
+    }
+    /// The transport failed (including a failed connect).
+    pub const fn error(&self) -> Option<IoError> {
+        self.error
+    }
+    /// Nothing arrived within the read timeout; reading is now disabled.
+    pub const fn read_timeout(&self) -> bool {
+        self.flags & O_READ_TIMEOUT != 0
+    }
+    /// Pending output made no progress within the write timeout; writing is now disabled.
+    pub const fn write_timeout(&self) -> bool {
+        self.flags & O_WRITE_TIMEOUT != 0
+    }
+    /// Whether the connection is finished: end of file with nothing left to write is not, but an
+    /// error or a timeout is.
+    pub const fn failed(&self) -> bool {
+        self.error.is_some() || self.flags & (O_READ_TIMEOUT | O_WRITE_TIMEOUT) != 0
+    }
+    /// Whether nothing at all happened (the event was not this connection's, or was spurious).
+    pub const fn is_empty(&self) -> bool {
+        self.flags == 0 && self.error.is_none()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum State {
+    Connecting,
+    Open,
+    /// Flush the output, then shut down writing.
+    ShuttingDown,
+    /// Writing is shut down (or failed): nothing more is sent.
+    WriteClosed,
+}
+
+/// A buffered connection over transport handle `H` with buffers `B`. See the
+/// [module documentation](self).
+#[derive(Debug)]
+pub struct Connection<H, B> {
+    handle: H,
+    input: B,
+    output: B,
+    read_ev: EventId,
+    write_ev: EventId,
+    opts: ConnOptions,
+    state: State,
+    /// Reading is enabled by the application.
+    reading: bool,
+    /// The read event is added (reading enabled, open, not suspended, not at end of file).
+    read_added: bool,
+    write_added: bool,
+    eof: bool,
+    /// Output went out directly in `write`: report it drained at the next write event.
+    drained_directly: bool,
+}
+
+impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
+    /// A connection over an open transport (an accepted socket, a connected stream): reading
+    /// starts at once. Both events carry `datum`, so route them to this connection.
+    ///
+    /// Fails, handing `datum` back, when the engine has no room for the two events or the
+    /// transport's source cannot be added.
+    pub fn new<T: Copy, IO: Transport<Handle = H>>(
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+        input: B,
+        output: B,
+        opts: ConnOptions,
+        datum: T,
+    ) -> Result<Self, Rejected<T>> {
+        let mut c = Self::make(events, io, handle, input, output, opts, datum)?;
+        c.state = State::Open;
+        if let Err(e) = c.update_reading(events) {
+            c.free_events(events);
+            return Err(Rejected {
+                error: CreateError::Add(e),
+                datum,
+            });
+        }
+        Ok(c)
+    }
+
+    /// A connection over a transport whose non-blocking connect is in progress: the first
+    /// [`handle`](Self::handle) that sees it complete reports [`Outcome::connected`] (or the
+    /// error), then reading starts. `write_timeout` bounds the connect.
+    pub fn connecting<T: Copy, IO: Transport<Handle = H>>(
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+        input: B,
+        output: B,
+        opts: ConnOptions,
+        datum: T,
+    ) -> Result<Self, Rejected<T>> {
+        let mut c = Self::make(events, io, handle, input, output, opts, datum)?;
+        if let Err(e) = events.add(c.write_ev, opts.write_timeout) {
+            c.free_events(events);
+            return Err(Rejected {
+                error: CreateError::Add(e),
+                datum,
+            });
+        }
+        c.write_added = true;
+        Ok(c)
+    }
+
+    fn make<T: Copy, IO: Transport<Handle = H>>(
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+        input: B,
+        output: B,
+        opts: ConnOptions,
+        datum: T,
+    ) -> Result<Self, Rejected<T>> {
+        let key = io.source(handle);
+        let read_ev = events.create(Event::read(key).persist(), datum)?;
+        let write_ev = match events.create(Event::write(key).persist(), datum) {
+            Ok(id) => id,
+            Err(r) => {
+                let _ = events.free(read_ev);
+                return Err(r);
+            }
+        };
+        Ok(Connection {
+            handle,
+            input,
+            output,
+            read_ev,
+            write_ev,
+            opts,
+            state: State::Connecting,
+            reading: true,
+            read_added: false,
+            write_added: false,
+            eof: false,
+            drained_directly: false,
+        })
+    }
+
+    /// The transport handle.
+    pub fn handle_id(&self) -> H {
+        self.handle
+    }
+
+    /// Whether `id` is one of this connection's events.
+    pub fn owns(&self, id: EventId) -> bool {
+        id == self.read_ev || id == self.write_ev
+    }
+
+    /// The input buffer, to look at (parse) what arrived. Consume it with
+    /// [`consume`](Self::consume) so that reading resumes under backpressure.
+    pub fn input(&self) -> &B {
+        &self.input
+    }
+
+    /// The output buffer, to see how much is still pending.
+    pub fn output(&self) -> &B {
+        &self.output
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> ConnOptions {
+        self.opts
+    }
+
+    /// Whether the peer has closed its writing side.
+    pub fn at_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Handle a fired event: do the IO it allows and say what happened. Events that are not this
+    /// connection's give an empty outcome.
+    pub fn handle<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        fired: &Fired<T>,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        if fired.id == self.read_ev {
+            if fired.ready.contains(Ready::READ) {
+                self.fill(events, io, &mut out);
+            } else if fired.ready.contains(Ready::TIMEOUT) {
+                out.flags |= O_READ_TIMEOUT;
+                self.reading = false;
+                let _ = self.update_reading(events);
+            }
+        } else if fired.id == self.write_ev {
+            if self.state == State::Connecting {
+                self.finish_connect(events, io, fired.ready, &mut out);
+            } else if fired.ready.contains(Ready::WRITE) {
+                self.flush(events, io, &mut out);
+            } else if fired.ready.contains(Ready::TIMEOUT) {
+                out.flags |= O_WRITE_TIMEOUT;
+                self.write_added = false;
+                let _ = events.del(self.write_ev);
+            }
+        }
+        out
+    }
+
+    fn finish_connect<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        ready: Ready,
+        out: &mut Outcome,
+    ) {
+        let result = if ready.contains(Ready::WRITE) || ready.contains(Ready::READ) {
+            io.connected(self.handle)
+        } else {
+            Err(IoError::TimedOut)
+        };
+        match result {
+            Err(IoError::WouldBlock) => {}
+            Err(e) => {
+                out.error = Some(e);
+                self.state = State::WriteClosed;
+                self.write_added = false;
+                let _ = events.del(self.write_ev);
+            }
+            Ok(()) => {
+                out.flags |= O_CONNECTED;
+                self.state = State::Open;
+                self.write_added = false;
+                let _ = events.del(self.write_ev);
+                let _ = self.update_reading(events);
+                if !self.output.is_empty() {
+                    self.flush(events, io, out);
+                }
+            }
+        }
+    }
+
+    /// Read from the transport into the input until it would block, the input reaches its high
+    /// watermark, or end of file.
+    fn fill<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        out: &mut Outcome,
+    ) {
+        const CHUNK: usize = 4096;
+        let high = self.opts.read_high;
+        loop {
+            let len = self.input.len();
+            if high != 0 && len >= high {
+                break;
+            }
+            let room = self.input.reserve(CHUNK);
+            if room.is_empty() {
+                break;
+            }
+            let limit = if high != 0 {
+                room.len().min(high - len)
+            } else {
+                room.len()
+            };
+            match io.read(self.handle, &mut room[..limit]) {
+                Ok(0) => {
+                    self.eof = true;
+                    out.flags |= O_EOF;
+                    break;
+                }
+                Ok(n) => {
+                    self.input.commit(n);
+                    if n < limit {
+                        break;
+                    }
+                }
+                Err(IoError::Interrupted) => {}
+                Err(IoError::WouldBlock) => break,
+                Err(e) => {
+                    out.error = Some(e);
+                    self.eof = true;
+                    break;
+                }
+            }
+        }
+        let len = self.input.len();
+        if len > 0 && len >= self.opts.read_low {
+            out.flags |= O_READ;
+        }
+        let _ = self.update_reading(events);
+    }
+
+    /// Write pending output until it would block or is empty.
+    fn flush<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        out: &mut Outcome,
+    ) {
+        let before = self.output.len();
+        while !self.output.is_empty() {
+            match io.write(self.handle, self.output.chunk_at(0)) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.output.drain(n);
+                }
+                Err(IoError::Interrupted) => {}
+                Err(IoError::WouldBlock) => break,
+                Err(e) => {
+                    out.error = Some(e);
+                    self.state = State::WriteClosed;
+                    break;
+                }
+            }
+        }
+        let after = self.output.len();
+        let progressed = after < before || core::mem::take(&mut self.drained_directly);
+        if progressed && after <= self.opts.write_low && out.error.is_none() {
+            out.flags |= O_DRAINED;
+        }
+        if after == 0 && self.state == State::ShuttingDown {
+            if let Err(e) = io.shutdown_write(self.handle) {
+                out.error = Some(e);
+            }
+            self.state = State::WriteClosed;
+        }
+        self.update_writing(events);
+    }
+
+    fn update_writing<T: Copy>(&mut self, events: &mut dyn Events<T>) {
+        let want =
+            !self.output.is_empty() && matches!(self.state, State::Open | State::ShuttingDown);
+        if want && !self.write_added {
+            self.write_added = events.add(self.write_ev, self.opts.write_timeout).is_ok();
+        } else if !want && self.write_added {
+            self.write_added = false;
+            let _ = events.del(self.write_ev);
+        }
+    }
+
+    fn update_reading<T: Copy>(
+        &mut self,
+        events: &mut dyn Events<T>,
+    ) -> Result<(), crate::error::AddError> {
+        let high = self.opts.read_high;
+        let want = self.reading
+            && !self.eof
+            && self.state != State::Connecting
+            && (high == 0 || self.input.len() < high)
+            && self.input.room() > 0;
+        if want && !self.read_added {
+            events.add(self.read_ev, self.opts.read_timeout)?;
+            self.read_added = true;
+        } else if !want && self.read_added {
+            self.read_added = false;
+            let _ = events.del(self.read_ev);
+        }
+        Ok(())
+    }
+
+    /// Queue `data` for sending; returns how much was taken (all of it for a growable buffer).
+    /// When the output was empty the transport is tried at once, without copying; what it does not
+    /// take is sent as the transport becomes writable. Either way [`Outcome::drained`] follows
+    /// once the output is down to `write_low`. A failure shows up as an error in a later
+    /// [`handle`](Self::handle).
+    pub fn write<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        data: &[u8],
+    ) -> usize {
+        if !matches!(
+            self.state,
+            State::Open | State::ShuttingDown | State::Connecting
+        ) {
+            return 0;
+        }
+        let was_empty = self.output.is_empty();
+        let mut data = data;
+        let mut sent = 0;
+        if was_empty && self.state == State::Open {
+            // Nothing queued: try the transport directly, without copying into the buffer.
+            while !data.is_empty() {
+                match io.write(self.handle, data) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        sent += n;
+                        data = &data[n..];
+                    }
+                    Err(IoError::Interrupted) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        let taken = sent + self.output.append(data);
+        if sent > 0 && self.output.len() <= self.opts.write_low {
+            // Everything went out without waiting: still tell the application its output
+            // drained, as it would have been told had the data waited in the buffer.
+            self.drained_directly = true;
+            let _ = events.activate(self.write_ev, Ready::WRITE);
+        }
+        self.update_writing(events);
+        taken
+    }
+
+    /// Consume `n` bytes of input (after parsing them in [`input`](Self::input)); reading resumes
+    /// if it was stopped at the high watermark. Returns how many were consumed.
+    pub fn consume<T: Copy>(&mut self, events: &mut dyn Events<T>, n: usize) -> usize {
+        let n = self.input.drain(n);
+        let _ = self.update_reading(events);
+        n
+    }
+
+    /// Take input bytes into `buf`.
+    pub fn read<T: Copy>(&mut self, events: &mut dyn Events<T>, buf: &mut [u8]) -> usize {
+        let n = self.input.take(buf);
+        let _ = self.update_reading(events);
+        n
+    }
+
+    /// Take one complete line of input (see [`Buffer::read_line`]).
+    pub fn read_line<T: Copy>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        eol: Eol,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, LineTooLong> {
+        let r = self.input.read_line(eol, out);
+        let _ = self.update_reading(events);
+        r
+    }
+
+    /// Enable reading and/or writing (libevent's `bufferevent_enable`). Writing is enabled as
+    /// long as the connection is open; enabling reading restarts a read stopped by a timeout.
+    pub fn enable<T: Copy>(&mut self, events: &mut dyn Events<T>, what: Interest) {
+        if what.contains(Interest::READ) {
+            self.reading = true;
+            let _ = self.update_reading(events);
+        }
+        if what.contains(Interest::WRITE) {
+            self.update_writing(events);
+        }
+    }
+
+    /// Disable reading (libevent's `bufferevent_disable(EV_READ)`): nothing more is read until
+    /// [`enable`](Self::enable).
+    pub fn disable_reading<T: Copy>(&mut self, events: &mut dyn Events<T>) {
+        self.reading = false;
+        let _ = self.update_reading(events);
+    }
+
+    /// Change watermarks and timeouts; they apply from the next read or write.
+    pub fn set_options<T: Copy>(&mut self, events: &mut dyn Events<T>, opts: ConnOptions) {
+        self.opts = opts;
+        if self.read_added {
+            let _ = events.add(self.read_ev, opts.read_timeout);
+            if opts.read_timeout.is_none() {
+                let _ = events.remove_timeout(self.read_ev);
+            }
+        }
+        let _ = self.update_reading(events);
+    }
+
+    /// Flush the output, then shut down writing: the peer reads everything, then end of file.
+    /// Reading continues.
+    pub fn shutdown<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+    ) -> Result<(), IoError> {
+        match self.state {
+            State::Open if self.output.is_empty() => {
+                self.state = State::WriteClosed;
+                io.shutdown_write(self.handle)
+            }
+            State::Open | State::Connecting => {
+                self.state = State::ShuttingDown;
+                self.update_writing(events);
+                Ok(())
+            }
+            State::ShuttingDown | State::WriteClosed => Ok(()),
+        }
+    }
+
+    /// Free the connection's events and, with `close_on_free`, close its transport; otherwise
+    /// hand the transport handle back (libevent's `bufferevent_free`).
+    pub fn close<T: Copy, IO: Transport<Handle = H>>(
+        mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+    ) -> Option<H> {
+        self.free_events(events);
+        if self.opts.close_on_free {
+            io.close(events, self.handle);
+            None
+        } else {
+            Some(self.handle)
+        }
+    }
+
+    fn free_events<T: Copy>(&mut self, events: &mut dyn Events<T>) {
+        let _ = events.free(self.read_ev);
+        let _ = events.free(self.write_ev);
+    }
+}
+
+/// A listening transport that accepts in a loop (libevent's evconnlistener).
+///
+/// When accepting fails because the process is out of descriptors, the listener neither dies nor
+/// spins: it stops watching the listening transport for a back-off period (100 ms by default),
+/// reports the error, and tries again when the back-off timer fires.
+#[derive(Debug)]
+pub struct Listener<H> {
+    handle: H,
+    read_ev: EventId,
+    backoff_ev: EventId,
+    backoff: Duration,
+    enabled: bool,
+    backing_off: bool,
+}
+
+impl<H: Copy + PartialEq + core::fmt::Debug> Listener<H> {
+    /// Watch listening transport `handle`; its events carry `datum`.
+    pub fn new<T: Copy, IO: Accept<Handle = H>>(
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+        datum: T,
+    ) -> Result<Self, Rejected<T>> {
+        let read_ev = events.start(Event::read(io.source(handle)).persist(), datum, None)?;
+        let backoff_ev = match events.create(Event::timer(), datum) {
+            Ok(id) => id,
+            Err(r) => {
+                let _ = events.free(read_ev);
+                return Err(r);
+            }
+        };
+        Ok(Listener {
+            handle,
+            read_ev,
+            backoff_ev,
+            backoff: Duration::from_millis(100),
+            enabled: true,
+            backing_off: false,
+        })
+    }
+
+    /// Wait this long after running out of descriptors before accepting again.
+    pub fn set_backoff(&mut self, backoff: Duration) {
+        self.backoff = backoff;
+    }
+
+    /// The listening transport's handle.
+    pub fn handle_id(&self) -> H {
+        self.handle
+    }
+
+    /// Whether `id` is one of this listener's events.
+    pub fn owns(&self, id: EventId) -> bool {
+        id == self.read_ev || id == self.backoff_ev
+    }
+
+    /// Whether accepting is paused after running out of descriptors.
+    pub fn is_backing_off(&self) -> bool {
+        self.backing_off
+    }
+
+    /// The next accepted connection, or `None` when nobody is waiting (call this in a loop when
+    /// the listener's event fires). Transient failures of one connection (`Aborted`) come back as
+    /// errors and the loop may continue; [`IoError::NoDescriptors`] starts the back-off.
+    pub fn accept<T: Copy, IO: Accept<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+    ) -> Option<Result<H, IoError>> {
+        if !self.enabled {
+            return None;
+        }
+        if self.backing_off {
+            if events.pending(self.backoff_ev).is_ok_and(|p| p.added) {
+                return None;
+            }
+            self.backing_off = false;
+            let _ = events.add(self.read_ev, None);
+        }
+        match io.accept(self.handle) {
+            Ok(h) => Some(Ok(h)),
+            Err(IoError::WouldBlock) => None,
+            Err(IoError::NoDescriptors) => {
+                self.backing_off = true;
+                let _ = events.del(self.read_ev);
+                let _ = events.add(self.backoff_ev, Some(self.backoff));
+                Some(Err(IoError::NoDescriptors))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Stop accepting until [`enable`](Self::enable).
+    pub fn disable<T: Copy>(&mut self, events: &mut dyn Events<T>) {
+        self.enabled = false;
+        let _ = events.del(self.read_ev);
+        let _ = events.del(self.backoff_ev);
+        self.backing_off = false;
+    }
+
+    /// Accept again.
+    pub fn enable<T: Copy>(&mut self, events: &mut dyn Events<T>) {
+        if !self.enabled {
+            self.enabled = true;
+            let _ = events.add(self.read_ev, None);
+        }
+    }
+
+    /// Free the listener's events and close the listening transport.
+    pub fn close<T: Copy, IO: Accept<Handle = H>>(self, events: &mut dyn Events<T>, io: &mut IO) {
+        let _ = events.free(self.read_ev);
+        let _ = events.free(self.backoff_ev);
+        io.close(events, self.handle);
+    }
+}

@@ -1,0 +1,128 @@
+//! The small non-blocking interface a connection is driven through: [`Transport`] (read, write,
+//! shut down writing, close, and the source key for readiness), and [`Accept`] for listeners.
+//!
+//! Nothing here assumes a file descriptor. A transport is addressed by a `Copy` handle into IO
+//! storage that the application owns and passes to each call: `levent-hosts` keeps sockets, Unix
+//! sockets and pipes in a table indexed by handle; `levent-embassy` addresses smoltcp sockets in the
+//! `SocketSet` its interface polls. The connection and listener state machines of this crate hold
+//! only the handle.
+
+use crate::event::SourceKey;
+use crate::host::Dispatcher;
+use core::fmt;
+
+/// What can go wrong with a non-blocking transport operation. Hosts map their OS errors onto
+/// these, so a program sees the same values on Linux, Windows and smoltcp.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum IoError {
+    /// Nothing can be done now; wait for readiness (`EAGAIN`, `WSAEWOULDBLOCK`).
+    WouldBlock,
+    /// Interrupted by a signal; try again.
+    Interrupted,
+    /// The peer reset the connection (`ECONNRESET`, `WSAECONNRESET`, a TCP RST).
+    Reset,
+    /// Writing after the peer closed (`EPIPE`).
+    BrokenPipe,
+    /// Nobody listens at the address (`ECONNREFUSED`).
+    Refused,
+    /// No route to the host or network (`EHOSTUNREACH`, `ENETUNREACH`).
+    Unreachable,
+    /// The operation or connection timed out (`ETIMEDOUT`).
+    TimedOut,
+    /// Connection aborted before it was accepted (`ECONNABORTED`).
+    Aborted,
+    /// The process or system ran out of descriptors or sockets (`EMFILE`, `ENFILE`, smoltcp's
+    /// socket pool exhausted).
+    NoDescriptors,
+    /// The address is already in use (`EADDRINUSE`).
+    AddrInUse,
+    /// The handle names no transport (closed, or never opened).
+    Closed,
+    /// The transport is not connected yet, or no longer.
+    NotConnected,
+    /// Anything else, with the OS error code (0 if none).
+    Other(i32),
+}
+
+impl IoError {
+    /// Whether the operation may simply be retried later (`WouldBlock`, `Interrupted`).
+    pub const fn is_transient(&self) -> bool {
+        matches!(self, IoError::WouldBlock | IoError::Interrupted)
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IoError::WouldBlock => f.write_str("operation would block"),
+            IoError::Interrupted => f.write_str("interrupted"),
+            IoError::Reset => f.write_str("connection reset by peer"),
+            IoError::BrokenPipe => f.write_str("broken pipe"),
+            IoError::Refused => f.write_str("connection refused"),
+            IoError::Unreachable => f.write_str("host or network unreachable"),
+            IoError::TimedOut => f.write_str("timed out"),
+            IoError::Aborted => f.write_str("connection aborted"),
+            IoError::NoDescriptors => f.write_str("out of descriptors"),
+            IoError::AddrInUse => f.write_str("address in use"),
+            IoError::Closed => f.write_str("transport closed"),
+            IoError::NotConnected => f.write_str("not connected"),
+            IoError::Other(code) => write!(f, "I/O error {code}"),
+        }
+    }
+}
+
+impl core::error::Error for IoError {}
+
+impl embedded_io::Error for IoError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        use embedded_io::ErrorKind as K;
+        match self {
+            IoError::WouldBlock | IoError::Interrupted => K::Interrupted,
+            IoError::Reset => K::ConnectionReset,
+            IoError::BrokenPipe => K::BrokenPipe,
+            IoError::Refused => K::ConnectionRefused,
+            IoError::TimedOut => K::TimedOut,
+            IoError::Aborted => K::ConnectionAborted,
+            IoError::NoDescriptors => K::OutOfMemory,
+            IoError::AddrInUse => K::AddrInUse,
+            IoError::Closed | IoError::NotConnected => K::NotConnected,
+            IoError::Unreachable | IoError::Other(_) => K::Other,
+        }
+    }
+}
+
+/// Non-blocking byte streams addressed by handle: TCP and Unix sockets and pipes on hosts, smoltcp
+/// TCP sockets on boards.
+pub trait Transport {
+    /// What names one transport in this storage.
+    type Handle: Copy + PartialEq + fmt::Debug;
+
+    /// The source the host reports readiness for.
+    fn source(&self, h: Self::Handle) -> SourceKey;
+
+    /// Read into `buf`: `Ok(0)` at end of file, [`IoError::WouldBlock`] when nothing is there.
+    fn read(&mut self, h: Self::Handle, buf: &mut [u8]) -> Result<usize, IoError>;
+
+    /// Write from `buf`; [`IoError::WouldBlock`] when the transport cannot take anything now.
+    fn write(&mut self, h: Self::Handle, buf: &[u8]) -> Result<usize, IoError>;
+
+    /// Shut down the writing side: the peer reads end of file once the sent data is read.
+    fn shutdown_write(&mut self, h: Self::Handle) -> Result<(), IoError>;
+
+    /// Whether a non-blocking connect has completed: `Ok(())` when connected,
+    /// [`IoError::WouldBlock`] while still in progress, the failure otherwise.
+    fn connected(&mut self, h: Self::Handle) -> Result<(), IoError>;
+
+    /// Deregister the transport from `d` (see [`Dispatcher::forget_source`]), then close it.
+    fn close(&mut self, d: &mut dyn Dispatcher, h: Self::Handle);
+}
+
+/// Listening transports: take the next pending connection.
+pub trait Accept: Transport {
+    /// The next connection waiting on listener `h`, as a new non-blocking transport;
+    /// [`IoError::WouldBlock`] when none is waiting, [`IoError::NoDescriptors`] when the process
+    /// is out of descriptors.
+    fn accept(&mut self, h: Self::Handle) -> Result<Self::Handle, IoError>;
+}

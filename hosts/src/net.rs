@@ -1,0 +1,361 @@
+//! [`Sockets`]: IO storage for TCP sockets, Unix-domain sockets and pipes, implementing the core's
+//! [`Transport`] and [`Accept`] so that connections and listeners run over them.
+//!
+//! Every socket is non-blocking and owned by the table; the application holds `Copy`
+//! [`SocketId`]s. Closing goes through [`Transport::close`], which deregisters the descriptor from
+//! the engine first (so a reused descriptor number starts fresh) and then drops it. OS errors are
+//! mapped onto [`IoError`] the same way on every platform (`EAGAIN`/`WSAEWOULDBLOCK` is
+//! `WouldBlock`, `ECONNRESET`/`WSAECONNRESET` is `Reset`, `EMFILE`/`ENFILE` is `NoDescriptors`).
+
+use levent_core::io::{Accept, IoError, Transport};
+use levent_core::{Dispatcher, SourceKey};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+/// A socket in a [`Sockets`] table. Stale ids (of closed sockets) are refused with
+/// [`IoError::Closed`], never confused with the socket that reuses the slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct SocketId {
+    index: u32,
+    generation: u32,
+}
+
+/// How to listen (libevent's `LEV_OPT_*` flags and backlog).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ListenOptions {
+    /// Pending connections the kernel queues (`listen(2)`'s backlog).
+    pub backlog: i32,
+    /// `SO_REUSEADDR`: rebind at once after a restart (`LEV_OPT_REUSEABLE`).
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT`: several listeners share the port (`LEV_OPT_REUSEABLE_PORT`; Unix only).
+    pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_address: true,
+            reuse_port: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    Stream(Socket),
+    Listener(Socket),
+    #[cfg(unix)]
+    Pipe(std::fs::File),
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    kind: Option<Kind>,
+}
+
+/// The sockets and pipes of a program. See the [module documentation](self).
+#[derive(Debug, Default)]
+pub struct Sockets {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+/// An OS error as the core's [`IoError`].
+pub fn io_error(e: &io::Error) -> IoError {
+    #[cfg(unix)]
+    if matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS)
+    ) {
+        return IoError::NoDescriptors;
+    }
+    #[cfg(windows)]
+    if matches!(e.raw_os_error(), Some(10024 | 10055)) {
+        // WSAEMFILE, WSAENOBUFS
+        return IoError::NoDescriptors;
+    }
+    match e.kind() {
+        io::ErrorKind::WouldBlock => IoError::WouldBlock,
+        io::ErrorKind::Interrupted => IoError::Interrupted,
+        io::ErrorKind::ConnectionReset => IoError::Reset,
+        io::ErrorKind::BrokenPipe => IoError::BrokenPipe,
+        io::ErrorKind::ConnectionRefused => IoError::Refused,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => IoError::Unreachable,
+        io::ErrorKind::TimedOut => IoError::TimedOut,
+        io::ErrorKind::ConnectionAborted => IoError::Aborted,
+        io::ErrorKind::AddrInUse => IoError::AddrInUse,
+        io::ErrorKind::NotConnected => IoError::NotConnected,
+        _ => IoError::Other(e.raw_os_error().unwrap_or(0)),
+    }
+}
+
+fn key_of(kind: &Kind) -> SourceKey {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        match kind {
+            Kind::Stream(s) | Kind::Listener(s) => SourceKey(s.as_raw_fd() as usize),
+            Kind::Pipe(f) => SourceKey(f.as_raw_fd() as usize),
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::AsRawSocket;
+        match kind {
+            Kind::Stream(s) | Kind::Listener(s) => SourceKey(s.as_raw_socket() as usize),
+        }
+    }
+}
+
+impl Sockets {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many sockets and pipes are open.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Whether nothing is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&mut self, kind: Kind) -> SocketId {
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.kind = Some(kind);
+                SocketId {
+                    index,
+                    generation: slot.generation,
+                }
+            }
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    kind: Some(kind),
+                });
+                SocketId {
+                    index: (self.slots.len() - 1) as u32,
+                    generation: 0,
+                }
+            }
+        }
+    }
+
+    fn get(&self, id: SocketId) -> Result<&Kind, IoError> {
+        match self.slots.get(id.index as usize) {
+            Some(Slot {
+                generation,
+                kind: Some(k),
+            }) if *generation == id.generation => Ok(k),
+            _ => Err(IoError::Closed),
+        }
+    }
+
+    fn socket(&self, id: SocketId) -> io::Result<&Socket> {
+        match self.get(id) {
+            Ok(Kind::Stream(s) | Kind::Listener(s)) => Ok(s),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not an open socket",
+            )),
+        }
+    }
+
+    /// Listen for TCP connections on `addr` (port 0 picks a free port; see
+    /// [`local_addr`](Self::local_addr)).
+    pub fn listen(&mut self, addr: SocketAddr, opts: ListenOptions) -> io::Result<SocketId> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_nonblocking(true)?;
+        if opts.reuse_address {
+            s.set_reuse_address(true)?;
+        }
+        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+        if opts.reuse_port {
+            s.set_reuse_port(true)?;
+        }
+        s.bind(&addr.into())?;
+        s.listen(opts.backlog)?;
+        Ok(self.insert(Kind::Listener(s)))
+    }
+
+    /// Start a non-blocking TCP connect to `addr`: the socket is returned at once and the connect
+    /// completes (or fails) later — drive it with `Connection::connecting`.
+    pub fn connect(&mut self, addr: SocketAddr) -> io::Result<SocketId> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_nonblocking(true)?;
+        match s.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(self.insert(Kind::Stream(s)))
+    }
+
+    /// Listen on a Unix-domain socket at `path`.
+    #[cfg(unix)]
+    pub fn listen_unix(&mut self, path: &std::path::Path, backlog: i32) -> io::Result<SocketId> {
+        let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        s.set_nonblocking(true)?;
+        s.bind(&SockAddr::unix(path)?)?;
+        s.listen(backlog)?;
+        Ok(self.insert(Kind::Listener(s)))
+    }
+
+    /// Start a non-blocking connect to the Unix-domain socket at `path`.
+    #[cfg(unix)]
+    pub fn connect_unix(&mut self, path: &std::path::Path) -> io::Result<SocketId> {
+        let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        s.set_nonblocking(true)?;
+        match s.connect(&SockAddr::unix(path)?) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(self.insert(Kind::Stream(s)))
+    }
+
+    /// A connected pair of Unix-domain stream sockets.
+    #[cfg(unix)]
+    pub fn pair(&mut self) -> io::Result<(SocketId, SocketId)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        Ok((self.insert(Kind::Stream(a)), self.insert(Kind::Stream(b))))
+    }
+
+    /// A non-blocking pipe: `(read end, write end)`.
+    #[cfg(unix)]
+    pub fn pipe(&mut self) -> io::Result<(SocketId, SocketId)> {
+        let (r, w) = crate::unix::pipe()?;
+        Ok((
+            self.insert(Kind::Pipe(r.into())),
+            self.insert(Kind::Pipe(w.into())),
+        ))
+    }
+
+    /// Take ownership of a connected stream socket made elsewhere (it is made non-blocking).
+    pub fn adopt(&mut self, socket: Socket) -> io::Result<SocketId> {
+        socket.set_nonblocking(true)?;
+        Ok(self.insert(Kind::Stream(socket)))
+    }
+
+    /// The local address of a socket.
+    pub fn local_addr(&self, id: SocketId) -> io::Result<SocketAddr> {
+        self.socket(id)?
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))
+    }
+
+    /// The address of the peer of a connected socket.
+    pub fn peer_addr(&self, id: SocketId) -> io::Result<SocketAddr> {
+        self.socket(id)?
+            .peer_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))
+    }
+
+    /// Turn Nagle's algorithm off (`TCP_NODELAY`) for request/response traffic.
+    pub fn set_nodelay(&self, id: SocketId, on: bool) -> io::Result<()> {
+        self.socket(id)?.set_tcp_nodelay(on)
+    }
+
+    /// Abort a connection with a reset (`SO_LINGER` 0, then close) instead of a clean close.
+    pub fn reset(&mut self, d: &mut dyn Dispatcher, id: SocketId) {
+        if let Ok(s) = self.socket(id) {
+            let _ = s.set_linger(Some(std::time::Duration::ZERO));
+        }
+        self.close(d, id);
+    }
+}
+
+impl Transport for Sockets {
+    type Handle = SocketId;
+
+    fn source(&self, h: SocketId) -> SourceKey {
+        self.get(h).map_or(SourceKey(usize::MAX), key_of)
+    }
+
+    fn read(&mut self, h: SocketId, buf: &mut [u8]) -> Result<usize, IoError> {
+        let r = match self.get(h)? {
+            Kind::Stream(s) => (&*s).read(buf),
+            #[cfg(unix)]
+            Kind::Pipe(f) => (&*f).read(buf),
+            Kind::Listener(_) => return Err(IoError::NotConnected),
+        };
+        r.map_err(|e| io_error(&e))
+    }
+
+    fn write(&mut self, h: SocketId, buf: &[u8]) -> Result<usize, IoError> {
+        let r = match self.get(h)? {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Kind::Stream(s) => s.send_with_flags(buf, libc::MSG_NOSIGNAL),
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            Kind::Stream(s) => (&*s).write(buf),
+            #[cfg(unix)]
+            Kind::Pipe(f) => (&*f).write(buf),
+            Kind::Listener(_) => return Err(IoError::NotConnected),
+        };
+        r.map_err(|e| io_error(&e))
+    }
+
+    fn shutdown_write(&mut self, h: SocketId) -> Result<(), IoError> {
+        match self.get(h)? {
+            Kind::Stream(s) => s
+                .shutdown(std::net::Shutdown::Write)
+                .map_err(|e| io_error(&e)),
+            #[cfg(unix)]
+            Kind::Pipe(_) => Ok(()),
+            Kind::Listener(_) => Err(IoError::NotConnected),
+        }
+    }
+
+    fn connected(&mut self, h: SocketId) -> Result<(), IoError> {
+        let s = match self.get(h)? {
+            Kind::Stream(s) => s,
+            _ => return Ok(()),
+        };
+        if let Some(e) = s.take_error().map_err(|e| io_error(&e))? {
+            return Err(io_error(&e));
+        }
+        match s.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(IoError::WouldBlock),
+            Err(e) => Err(io_error(&e)),
+        }
+    }
+
+    fn close(&mut self, d: &mut dyn Dispatcher, h: SocketId) {
+        let Ok(kind) = self.get(h) else { return };
+        // The host learns of the close by itself (see the "Closing a source" part of the core's
+        // host contract); the engine must forget the source before the descriptor goes.
+        let _ = d.forget_source(key_of(kind));
+        let slot = &mut self.slots[h.index as usize];
+        slot.kind = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(h.index);
+    }
+}
+
+impl Accept for Sockets {
+    fn accept(&mut self, h: SocketId) -> Result<SocketId, IoError> {
+        let accepted = match self.get(h)? {
+            Kind::Listener(s) => s.accept(),
+            _ => return Err(IoError::NotConnected),
+        };
+        let (s, _) = accepted.map_err(|e| io_error(&e))?;
+        s.set_nonblocking(true).map_err(|e| io_error(&e))?;
+        Ok(self.insert(Kind::Stream(s)))
+    }
+}
