@@ -74,6 +74,7 @@ mod error;
 mod event;
 mod events;
 pub mod host;
+pub mod http;
 mod notify;
 #[cfg(feature = "sim")]
 pub mod sim;
