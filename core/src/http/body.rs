@@ -53,7 +53,10 @@ enum Ext {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct SizeLine {
     size: u64,
+    /// Significant hexadecimal digits.
     digits: u8,
+    /// Hexadecimal digits, leading zeros included.
+    hex: usize,
     len: usize,
     in_ext: bool,
     at: Ext,
@@ -63,6 +66,7 @@ impl SizeLine {
     const NEW: SizeLine = SizeLine {
         size: 0,
         digits: 0,
+        hex: 0,
         len: 0,
         in_ext: false,
         at: Ext::Digits,
@@ -97,21 +101,24 @@ impl SizeLine {
             };
         }
         self.len += 1;
-        if self.len > max_ext.saturating_add(16) {
+        let v = hex_value(b);
+        if self.at == Digits && v.is_some() {
+            self.hex += 1;
+        }
+        if self.len - self.hex.min(16) > max_ext {
             return Err(BodyError::ChunkExtensionTooLong);
         }
-        self.at = match (self.at, b) {
-            (Digits, _) if hex_value(b).is_some() => {
-                let v = u64::from(hex_value(b).unwrap_or(0));
-                if self.digits > 0 || v > 0 {
-                    self.digits += 1;
-                    if self.digits > 16 {
-                        return Err(BodyError::InvalidChunkSize);
-                    }
+        if let (Digits, Some(v)) = (self.at, v) {
+            if self.digits > 0 || v > 0 {
+                self.digits += 1;
+                if self.digits > 16 {
+                    return Err(BodyError::InvalidChunkSize);
                 }
-                self.size = self.size << 4 | v;
-                Digits
             }
+            self.size = self.size << 4 | u64::from(v);
+            return Ok(None);
+        }
+        self.at = match (self.at, b) {
             (Digits, _) if self.len == 1 => return Err(BodyError::InvalidChunkSize),
             (Digits | Bws | Token | AfterQuoted, b';') => {
                 self.in_ext = true;

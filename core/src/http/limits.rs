@@ -26,9 +26,9 @@ pub struct Limits {
     pub max_head_size: usize,
     /// Largest body, in bytes, for any framing. Over it: `BodyTooLarge` (413).
     pub max_body_size: u64,
-    /// Longest chunk extension, in bytes. A chunk-size line (without its CRLF) may be at most
-    /// 16 + this long: 16 hexadecimal digits hold any size, and extra leading zeros count against
-    /// this bound. Over it: `ChunkExtensionTooLong` (400).
+    /// Longest chunk extension, in bytes: everything on a chunk-size line after the size and
+    /// before the CRLF, `;` included. Leading zeros beyond the size's 16th digit count here too,
+    /// so no chunk-size line is longer than 16 + this. Over it: `ChunkExtensionTooLong` (400).
     pub max_chunk_ext: usize,
     /// Largest trailer section, in bytes, including its final empty line. Over it:
     /// `TrailersTooLarge` (431).
