@@ -1248,7 +1248,8 @@ fn upgrade_needs_the_field_and_the_connection_option() {
 // ---------------------------------------------------------------------------------------------
 // Bodies.
 
-/// Decodes `wire` fed in `pieces`, keeping unconsumed bytes as a caller must.
+/// Decodes `wire` cut at `cuts`, keeping unconsumed bytes as a caller must: the verdict, the
+/// data, the trailer section, and where the body ended (0 after an error).
 fn decode_in_pieces(
     framing: Framing,
     limits: Limits,
@@ -1265,7 +1266,8 @@ fn decode_in_pieces(
             let input = &wire[pos..end];
             let d = match body.decode(input) {
                 Ok(d) => d,
-                Err(e) => return (Err(e), data, trailers, pos),
+                // How far the bytes before an error were consumed depends on the cuts.
+                Err(e) => return (Err(e), data, trailers, 0),
             };
             data.extend_from_slice(d.data(input));
             trailers.extend_from_slice(&input[d.trailers.clone()]);
