@@ -394,6 +394,7 @@ const ALLOWED: &[(&str, &str, &str)] = &[
 ];
 
 #[test]
+#[cfg_attr(miri, ignore = "the whole corpus byte by byte is too slow under miri")]
 fn corpus_cases_get_their_expected_verdict_whole_and_byte_by_byte() {
     let cases = corpus();
     assert_eq!(cases.len(), 586, "the corpus changed");
@@ -439,6 +440,7 @@ fn corpus_cases_get_their_expected_verdict_whole_and_byte_by_byte() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "the whole corpus byte by byte is too slow under miri")]
 fn host_policy_cases_are_rejected_when_host_is_required() {
     for case in corpus().iter().filter(|c| c.host_policy_only) {
         let (outcome, _) = run(case.kind, true, case.head_only, &case.raw);
