@@ -76,6 +76,7 @@ mod error;
 mod event;
 mod events;
 pub mod host;
+pub mod http;
 pub mod io;
 mod keyindex;
 mod notify;
