@@ -162,7 +162,13 @@ fn signalevent_counts_three_sigints_then_ends_with_status_0() {
 
 #[test]
 fn every_example_answers_help_with_one_line_of_usage() {
-    for name in ["eventlisten", "writefifo", "signalevent"] {
+    for name in [
+        "eventlisten",
+        "writefifo",
+        "signalevent",
+        "server",
+        "client",
+    ] {
         let out = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name}");
         let text = String::from_utf8(out.stdout).unwrap();
@@ -176,5 +182,106 @@ fn every_example_answers_help_with_one_line_of_usage() {
             .output()
             .unwrap();
         assert_eq!(bad.status.code(), Some(1), "{name}");
+    }
+}
+
+#[test]
+fn several_clients_at_once_get_their_own_lines_back_and_the_server_logs_them() {
+    let mut server = Command::new(example("server"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut server);
+    let _guard = Killed(server);
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let clients: Vec<(usize, Child)> = (0..3)
+        .map(|i| {
+            let mut c = Command::new(example("client"))
+                .arg(&addr)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut input = c.stdin.take().unwrap();
+            writeln!(input, "hello from {i}").unwrap();
+            writeln!(input, "bye from {i}").unwrap();
+            drop(input);
+            (i, c)
+        })
+        .collect();
+    for (i, c) in clients {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "client {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            text,
+            format!("connected\nreceived: hello from {i}\nreceived: bye from {i}\n")
+        );
+    }
+    let mut log = vec![];
+    while log
+        .iter()
+        .filter(|l: &&String| l.ends_with(" left"))
+        .count()
+        < 3
+    {
+        log.push(
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("server log"),
+        );
+    }
+    for i in 0..3 {
+        let read: Vec<&String> = log
+            .iter()
+            .filter(|l| l.ends_with(&format!("from {i}")))
+            .collect();
+        assert_eq!(read.len(), 2, "{log:?}");
+        let id = read[0]
+            .strip_prefix("read from ")
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap();
+        assert_eq!(read[0], &format!("read from {id}: hello from {i}"));
+        assert_eq!(read[1], &format!("read from {id}: bye from {i}"));
+        assert!(log.contains(&format!("client {id} left")), "{log:?}");
+    }
+}
+
+#[test]
+fn client_reports_an_unreachable_server_in_one_line_with_status_1() {
+    // Port 9 (discard) on loopback: nobody listens there in a test environment.
+    let out = Command::new(example("client"))
+        .arg("127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+}
+
+#[test]
+fn server_refuses_an_address_in_use_or_unparsable_with_status_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for arg in [addr.as_str(), "not-an-address"] {
+        let out = Command::new(example("server")).arg(arg).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{arg}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap().lines().count(),
+            1,
+            "{arg}"
+        );
     }
 }

@@ -271,6 +271,14 @@ impl Sockets {
         self.socket(id)?.set_tcp_nodelay(on)
     }
 
+    /// Set the kernel's receive and send buffer sizes (`SO_RCVBUF`, `SO_SNDBUF`). Set on a
+    /// listener, they are inherited by the connections it accepts.
+    pub fn set_buffers(&self, id: SocketId, recv: usize, send: usize) -> io::Result<()> {
+        let s = self.socket(id)?;
+        s.set_recv_buffer_size(recv)?;
+        s.set_send_buffer_size(send)
+    }
+
     /// Abort a connection with a reset (`SO_LINGER` 0, then close) instead of a clean close.
     pub fn reset(&mut self, d: &mut dyn Dispatcher, id: SocketId) {
         if let Ok(s) = self.socket(id) {

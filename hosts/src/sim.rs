@@ -3,11 +3,15 @@
 //!
 //! `SimNet` lets a test written against real descriptors (write into one end, see the other end
 //! become readable, shut down, close, reuse a number) run unchanged and deterministically: the
-//! same seed gives the same trace.
+//! same seed gives the same trace. It also listens and connects on numbered ports, and implements
+//! the core's [`Transport`] and [`Accept`], so buffered connections and listeners run on it as on
+//! real sockets — with a descriptor limit to exhaust ([`SimNet::set_fd_limit`]) and resets to
+//! inject ([`SimNet::reset`]).
 
 pub use levent_core::sim::{Action, Sim, SimFull};
 
 use crate::{Attached, Backend};
+use levent_core::io::{Accept, IoError, Transport};
 use levent_core::{Dispatcher, Host, HostError, Ready, SourceKey, Turn, Wait};
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -23,13 +27,23 @@ struct End {
     can_write: bool,
     /// The peer will send nothing more: it shut down writing or closed.
     eof: bool,
+    /// The connection was reset: reads and writes fail with `Reset`.
+    reset: bool,
+    /// A connect to a port nobody listens on: `connected` reports `Refused`.
+    refused: bool,
+    /// Listening on this port: connections waiting to be accepted.
+    backlog: Option<VecDeque<SourceKey>>,
 }
 
 /// In-memory pipes and socket pairs on the simulation host. See the [module documentation](self).
 pub struct SimNet {
     sim: Box<Sim<SIM_CAPACITY>>,
     ends: HashMap<SourceKey, End>,
+    ports: HashMap<u16, SourceKey>,
     capacity: usize,
+    /// Accepted connections still open, and how many may be.
+    accepted: std::collections::HashSet<SourceKey>,
+    fd_limit: usize,
     notifier: Option<Attached>,
 }
 
@@ -40,7 +54,10 @@ impl SimNet {
         SimNet {
             sim: Box::new(Sim::new(seed).shuffle(true)),
             ends: HashMap::new(),
+            ports: HashMap::new(),
             capacity: 64 * 1024,
+            accepted: Default::default(),
+            fd_limit: usize::MAX,
             notifier: None,
         }
     }
@@ -71,6 +88,72 @@ impl SimNet {
             inbox: VecDeque::new(),
             can_write,
             eof: false,
+            reset: false,
+            refused: false,
+            backlog: None,
+        }
+    }
+
+    /// Let the accepting side hold at most `n` accepted connections at once: accepting beyond that
+    /// fails with [`IoError::NoDescriptors`], as `EMFILE` does when a server runs out of
+    /// descriptors.
+    pub fn set_fd_limit(&mut self, n: usize) {
+        self.fd_limit = n;
+    }
+
+    /// How many descriptors are open.
+    pub fn open(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Listen on `port`. Fails with `AddrInUse` when something already listens there.
+    pub fn listen(&mut self, port: u16) -> Result<SourceKey, IoError> {
+        if self.ports.contains_key(&port) {
+            return Err(IoError::AddrInUse);
+        }
+        let k = self.key();
+        let mut end = Self::end(None, false);
+        end.backlog = Some(VecDeque::new());
+        self.ends.insert(k, end);
+        self.ports.insert(port, k);
+        self.update(k);
+        Ok(k)
+    }
+
+    /// Start connecting to `port`: the connection completes at once if something listens there
+    /// (it waits in the listener's backlog), and is refused otherwise — reported, as for a real
+    /// non-blocking connect, by [`Transport::connected`] once the socket is writable.
+    pub fn connect(&mut self, port: u16) -> SourceKey {
+        match self.ports.get(&port).copied() {
+            Some(l) => {
+                let (client, server) = self.pair();
+                if let Some(b) = self.ends.get_mut(&l).and_then(|e| e.backlog.as_mut()) {
+                    b.push_back(server);
+                }
+                self.update(l);
+                client
+            }
+            None => {
+                let k = self.key();
+                let mut end = Self::end(None, true);
+                end.refused = true;
+                self.ends.insert(k, end);
+                self.update(k);
+                k
+            }
+        }
+    }
+
+    /// Reset the connection of `key` as a peer's `RST` would: both ends fail with
+    /// [`IoError::Reset`] from now on.
+    pub fn reset(&mut self, key: SourceKey) {
+        let peer = self.ends.get(&key).and_then(|e| e.peer);
+        for k in [Some(key), peer].into_iter().flatten() {
+            if let Some(e) = self.ends.get_mut(&k) {
+                e.reset = true;
+                e.inbox.clear();
+            }
+            self.update(k);
         }
     }
 
@@ -110,6 +193,9 @@ impl SimNet {
     /// is full; `BrokenPipe` when the peer is gone or cannot read.
     pub fn write(&mut self, key: SourceKey, data: &[u8]) -> io::Result<usize> {
         let end = self.ends.get(&key).ok_or_else(Self::unknown)?;
+        if end.reset {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
         if !end.can_write {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
@@ -137,6 +223,9 @@ impl SimNet {
     /// Read from `key`: `Ok(0)` at end of file, `WouldBlock` when nothing is there yet.
     pub fn read(&mut self, key: SourceKey, buf: &mut [u8]) -> io::Result<usize> {
         let end = self.ends.get_mut(&key).ok_or_else(Self::unknown)?;
+        if end.reset {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
         if end.inbox.is_empty() {
             return if end.eof || end.peer.is_none() {
                 Ok(0)
@@ -145,9 +234,11 @@ impl SimNet {
             };
         }
         let n = buf.len().min(end.inbox.len());
-        for (dst, src) in buf.iter_mut().zip(end.inbox.drain(..n)) {
-            *dst = src;
-        }
+        let (a, b) = end.inbox.as_slices();
+        let first = a.len().min(n);
+        buf[..first].copy_from_slice(&a[..first]);
+        buf[first..n].copy_from_slice(&b[..n - first]);
+        end.inbox.drain(..n);
         let peer = end.peer;
         self.update(key);
         if let Some(p) = peer {
@@ -175,6 +266,11 @@ impl SimNet {
     pub fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) -> io::Result<()> {
         self.forget(d, key);
         let end = self.ends.remove(&key).ok_or_else(Self::unknown)?;
+        self.ports.retain(|_, k| *k != key);
+        self.accepted.remove(&key);
+        for waiting in end.backlog.iter().flatten() {
+            self.reset(*waiting);
+        }
         if let Some(p) = end.peer {
             if let Some(pe) = self.ends.get_mut(&p) {
                 pe.eof = true;
@@ -193,20 +289,29 @@ impl SimNet {
             return;
         };
         let mut want = Ready::NONE;
-        if !end.inbox.is_empty() || end.eof || end.peer.is_none() {
-            want |= Ready::READ;
-        }
-        if end.eof || end.peer.is_none() {
-            want |= Ready::CLOSED;
-        }
-        if end.can_write {
-            let room = match end.peer.and_then(|p| self.ends.get(&p)) {
-                Some(peer) => peer.inbox.len() < self.capacity,
-                // Writing fails at once: report it so the program finds out.
-                None => true,
-            };
-            if room {
-                want |= Ready::WRITE;
+        if let Some(backlog) = &end.backlog {
+            if !backlog.is_empty() {
+                want |= Ready::READ;
+            }
+        } else if end.reset || end.refused {
+            // Every operation fails at once: report it so the program finds out.
+            want = Ready::READ | Ready::WRITE | Ready::CLOSED;
+        } else {
+            if !end.inbox.is_empty() || end.eof || end.peer.is_none() {
+                want |= Ready::READ;
+            }
+            if end.eof || end.peer.is_none() {
+                want |= Ready::CLOSED;
+            }
+            if end.can_write {
+                let room = match end.peer.and_then(|p| self.ends.get(&p)) {
+                    Some(peer) => peer.inbox.len() < self.capacity,
+                    // Writing fails at once: report it so the program finds out.
+                    None => true,
+                };
+                if room {
+                    want |= Ready::WRITE;
+                }
             }
         }
         let have = self.sim.readiness(key);
@@ -241,5 +346,56 @@ impl Backend for SimNet {
 
     fn attach(&mut self, notifier: Attached) {
         self.notifier = Some(notifier);
+    }
+}
+
+impl Transport for SimNet {
+    type Handle = SourceKey;
+
+    fn source(&self, h: SourceKey) -> SourceKey {
+        h
+    }
+
+    fn read(&mut self, h: SourceKey, buf: &mut [u8]) -> Result<usize, IoError> {
+        SimNet::read(self, h, buf).map_err(|e| crate::net::io_error(&e))
+    }
+
+    fn write(&mut self, h: SourceKey, buf: &[u8]) -> Result<usize, IoError> {
+        SimNet::write(self, h, buf).map_err(|e| crate::net::io_error(&e))
+    }
+
+    fn shutdown_write(&mut self, h: SourceKey) -> Result<(), IoError> {
+        SimNet::shutdown_write(self, h).map_err(|_| IoError::Closed)
+    }
+
+    fn connected(&mut self, h: SourceKey) -> Result<(), IoError> {
+        match self.ends.get(&h) {
+            None => Err(IoError::Closed),
+            Some(e) if e.refused => Err(IoError::Refused),
+            Some(e) if e.reset => Err(IoError::Reset),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn close(&mut self, d: &mut dyn Dispatcher, h: SourceKey) {
+        let _ = SimNet::close(self, d, h);
+    }
+}
+
+impl Accept for SimNet {
+    fn accept(&mut self, h: SourceKey) -> Result<SourceKey, IoError> {
+        let full = self.accepted.len() >= self.fd_limit;
+        let end = self.ends.get_mut(&h).ok_or(IoError::Closed)?;
+        let backlog = end.backlog.as_mut().ok_or(IoError::NotConnected)?;
+        if backlog.is_empty() {
+            return Err(IoError::WouldBlock);
+        }
+        if full {
+            return Err(IoError::NoDescriptors);
+        }
+        let k = backlog.pop_front().ok_or(IoError::WouldBlock)?;
+        self.accepted.insert(k);
+        self.update(h);
+        Ok(k)
     }
 }

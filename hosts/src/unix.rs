@@ -102,6 +102,23 @@ pub fn raise_fd_limit(wanted: u64) -> io::Result<u64> {
     Ok(lim.rlim_cur as u64)
 }
 
+/// Lower (or raise, up to the hard limit) this process's soft limit on open descriptors.
+pub fn set_fd_limit(soft: u64) -> io::Result<()> {
+    // SAFETY: an all-zero rlimit is valid; getrlimit fills it in.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a valid rlimit to read into and then pass back.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        lim.rlim_cur = (soft as libc::rlim_t).min(lim.rlim_max);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Read and discard everything readable from a non-blocking descriptor.
 pub(crate) fn drain(fd: RawFd) {
     let mut buf = [0u8; 256];

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 pub mod conformance;
+pub mod net;
 
 use levent_core::{Dispatcher, Platform, SourceKey};
 use levent_hosts::sim::SimNet;
@@ -280,6 +281,47 @@ macro_rules! conformance_suite {
             #[test]
             fn $name() {
                 $crate::conformance::$name::<$world>();
+            }
+        )*
+    };
+}
+
+/// Run `f` on a thread with a 256 MiB stack: engines sized for thousands of connections are
+/// built on the stack before they are boxed.
+pub fn big_stack(f: impl FnOnce() + Send + 'static) {
+    let t = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(f)
+        .unwrap();
+    if let Err(panic) = t.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// One `#[test]` per connection scenario, for network world type `$world`; `$clients` and
+/// `$messages` size the echo test.
+#[macro_export]
+macro_rules! connection_suite {
+    ($world:ty, $clients:expr, $messages:expr) => {
+        #[test]
+        fn thousand_clients_hundred_messages_every_byte_returns_in_order() {
+            $crate::big_stack(|| {
+                $crate::net::echo_every_byte_returns_in_order::<$world>($clients, $messages)
+            });
+        }
+        $crate::connection_suite!(@tests $world;
+            client_that_stops_reading_keeps_server_output_bounded,
+            peer_reset_mid_message_leaves_the_server_serving,
+            half_close_flushes_then_shuts_down,
+            connect_refused_arrives_as_an_error,
+            read_timeout_fires_when_nothing_arrives,
+        );
+    };
+    (@tests $world:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::big_stack($crate::net::$name::<$world>);
             }
         )*
     };
