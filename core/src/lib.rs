@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 
 pub mod callbacks;
+pub mod dns;
 mod engine;
 mod error;
 mod event;
