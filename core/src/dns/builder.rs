@@ -51,7 +51,9 @@ pub struct MessageBuilder<'b, const N: usize = 32> {
     counts: [u16; 4],
     /// The section being written: 0 questions, then [`Section::index`].
     section: usize,
-    names: heapless::Vec<u16, N>,
+    /// Where a name (or the suffix of one) was written, and how many labels it has: a suffix
+    /// is only compared with entries of its own length.
+    names: heapless::Vec<(u16, u8), N>,
     /// Where the OPT record's TTL field is, once written.
     opt_ttl_at: Option<usize>,
 }
@@ -479,23 +481,15 @@ impl<'b, const N: usize> MessageBuilder<'b, N> {
         for label in name.labels() {
             labels.push(label).map_err(|_| EncodeError::NoSpace)?;
         }
-        let mut pointer = None;
-        if compress {
-            for i in 0..labels.len() {
-                if let Some(at) = labels.get(i..).and_then(|suffix| self.find(suffix)) {
-                    pointer = Some((i, at));
-                    break;
-                }
-            }
-        }
+        let pointer = if compress { self.find(&labels) } else { None };
         let literal = pointer.map_or(labels.len(), |(i, _)| i);
-        for label in labels.iter().take(literal) {
+        for (i, label) in labels.iter().take(literal).enumerate() {
             let at = self.len;
             self.put(&[label.len() as u8])?;
             self.put(label)?;
             if at <= MAX_POINTER {
                 // A full table stops remembering, it does not stop compressing.
-                let _ = self.names.push(at as u16);
+                let _ = self.names.push((at as u16, (labels.len() - i) as u8));
             }
         }
         match pointer {
@@ -504,14 +498,27 @@ impl<'b, const N: usize> MessageBuilder<'b, N> {
         }
     }
 
-    /// The offset of a name already written whose labels are exactly `suffix`.
-    fn find(&self, suffix: &[&[u8]]) -> Option<u16> {
+    /// The longest suffix of `labels` already written: the index of its first label, and
+    /// where it was written. Each table entry is compared at most once, and only with the suffix
+    /// of its own length, so this costs at most `N` name comparisons.
+    fn find(&self, labels: &[&[u8]]) -> Option<(usize, u16)> {
         let written = self.buf.get(..self.len)?;
-        self.names.iter().copied().find(|&at| {
-            Name::decode(written, usize::from(at)).is_ok_and(|(name, _)| {
-                let mut theirs = name.labels();
-                suffix.iter().all(|mine| theirs.next() == Some(*mine)) && theirs.next().is_none()
-            })
-        })
+        let mut best: Option<(usize, u16)> = None;
+        for &(at, count) in &self.names {
+            let Some(start) = labels.len().checked_sub(usize::from(count)) else {
+                continue;
+            };
+            if best.is_some_and(|(found, _)| found <= start) {
+                continue;
+            }
+            let Some(suffix) = labels.get(start..) else {
+                continue;
+            };
+            let mut theirs = Name::trusted(written, usize::from(at)).labels();
+            if suffix.iter().all(|mine| theirs.next() == Some(*mine)) && theirs.next().is_none() {
+                best = Some((start, at));
+            }
+        }
+        best
     }
 }

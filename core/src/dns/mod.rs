@@ -74,7 +74,7 @@
 //!
 //! A [`Message`] is a few words (a slice, the header, counts and offsets); a [`Name`] is a slice
 //! and an offset; a [`NameBuf`] is 256 bytes; a [`MessageBuilder`] is a slice and a handful of
-//! words plus 2 bytes per compression-table entry. Nothing recurses.
+//! words plus 4 bytes per compression-table entry. Nothing recurses.
 
 mod builder;
 mod error;

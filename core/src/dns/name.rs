@@ -185,6 +185,12 @@ impl<'a> Name<'a> {
         start: 0,
     };
 
+    /// A view of the name at `start` of `msg`, which the caller wrote or validated. `Labels`
+    /// re-checks its own invariants, so even a wrong caller gets a short name, not a hang.
+    pub(crate) const fn trusted(msg: &'a [u8], start: usize) -> Self {
+        Name { msg, start }
+    }
+
     /// Reads the name at `offset` of the message `msg`, following compression pointers, and
     /// returns it with the offset just past it (past its first pointer, if it is compressed).
     ///
