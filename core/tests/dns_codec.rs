@@ -1115,7 +1115,7 @@ fn type_names_round_trip() {
     assert_eq!(RType::from_name("TYPE"), None);
     assert_eq!(RType::from_name("TYPE+1"), None);
     assert_eq!(RType::from_name("AAAAA"), None);
-    for v in 0..=0xFFFu16 {
+    for v in (0..=0xFFFu16).step_by(if cfg!(miri) { 97 } else { 1 }) {
         let r = Rcode::new(v).unwrap();
         assert_eq!(Rcode::from_name(&r.to_string()), Some(r));
     }

@@ -499,26 +499,23 @@ impl<'b, const N: usize> MessageBuilder<'b, N> {
     }
 
     /// The longest suffix of `labels` already written: the index of its first label, and
-    /// where it was written. Each table entry is compared at most once, and only with the suffix
-    /// of its own length, so this costs at most `N` name comparisons.
+    /// where it was written. Suffixes are tried longest first, each only against the entries of
+    /// its own length, so every entry is compared at most once and the first match is the best.
     fn find(&self, labels: &[&[u8]]) -> Option<(usize, u16)> {
         let written = self.buf.get(..self.len)?;
-        let mut best: Option<(usize, u16)> = None;
-        for &(at, count) in &self.names {
-            let Some(start) = labels.len().checked_sub(usize::from(count)) else {
-                continue;
-            };
-            if best.is_some_and(|(found, _)| found <= start) {
-                continue;
-            }
-            let Some(suffix) = labels.get(start..) else {
-                continue;
-            };
-            let mut theirs = Name::trusted(written, usize::from(at)).labels();
-            if suffix.iter().all(|mine| theirs.next() == Some(*mine)) && theirs.next().is_none() {
-                best = Some((start, at));
+        for start in 0..labels.len() {
+            let suffix = labels.get(start..)?;
+            for &(at, count) in &self.names {
+                if usize::from(count) != suffix.len() {
+                    continue;
+                }
+                let mut theirs = Name::trusted(written, usize::from(at)).labels();
+                if suffix.iter().all(|mine| theirs.next() == Some(*mine)) && theirs.next().is_none()
+                {
+                    return Some((start, at));
+                }
             }
         }
-        best
+        None
     }
 }
