@@ -71,6 +71,7 @@
 pub mod buffer;
 pub mod callbacks;
 pub mod conn;
+pub mod dns;
 mod engine;
 mod error;
 mod event;
