@@ -11,7 +11,7 @@ fn main() {
     let found = pkg_config::Config::new()
         .atleast_version("2.1")
         .cargo_metadata(false)
-        .probe("libevent_core");
+        .probe("libevent");
     let built = match found {
         Ok(lib) => {
             let mut cmd = cc::Build::new().opt_level(2).get_compiler().to_command();
@@ -19,7 +19,7 @@ fn main() {
                 cmd.arg("-I").arg(dir);
             }
             cmd.args(["-o"]).arg(&out);
-            for f in ["c/main.c", "c/pipechain.c"] {
+            for f in ["c/main.c", "c/pipechain.c", "c/timers.c", "c/echo.c"] {
                 cmd.arg(f);
             }
             for dir in &lib.link_paths {

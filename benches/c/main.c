@@ -8,6 +8,8 @@
 #include <sys/resource.h>
 
 uint64_t pipechain(int n, int a, int w, uint64_t *events);
+int timers(int n, uint64_t seed);
+int echo_server(int port, int secs);
 
 int main(int argc, char **argv) {
     struct rlimit rl;
@@ -24,6 +26,12 @@ int main(int argc, char **argv) {
         printf("%llu %llu\n", (unsigned long long)ns, (unsigned long long)events);
         return ns ? 0 : 1;
     }
-    fprintf(stderr, "usage: libevent-bench pipechain N A W\n");
+    if (argc == 4 && strcmp(argv[1], "timers") == 0) {
+        return timers(atoi(argv[2]), strtoull(argv[3], NULL, 10));
+    }
+    if (argc == 4 && strcmp(argv[1], "echo-server") == 0) {
+        return echo_server(atoi(argv[2]), atoi(argv[3]));
+    }
+    fprintf(stderr, "usage: libevent-bench pipechain N A W | timers N SEED | echo-server PORT SECS\n");
     return 2;
 }

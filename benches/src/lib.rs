@@ -1,7 +1,9 @@
 //! levent's benchmarks, side by side with libevent 2.1 and raw mio 1.x. Run the whole suite with
 //! `cargo run --release -p levent-bench`; see BENCHMARKS.md.
 
+pub mod chart;
 pub mod dispatch;
+pub mod echo;
 pub mod pipechain;
 pub mod timers;
 

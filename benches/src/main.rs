@@ -1,38 +1,541 @@
-//! The benchmark runner.
+//! levent-bench: the benchmark suite, levent beside libevent 2.1 and raw mio 1.x.
+//!
+//! `cargo run --release -p levent-bench` runs every benchmark for every implementation,
+//! interleaved (levent, libevent, mio, levent, …), several repetitions, then prints a table of
+//! medians, min–max and the ratios levent/libevent and levent/mio. Every measurement is also
+//! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
+//!
+//! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
+//! (pipechain, timers, echo, dispatch, callgrind), `--chart FILE.png` (draw the ratios).
+//! The other subcommands are the single measurements the runner starts in child processes.
 
-use levent_bench::pipechain;
+use levent_bench::{echo, pipechain, timers};
+use std::collections::BTreeMap;
+use std::process::{Command, ExitCode, Stdio};
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    match args.get(1).map(String::as_str) {
-        Some("dispatch") => println!("{}", levent_bench::dispatch::run(100, num(2, 1000))),
-        Some("pipechain") => {
-            let (n, a, w) = (num(3, 1000), num(4, 100), num(5, 100_000));
-            let run = match args.get(2).map(String::as_str) {
-                Some("mio") => pipechain::mio(n, a, w),
-                Some("libevent") => match pipechain::libevent(n, a, w) {
-                    Some(r) => r,
-                    None => Err(std::io::Error::other("libevent not built")),
-                },
-                _ => pipechain::levent(n, a, w),
-            };
-            match run {
-                Ok(r) => println!("{} {}", r.ns, r.events),
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+fn allocations() -> u64 {
+    dhat::HeapStats::get().total_blocks
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("pipechain" | "timers" | "echo-server" | "echo-client" | "dispatch" | "allocs") => {
+            match single(&args) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("pipechain: {e}");
-                    std::process::exit(1);
+                    eprintln!("levent-bench {}: {e}", args[0]);
+                    ExitCode::from(1)
                 }
             }
         }
-        _ => {
-            for seed in 1..=3 {
-                let f = levent_bench::timers::levent(levent_bench::timers::N, seed);
+        _ => suite(&args),
+    }
+}
+
+fn num<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T, String> {
+    args.get(i)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("missing or bad {what}"))
+}
+
+/// One measurement, in this process; prints its result on standard output.
+fn single(args: &[String]) -> Result<(), String> {
+    let impl_ = args.get(1).map(String::as_str).unwrap_or("levent");
+    match args[0].as_str() {
+        "pipechain" => {
+            let (n, a, w) = (num(args, 2, "N")?, num(args, 3, "A")?, num(args, 4, "W")?);
+            let r = match impl_ {
+                "mio" => pipechain::mio(n, a, w),
+                "libevent" => pipechain::libevent(n, a, w).ok_or("libevent was not built")?,
+                _ => pipechain::levent(n, a, w),
+            }
+            .map_err(|e| e.to_string())?;
+            println!("{} {}", r.ns, r.events);
+        }
+        "timers" => {
+            let (n, seed) = (num(args, 2, "N")?, num(args, 3, "SEED")?);
+            let f = match impl_ {
+                "heap" => timers::heap(n, seed),
+                "libevent" => timers::libevent(n, seed)
+                    .ok_or("libevent was not built")?
+                    .map_err(|e| e.to_string())?,
+                _ => timers::levent(n, seed),
+            };
+            println!("{} {} {}", f.add, f.cancel, f.fire);
+        }
+        "echo-server" => {
+            let (port, secs): (u16, u64) = (num(args, 2, "PORT")?, num(args, 3, "SECS")?);
+            // LEVENT_BENCH_DHAT=1 writes dhat-heap.json, with where each allocation comes from.
+            let _profiler = if std::env::var_os("LEVENT_BENCH_DHAT").is_some() {
+                dhat::Profiler::new_heap()
+            } else {
+                dhat::Profiler::builder().testing().build()
+            };
+            let stats = match impl_ {
+                "mio" => echo::mio_server(port, secs),
+                _ => echo::levent_server(port, secs, allocations),
+            }
+            .map_err(|e| e.to_string())?;
+            println!("stats {} {}", stats.bytes, stats.allocations);
+        }
+        "echo-client" => {
+            let (port, conns, size, secs) = (
+                num(args, 1, "PORT")?,
+                num(args, 2, "CONNS")?,
+                num(args, 3, "SIZE")?,
+                num(args, 4, "SECS")?,
+            );
+            let f = echo::client(port, conns, size, secs).map_err(|e| e.to_string())?;
+            println!("{} {}", f.messages, f.mb);
+        }
+        "dispatch" => println!(
+            "{}",
+            levent_bench::dispatch::run(100, num(args, 1, "ROUNDS")?)
+        ),
+        "allocs" => {
+            // Heap allocations per event of the levent pipe chain in its steady state.
+            let _profiler = dhat::Profiler::builder().testing().build();
+            let (n, a) = (num(args, 1, "N")?, num(args, 2, "A")?);
+            let (allocs, run) =
+                pipechain::levent_counting(n, a, 20_000, allocations).map_err(|e| e.to_string())?;
+            println!("{}", allocs as f64 / run.events.max(1) as f64);
+        }
+        _ => return Err("unknown subcommand".into()),
+    }
+    Ok(())
+}
+
+struct Options {
+    quick: bool,
+    reps: usize,
+    only: Option<Vec<String>>,
+    chart: Option<String>,
+}
+
+fn wants(o: &Options, name: &str) -> bool {
+    o.only.as_ref().is_none_or(|v| v.iter().any(|x| x == name))
+}
+
+/// Results: (bench, metric, higher-is-better) -> impl -> values.
+type Results = BTreeMap<(String, String, bool), BTreeMap<String, Vec<f64>>>;
+
+fn record(
+    res: &mut Results,
+    bench: &str,
+    metric: &str,
+    higher: bool,
+    impl_: &str,
+    rep: usize,
+    v: f64,
+) {
+    println!(
+        "{{\"bench\":\"{bench}\",\"metric\":\"{metric}\",\"impl\":\"{impl_}\",\"rep\":{rep},\"value\":{v:.3}}}"
+    );
+    res.entry((bench.into(), metric.into(), higher))
+        .or_default()
+        .entry(impl_.into())
+        .or_default()
+        .push(v);
+}
+
+fn run_self(args: &[&str]) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn numbers(s: &str) -> Vec<f64> {
+    s.split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(0, |a| a.port())
+}
+
+fn suite(args: &[String]) -> ExitCode {
+    let mut o = Options {
+        quick: false,
+        reps: 5,
+        only: None,
+        chart: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => {
+                o.quick = true;
+                o.reps = 1;
+            }
+            "--reps" => o.reps = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
+            "--only" => o.only = it.next().map(|s| s.split(',').map(String::from).collect()),
+            "--chart" => o.chart = it.next().cloned(),
+            "--help" | "-h" => {
                 println!(
-                    "timers: add {:.1} ns, cancel {:.1} ns, fire {:.1} ns",
-                    f.add, f.cancel, f.fire
+                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dispatch,callgrind] [--chart FILE.png]"
+                );
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("levent-bench: unknown option {other}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let have_libevent = levent_bench::libevent_exe().is_some();
+    if !have_libevent {
+        println!(
+            "# libevent_core was not found by pkg-config when this was built: libevent is skipped"
+        );
+    }
+    let mut res = Results::new();
+    let mut failed = false;
+    let mut check = |r: Result<(), String>| {
+        if let Err(e) = r {
+            eprintln!("levent-bench: {e}");
+            failed = true;
+        }
+    };
+    let impls: Vec<&str> = if have_libevent {
+        vec!["levent", "libevent", "mio"]
+    } else {
+        vec!["levent", "mio"]
+    };
+
+    if wants(&o, "pipechain") {
+        let configs: &[(usize, usize, usize)] = if o.quick {
+            &[(100, 1, 2000)]
+        } else {
+            // 10,000 pairs need 20,000 descriptors: more than this machine's hard limit allows.
+            &[
+                (100, 1, 100_000),
+                (1000, 100, 200_000),
+                (9900, 100, 200_000),
+            ]
+        };
+        for &(n, a, w) in configs {
+            let bench = format!("pipe chain N={n} A={a}");
+            for rep in 0..o.reps {
+                for &i in &impls {
+                    check(
+                        run_self(&[
+                            "pipechain",
+                            i,
+                            &n.to_string(),
+                            &a.to_string(),
+                            &w.to_string(),
+                        ])
+                        .map(|s| {
+                            let v = numbers(&s);
+                            record(
+                                &mut res,
+                                &bench,
+                                "ns/event",
+                                false,
+                                i,
+                                rep,
+                                v[0] / v[1].max(1.0),
+                            );
+                        }),
+                    );
+                }
+            }
+        }
+    }
+
+    if wants(&o, "callgrind") && valgrind() {
+        let configs: &[(usize, usize)] = if o.quick {
+            &[(100, 1)]
+        } else {
+            &[(1000, 100), (100, 1)]
+        };
+        for &(n, a) in configs {
+            let bench = format!("pipe chain N={n} A={a}");
+            for &i in &impls {
+                check(instructions_per_event(i, n, a, o.quick).map(|v| {
+                    record(&mut res, &bench, "instructions/event", false, i, 0, v);
+                }));
+            }
+        }
+    }
+
+    if wants(&o, "timers") {
+        let n = if o.quick { 10_000 } else { 1_000_000 };
+        let timer_impls: Vec<&str> = impls
+            .iter()
+            .map(|i| if *i == "mio" { "heap" } else { i })
+            .collect();
+        for rep in 0..o.reps {
+            for &i in &timer_impls {
+                check(
+                    run_self(&["timers", i, &n.to_string(), &(rep + 1).to_string()]).map(|s| {
+                        let v = numbers(&s);
+                        let name = if i == "heap" { "mio" } else { i };
+                        for (k, metric) in ["ns/add", "ns/cancel", "ns/fire"].iter().enumerate() {
+                            record(&mut res, "timers", metric, false, name, rep, v[k]);
+                        }
+                    }),
                 );
             }
         }
+    }
+
+    if wants(&o, "echo") {
+        let (conns, size, secs) = if o.quick {
+            (10, 4096, 2)
+        } else {
+            (100, 4096, 5)
+        };
+        for rep in 0..o.reps {
+            for &i in &impls {
+                check(echo_run(i, conns, size, secs).map(|(f, allocs)| {
+                    record(&mut res, "echo 100x4KiB", "MB/s", true, i, rep, f.mb);
+                    record(
+                        &mut res,
+                        "echo 100x4KiB",
+                        "messages/s",
+                        true,
+                        i,
+                        rep,
+                        f.messages,
+                    );
+                    if let Some(a) = allocs {
+                        record(
+                            &mut res,
+                            "echo 100x4KiB",
+                            "allocations/message",
+                            false,
+                            i,
+                            rep,
+                            a,
+                        );
+                    }
+                }));
+            }
+        }
+    }
+
+    if wants(&o, "dispatch") || wants(&o, "allocs") {
+        let (n, a) = if o.quick { (100, 1) } else { (1000, 100) };
+        check(
+            run_self(&["allocs", &n.to_string(), &a.to_string()]).map(|s| {
+                let v = numbers(&s);
+                record(
+                    &mut res,
+                    &format!("pipe chain N={n} A={a}"),
+                    "allocations/event",
+                    false,
+                    "levent",
+                    0,
+                    v[0],
+                );
+            }),
+        );
+    }
+
+    table(&res);
+    if let Some(path) = &o.chart {
+        if let Err(e) = levent_bench::chart::draw(path, &ratios(&res)) {
+            eprintln!("levent-bench: chart: {e}");
+            failed = true;
+        } else {
+            println!("# chart written to {path}");
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn valgrind() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// User-space instructions per event, from callgrind: the difference of two runs that differ
+/// only in the number of writes, so set-up cancels out.
+fn instructions_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> Result<f64, String> {
+    let (w1, w2) = if quick {
+        (1000, 2000)
+    } else {
+        (20_000, 40_000)
+    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut counts = vec![];
+    for w in [w1, w2] {
+        let mut cmd = Command::new("valgrind");
+        cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]);
+        if impl_ == "libevent" {
+            let c = levent_bench::libevent_exe().ok_or("libevent was not built")?;
+            cmd.arg(c)
+                .args(["pipechain", &n.to_string(), &a.to_string(), &w.to_string()]);
+        } else {
+            cmd.arg(&exe).args([
+                "pipechain",
+                impl_,
+                &n.to_string(),
+                &a.to_string(),
+                &w.to_string(),
+            ]);
+        }
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        let collected = err
+            .lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .ok_or_else(|| format!("no callgrind total for {impl_}"))?;
+        let events = numbers(&String::from_utf8_lossy(&out.stdout))
+            .get(1)
+            .copied()
+            .unwrap_or(0.0);
+        counts.push((collected, events));
+    }
+    Ok((counts[1].0 - counts[0].0) / (counts[1].1 - counts[0].1).max(1.0))
+}
+
+/// One echo run: start the server in a child process, load it, collect both sides.
+fn echo_run(
+    impl_: &str,
+    conns: usize,
+    size: usize,
+    secs: u64,
+) -> Result<(echo::EchoFigures, Option<f64>), String> {
+    let port = free_port();
+    let server_secs = (secs + 3).to_string();
+    let mut cmd = if impl_ == "libevent" {
+        let mut c = Command::new(levent_bench::libevent_exe().ok_or("libevent was not built")?);
+        c.args(["echo-server", &port.to_string(), &server_secs]);
+        c
+    } else {
+        let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+        c.args(["echo-server", impl_, &port.to_string(), &server_secs]);
+        c
+    };
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::BufReader::new(child.stdout.take().ok_or("no server output")?);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).map_err(|e| e.to_string())?;
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        return Err(format!("{impl_} echo server did not start: {line:?}"));
+    }
+    let client = run_self(&[
+        "echo-client",
+        &port.to_string(),
+        &conns.to_string(),
+        &size.to_string(),
+        &secs.to_string(),
+    ]);
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    let _ = child.wait();
+    let v = numbers(&client?);
+    let figures = echo::EchoFigures {
+        messages: v[0],
+        mb: v[1],
+    };
+    let allocs = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("stats "))
+        .map(numbers)
+        .and_then(|s| (impl_ == "levent" && s[0] > 0.0).then(|| s[1] / (s[0] / size as f64)));
+    Ok((figures, allocs))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// levent's standing per (bench, metric): (label, levent/libevent, levent/mio), where a ratio
+/// below 1 is better for levent whatever the metric's direction.
+fn ratios(res: &Results) -> Vec<(String, Option<f64>, Option<f64>)> {
+    res.iter()
+        .filter_map(|((bench, metric, higher), by)| {
+            let l = median(by.get("levent")?);
+            let r = |other: &str| {
+                by.get(other)
+                    .map(|v| median(v))
+                    .filter(|m| *m > 0.0)
+                    .map(|m| if *higher { m / l } else { l / m })
+            };
+            Some((format!("{bench} {metric}"), r("libevent"), r("mio")))
+        })
+        .collect()
+}
+
+fn table(res: &Results) {
+    println!();
+    println!("| benchmark | metric | levent | libevent | mio | levent/libevent | levent/mio |");
+    println!("|---|---|---|---|---|---|---|");
+    for ((bench, metric, higher), by) in res {
+        let cell = |i: &str| match by.get(i) {
+            Some(v) if v.len() > 1 => {
+                let (lo, hi) = v
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+                format!("{} ({}–{})", fmt(median(v)), fmt(lo), fmt(hi))
+            }
+            Some(v) => fmt(median(v)),
+            None => "–".into(),
+        };
+        let ratio = |i: &str| match (by.get("levent"), by.get(i)) {
+            (Some(l), Some(o)) if median(o) > 0.0 => format!("{:.2}", median(l) / median(o)),
+            _ => "–".into(),
+        };
+        let dir = if *higher { "↑" } else { "↓" };
+        println!(
+            "| {bench} | {metric} {dir} | {} | {} | {} | {} | {} |",
+            cell("levent"),
+            cell("libevent"),
+            cell("mio"),
+            ratio("libevent"),
+            ratio("mio")
+        );
     }
 }

@@ -46,6 +46,17 @@ fn pairs(n: usize) -> io::Result<Vec<(UnixStream, UnixStream)>> {
 
 /// levent on the default host (epoll on Linux), pull-based, one byte per event.
 pub fn levent(n: usize, a: usize, w: usize) -> io::Result<Run> {
+    levent_counting(n, a, w, || 0).map(|(_, run)| run)
+}
+
+/// [`levent`], also returning the heap allocations `allocations` counted during the dispatch
+/// loop.
+pub fn levent_counting(
+    n: usize,
+    a: usize,
+    w: usize,
+    allocations: fn() -> u64,
+) -> io::Result<(u64, Run)> {
     let n = n.min(MAX);
     let pairs = pairs(n)?;
     let mut host = levent_hosts::default_host()?;
@@ -67,6 +78,7 @@ pub fn levent(n: usize, a: usize, w: usize) -> io::Result<Run> {
     }
     let (mut count, mut writes) = (0u64, w);
     let mut byte = [0u8; 1];
+    let allocs = allocations();
     let start = Instant::now();
     while count != fired {
         engine
@@ -83,10 +95,8 @@ pub fn levent(n: usize, a: usize, w: usize) -> io::Result<Run> {
             }
         }
     }
-    Ok(Run {
-        ns: start.elapsed().as_nanos() as u64,
-        events: count,
-    })
+    let ns = start.elapsed().as_nanos() as u64;
+    Ok((allocations() - allocs, Run { ns, events: count }))
 }
 
 /// Raw mio 1.x: `Poll` and `Events`, edge-triggered, reading until `WouldBlock`.

@@ -495,6 +495,49 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             }
         }
         let taken = sent + self.output.append(data);
+        self.after_send(events, sent);
+        taken
+    }
+
+    /// Send everything in the input back out: the echo of libevent's samples
+    /// (`evbuffer_add_buffer(output, input)`). Bytes go straight from the input to the transport
+    /// when nothing else is queued; the rest moves into the output, without copying where the
+    /// buffers allow (blocks change hands between two `ChainBuffer`s). Reading resumes if it was
+    /// stopped at the high watermark. Returns how many bytes left the input.
+    pub fn echo<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+    ) -> usize {
+        if !matches!(
+            self.state,
+            State::Open | State::ShuttingDown | State::Connecting
+        ) {
+            return 0;
+        }
+        let before = self.input.len();
+        let mut sent = 0;
+        if self.output.is_empty() && self.state == State::Open {
+            while !self.input.is_empty() {
+                match io.write(self.handle, self.input.chunk_at(0)) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        self.input.drain(n);
+                        sent += n;
+                    }
+                    Err(IoError::Interrupted) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        self.input.move_into(&mut self.output);
+        self.after_send(events, sent);
+        let _ = self.update_reading(events);
+        before - self.input.len()
+    }
+
+    /// After `sent` bytes went out directly and the rest was queued.
+    fn after_send<T: Copy>(&mut self, events: &mut dyn Events<T>, sent: usize) {
         if sent > 0 && self.output.len() <= self.opts.write_low {
             // Everything went out without waiting: still tell the application its output
             // drained, as it would have been told had the data waited in the buffer.
@@ -502,7 +545,6 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             let _ = events.activate(self.write_ev, Ready::WRITE);
         }
         self.update_writing(events);
-        taken
     }
 
     /// Consume `n` bytes of input (after parsing them in [`input`](Self::input)); reading resumes

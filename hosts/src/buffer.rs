@@ -3,7 +3,9 @@
 //!
 //! Appending never copies existing data; draining releases whole blocks; moving one chain into
 //! another hands the blocks over without copying (libevent's `evbuffer_add_buffer`). Emptied blocks
-//! are kept for reuse, so a connection in a steady state allocates nothing.
+//! go back to a per-thread pool that every chain of the thread draws from, so blocks that travel
+//! from one buffer to another (an echo moves input blocks into the output) come back around, and a
+//! connection in a steady state allocates nothing.
 
 use levent_core::buffer::{Buffer, BufferFull};
 use std::collections::VecDeque;
@@ -12,8 +14,12 @@ use std::collections::VecDeque;
 pub const BLOCK: usize = 4096;
 /// Blocks larger than this are never kept for reuse.
 const KEEP_MAX: usize = 64 * 1024;
-/// How many emptied blocks are kept for reuse.
-const KEEP: usize = 8;
+/// How many emptied blocks a thread keeps for reuse (4 MiB of 4 KiB blocks).
+const KEEP: usize = 1024;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 #[derive(Debug)]
 struct Block {
@@ -41,7 +47,6 @@ struct Block {
 pub struct ChainBuffer {
     blocks: VecDeque<Block>,
     len: usize,
-    spare: Vec<Box<[u8]>>,
 }
 
 impl ChainBuffer {
@@ -59,14 +64,27 @@ impl ChainBuffer {
     }
 
     fn recycle(&mut self, data: Box<[u8]>) {
-        if self.spare.len() < KEEP && data.len() <= KEEP_MAX {
-            self.spare.push(data);
+        if data.len() <= KEEP_MAX {
+            POOL.with(|p| {
+                if let Ok(mut p) = p.try_borrow_mut()
+                    && p.len() < KEEP
+                {
+                    p.push(data);
+                }
+            });
         }
     }
 
     fn fresh(&mut self, min: usize) -> Box<[u8]> {
-        if let Some(i) = self.spare.iter().position(|b| b.len() >= min) {
-            return self.spare.swap_remove(i);
+        let pooled = POOL.with(|p| {
+            let mut p = p.try_borrow_mut().ok()?;
+            // Most blocks are the default size: look at the last few only.
+            let from = p.len().saturating_sub(8);
+            let i = (from..p.len()).rev().find(|&i| p[i].len() >= min)?;
+            Some(p.swap_remove(i))
+        });
+        if let Some(b) = pooled {
+            return b;
         }
         let size = min.max(BLOCK).next_power_of_two().min(min.max(KEEP_MAX));
         vec![0u8; size].into_boxed_slice()
@@ -144,12 +162,22 @@ impl Buffer for ChainBuffer {
             }
         }
         self.len -= drained;
+        if self.len == 0 {
+            // What is left are blocks reserved but never filled.
+            self.clear();
+        }
         drained
     }
 
     fn move_into(&mut self, dst: &mut Self) -> usize {
         let moved = self.len;
-        dst.blocks.extend(self.blocks.drain(..));
+        while let Some(b) = self.blocks.pop_front() {
+            if b.start == b.end {
+                self.recycle(b.data);
+            } else {
+                dst.blocks.push_back(b);
+            }
+        }
         dst.len += moved;
         self.len = 0;
         moved
