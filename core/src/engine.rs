@@ -1194,6 +1194,9 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
     }
 
     fn next_change(&mut self) -> Option<Change> {
+        if self.sources.clean() && self.signals_wanted == self.signals_registered {
+            return None;
+        }
         while let Some(si) = self.sources.pop_dirty() {
             let src = &mut self.sources.slots[si as usize];
             if !src.used {

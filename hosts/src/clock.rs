@@ -1,13 +1,31 @@
-//! The hosts' clock: nanoseconds of a monotonic clock since its first reading in this process.
+//! The hosts' clock: nanoseconds of a monotonic clock.
 
 use levent_core::{Clock, Tick};
+#[cfg(not(unix))]
 use std::sync::OnceLock;
+#[cfg(not(unix))]
 use std::time::Instant;
 
+#[cfg(not(unix))]
 static ORIGIN: OnceLock<Instant> = OnceLock::new();
 
-/// Nanoseconds since the first reading in this process (monotonic; `CLOCK_MONOTONIC` on Unix,
-/// `QueryPerformanceCounter` on Windows, through [`Instant`]).
+/// Nanoseconds of `CLOCK_MONOTONIC` (on Unix: since boot, read straight from the vDSO).
+#[cfg(unix)]
+pub fn now() -> Tick {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Nanoseconds since the first reading in this process (monotonic, through [`Instant`], which is
+/// `QueryPerformanceCounter` on Windows).
+#[cfg(not(unix))]
 pub fn now() -> Tick {
     let origin = *ORIGIN.get_or_init(Instant::now);
     u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)

@@ -260,7 +260,7 @@ impl Host for Epoll {
         {
             return Ok(Turn::Never);
         }
-        let timeout = unix::remaining(wait, crate::clock::now());
+        let timeout = unix::remaining(wait);
         let n = self.wait(timeout).map_err(|e| unix::host_error(&e))?;
         self.batch.clear();
         let mut signalled = false;

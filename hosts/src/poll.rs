@@ -166,7 +166,7 @@ impl Host for Poll {
         {
             return Ok(Turn::Never);
         }
-        let timeout = unix::millis(unix::remaining(wait, crate::clock::now()));
+        let timeout = unix::millis(unix::remaining(wait));
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures.
         let n = unsafe {
             libc::poll(

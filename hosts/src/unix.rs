@@ -11,7 +11,7 @@
 //! default action instead, which for `SIGINT` kills the process. A library cannot guarantee that,
 //! so levent uses the mechanism that works whatever the threads do.
 
-use levent_core::{Dispatcher, Tick, Wait};
+use levent_core::{Dispatcher, Wait};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -138,11 +138,12 @@ pub(crate) fn poke(fd: RawFd) {
     unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
 }
 
-/// How long to block for `wait`, given the current time: `None` blocks without a deadline.
-pub(crate) fn remaining(wait: Wait, now: Tick) -> Option<Duration> {
+/// How long to block for `wait`: `None` blocks without a deadline. The clock is read only when
+/// there is a deadline.
+pub(crate) fn remaining(wait: Wait) -> Option<Duration> {
     match wait {
         Wait::No => Some(Duration::ZERO),
-        Wait::Until(t) => Some(Duration::from_nanos(t.saturating_sub(now))),
+        Wait::Until(t) => Some(Duration::from_nanos(t.saturating_sub(crate::clock::now()))),
         Wait::Forever => None,
     }
 }
@@ -152,8 +153,10 @@ pub(crate) fn remaining(wait: Wait, now: Tick) -> Option<Duration> {
 pub(crate) fn millis(timeout: Option<Duration>) -> libc::c_int {
     match timeout {
         None => -1,
+        Some(d) if d.is_zero() => 0,
         Some(d) => {
-            let ms = d.as_nanos().div_ceil(1_000_000);
+            let ms =
+                d.as_secs().saturating_mul(1000) + u64::from(d.subsec_nanos().div_ceil(1_000_000));
             libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
         }
     }

@@ -125,6 +125,12 @@ impl<const S: usize> Sources<S> {
         }
     }
 
+    /// Whether no source waits in the dirty list.
+    #[inline]
+    pub(crate) fn clean(&self) -> bool {
+        self.ndirty == 0
+    }
+
     /// Take one dirty slot index off the list.
     pub(crate) fn pop_dirty(&mut self) -> Option<u32> {
         if self.ndirty == 0 {
