@@ -348,7 +348,9 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         io: &mut IO,
         out: &mut Outcome,
     ) {
-        const CHUNK: usize = 4096;
+        // Ask for more room than a typical message, so that a read that empties the socket comes
+        // back short and needs no second read to learn that it would block.
+        const CHUNK: usize = 16 * 1024;
         let high = self.opts.read_high;
         loop {
             let len = self.input.len();
