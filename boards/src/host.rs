@@ -511,6 +511,10 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
         Ok(())
     }
 
+    pub(crate) fn hz(&self) -> u64 {
+        self.clock.hz()
+    }
+
     /// Whether the last turn yielded: the engine wanted to wait, and nothing became active.
     pub fn yielded(&self) -> bool {
         self.yielded

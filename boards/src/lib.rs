@@ -8,6 +8,7 @@
 //! | piece | what it is |
 //! |---|---|
 //! | [`NetHost`] | the synchronous core: a smoltcp `Interface`, its device and its sockets as a levent [`Host`](levent_core::Host), [`Transport`](levent_core::Transport) and [`Accept`](levent_core::Accept). A turn polls the interface, derives readiness from socket state and feeds the engine; it never sleeps, so it runs the same on a board and in a simulation on virtual time. |
+//! | [`TimeHost`] | a host without network: timers, priorities, Notifier wake-ups. |
 //! | [`next`] | the async pull loop for an embassy task: sleeps until the earlier of the engine's deadline and smoltcp's `poll_at`, a frame from the driver, or a [`Notifier`](levent_core::Notifier) wake-up (an embassy-sync `Signal`). |
 //! | [`DriverDevice`] | any `embassy_net_driver::Driver` as a smoltcp `Device`, so you bring the driver you already have. |
 //! | [`PLATFORM`], [`CLOCK`] | embassy's `Instant` as the engine's clock. |
@@ -83,13 +84,15 @@ pub mod host;
 pub mod link;
 mod runner;
 mod time;
+mod timehost;
 
 pub use driver::{DriverDevice, RxToken, TxToken, Waking};
 pub use host::{NetHost, TcpBuffers};
 pub use levent_core;
-pub use runner::{MAX_RUNNERS, next};
+pub use runner::{AsyncHost, MAX_RUNNERS, next};
 pub use smoltcp;
 pub use time::{CLOCK, PLATFORM};
+pub use timehost::TimeHost;
 
 #[cfg(test)]
 extern crate std;
