@@ -144,7 +144,8 @@ pub enum Exit {
     Exit,
     /// [`loop_break`](Engine::loop_break) took effect after the callback in progress.
     Break,
-    /// [`Mode::Once`] or [`Mode::NoWait`] did what it was asked; events are still pending.
+    /// [`Mode::Once`] or [`Mode::NoWait`] did what it was asked, or the host yielded to an
+    /// async caller ([`Turn::Yielded`](crate::Turn::Yielded)); events are still pending.
     Done,
 }
 
@@ -1108,7 +1109,9 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     /// the whole engine to itself.
     ///
     /// Ends when nothing can fire any more, after the pass in which a `loop_exit` took effect,
-    /// right after `loop_break`, or when the host says nothing can ever wake it.
+    /// right after `loop_break`, or when the host says nothing can ever wake it. With a host that
+    /// waits asynchronously it also returns `None`, with [`Exit::Done`], when the host yielded
+    /// ([`Turn::Yielded`]) and nothing is active: await the host's wake-up and call it again.
     pub fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError> {
         if self.in_callback {
             return Err(LoopError::Reentrant);
@@ -1121,9 +1124,21 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
                 self.last_exit = Some(exit);
                 return Ok(None);
             }
-            if !self.is_alive() || (self.turn(host, true)? == Turn::Never && !self.any_active()) {
+            if !self.is_alive() {
                 self.last_exit = Some(Exit::Empty);
                 return Ok(None);
+            }
+            match self.turn(host, true)? {
+                _ if self.any_active() => {}
+                Turn::Never => {
+                    self.last_exit = Some(Exit::Empty);
+                    return Ok(None);
+                }
+                Turn::Yielded => {
+                    self.last_exit = Some(Exit::Done);
+                    return Ok(None);
+                }
+                Turn::Waited => {}
             }
         }
     }
@@ -1173,8 +1188,11 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
             if !self.is_alive() {
                 break Exit::Empty;
             }
-            if self.turn(host, mode != Mode::NoWait)? == Turn::Never && !self.any_active() {
-                break Exit::Empty;
+            match self.turn(host, mode != Mode::NoWait)? {
+                _ if self.any_active() => {}
+                Turn::Never => break Exit::Empty,
+                Turn::Yielded => break Exit::Done,
+                Turn::Waited => {}
             }
             turns += 1;
         };

@@ -38,6 +38,16 @@
 //! can ever wake it (the simulation host with an empty script, a host with no sources, no signals
 //! and no notifier). The loop then ends with [`Exit::Empty`](crate::Exit::Empty) instead of hanging.
 //!
+//! # Hosts that wait asynchronously
+//!
+//! A host inside an async executor (an embassy task polling smoltcp) must not block in `turn`: it
+//! polls, feeds what it saw, advances time and returns [`Turn::Yielded`] instead of waiting. If
+//! nothing became active, [`Engine::next`](crate::Engine::next) and
+//! [`Engine::run`](crate::Engine::run) then return at once (with
+//! [`Exit::Done`](crate::Exit::Done)); the caller awaits the wake-up the host prepared (the
+//! deadline it was given, a frame, a notification) and calls the loop again. `loop_exit` and
+//! `loop_break` keep their meaning, because the engine's own loop is what runs.
+//!
 //! # Closing a source
 //!
 //! The change list is applied lazily, at the next turn, so a descriptor can be closed (and its
@@ -115,6 +125,10 @@ pub enum Turn {
     Waited,
     /// Asked to wait forever, the host knows that nothing can ever wake it. Ends the loop.
     Never,
+    /// The host did not wait: it polled and fed what it saw, and leaves the waiting to its caller
+    /// (an async task that awaits a timer or an interrupt). If nothing is active the loop returns
+    /// with [`Exit::Done`](crate::Exit::Done), to be called again after the wait.
+    Yielded,
 }
 
 /// A host failed in a way it could not recover from (a failed `epoll_wait`, a full script).

@@ -931,3 +931,48 @@ fn seventy_sources_ready_at_once_each_fire_once() {
     assert_eq!(seen, (0..70).chain(100..170).collect::<Vec<_>>());
     assert_eq!(exit, Exit::Empty);
 }
+
+/// A host that never blocks (an async task's) yields: the loop returns `None` with `Exit::Done`
+/// when nothing became active, keeps its events, and fires them when called again after the
+/// caller's wait; `loop_exit` still ends it.
+#[test]
+fn yielding_host_returns_control_to_the_caller_and_keeps_loop_semantics() {
+    use levent_core::{Host, HostError, Turn, Wait};
+    struct Yielding {
+        now: Tick,
+        asked: Vec<Wait>,
+    }
+    impl Host for Yielding {
+        fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
+            while d.next_change().is_some() {}
+            self.asked.push(wait);
+            d.advance(self.now);
+            Ok(if wait == Wait::No {
+                Turn::Waited
+            } else {
+                Turn::Yielded
+            })
+        }
+    }
+    let mut e = engine();
+    let mut host = Yielding {
+        now: 0,
+        asked: vec![],
+    };
+    e.start(Event::timer(), 'a', ms(30)).unwrap();
+    assert_eq!(e.next(&mut host).unwrap(), None);
+    assert_eq!(e.last_exit(), Some(Exit::Done));
+    assert_eq!(host.asked, [Wait::Until(30)]);
+    assert!(e.is_alive());
+    // The caller waited until the deadline it was given.
+    host.now = 30;
+    let f = e.next(&mut host).unwrap().unwrap();
+    assert_eq!((f.datum, f.ready, e.now()), ('a', Ready::TIMEOUT, 30));
+    e.start(Event::timer(), 'b', ms(10)).unwrap();
+    e.loop_exit(None).unwrap();
+    assert_eq!(e.next(&mut host).unwrap(), None);
+    assert_eq!(e.last_exit(), Some(Exit::Exit));
+    // `run` yields the same way.
+    let exit = e.run(&mut host, Mode::Default, &mut |_, _| {}).unwrap();
+    assert_eq!(exit, Exit::Done);
+}
