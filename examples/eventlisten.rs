@@ -2,8 +2,8 @@
 //!
 //! The first seed program (libevent's `event-read-fifo.c`). Creates the FIFO `fifo.tmp` in the
 //! current directory (or the path given), reusing one that is already there, registers a
-//! persistent read event and prints every chunk written to it, one line of output per line of
-//! text, as `read from fifo: <text>`. When
+//! persistent read event and prints what is written to it, one line of output per line of text,
+//! as `read from fifo: <text>` (a last line without a newline is printed when its writer closes). When
 //! the last writer closes, the FIFO is reopened, so the program keeps listening for the next writer
 //! instead of spinning on end of file. Try it with `writefifo` in another terminal.
 
@@ -59,11 +59,18 @@ fn listen(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     let mut buf = [0u8; 4096];
+    // A line can arrive in pieces (a writer may write it with several calls): print whole lines.
+    let mut partial: Vec<u8> = Vec::new();
     while engine.next(&mut host).map_err(|e| e.to_string())?.is_some() {
         match fifo.read(&mut buf) {
             Ok(0) => {
-                // The last writer closed. Reopen, so that we wait for the next writer instead of
-                // being told about end of file forever.
+                // The last writer closed: what it left without a newline is a line too. Reopen,
+                // so that we wait for the next writer instead of being told about end of file
+                // forever.
+                if !partial.is_empty() {
+                    println!("read from fifo: {}", String::from_utf8_lossy(&partial));
+                    partial.clear();
+                }
                 host.forget(&mut engine, key);
                 let _ = engine.free(reader);
                 (fifo, key) = open(path).map_err(cannot_open)?;
@@ -72,10 +79,11 @@ fn listen(path: &std::path::Path) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             }
             Ok(n) => {
-                // One line of output per line of input, so that chunks that arrive together
-                // still read one message per line.
-                for line in String::from_utf8_lossy(&buf[..n]).lines() {
-                    println!("read from fifo: {line}");
+                partial.extend_from_slice(&buf[..n]);
+                while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=end).collect();
+                    let text = String::from_utf8_lossy(&line[..end]);
+                    println!("read from fifo: {}", text.trim_end_matches('\r'));
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}

@@ -88,7 +88,9 @@ fn eventlisten_prints_what_writers_send_and_keeps_listening_after_each_leaves() 
     wait_for(&fifo);
     for word in ["one", "two"] {
         let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        writeln!(w, "{word}").unwrap();
+        // In two writes, as `writeln!` may do: the program must still print one whole line.
+        w.write_all(word.as_bytes()).unwrap();
+        w.write_all(b"\n").unwrap();
         drop(w);
         expect_line(&rx, &format!("read from fifo: {word}"));
     }
