@@ -322,6 +322,19 @@ pub fn seventy_socket_pairs_ready_at_once_each_fire_once<W: World>() {
 
 /// Closed and reused descriptors never get each other's events.
 pub fn closed_and_reused_descriptor_never_gets_the_old_events<W: World>() {
+    // Other tests of this process open descriptors on other threads and may take the freed number
+    // first (for good: a signal self-pipe is never closed), so the scenario starts over with a
+    // new number until it gets its own back.
+    for _ in 0..20 {
+        if reused_descriptor_scenario::<W>() {
+            return;
+        }
+    }
+    panic!("the new descriptor never reused the number");
+}
+
+/// Returns false when the new pair did not get the closed number.
+fn reused_descriptor_scenario<W: World>() -> bool {
     let mut w = W::new();
     let mut e = engine::<&str, W>(&w);
     let (a, b) = w.pair();
@@ -332,7 +345,9 @@ pub fn closed_and_reused_descriptor_never_gets_the_old_events<W: World>() {
     w.close(&mut *e, a);
     w.close(&mut *e, b);
     let (c, d) = w.pair();
-    assert_eq!(c, a, "the new descriptor reuses the number");
+    if c != a {
+        return false;
+    }
     let new = e.start(Event::read(c).persist(), "new", None).unwrap();
     assert!(
         e.next_fired().is_none(),
@@ -349,6 +364,7 @@ pub fn closed_and_reused_descriptor_never_gets_the_old_events<W: World>() {
         fired.iter().map(|f| (f.id, f.datum)).collect::<Vec<_>>(),
         vec![(new, "new")]
     );
+    true
 }
 
 /// A Notifier wakes a blocked host from another thread.
