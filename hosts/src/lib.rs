@@ -6,6 +6,7 @@
 //! | backend | where | wait | wake-up | signals |
 //! |---|---|---|---|---|
 //! | [`epoll::Epoll`] | Linux (default) | `epoll_wait` / `epoll_pwait2` | eventfd | self-pipe |
+//! | `kqueue::Kqueue` | macOS, FreeBSD, NetBSD, OpenBSD, DragonFly (default) | `kevent` | `EVFILT_USER` | `EVFILT_SIGNAL` |
 //! | [`poll::Poll`] | any Unix (forced with `--cfg levent_force_poll`) | `poll` | pipe | self-pipe |
 //! | [`sim::SimNet`] | everywhere | virtual time | queue | injected |
 //!
@@ -31,6 +32,26 @@ pub mod buffer;
 pub mod clock;
 #[cfg(target_os = "linux")]
 pub mod epoll;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub mod kqueue;
+// The translation between changes and kevents is plain code: its tests run everywhere.
+#[cfg(all(
+    test,
+    not(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))
+))]
+mod kqueue;
 pub mod net;
 #[cfg(unix)]
 pub mod poll;
@@ -102,13 +123,39 @@ impl<const N: usize> From<Arc<levent_core::Notifier<N>>> for Attached {
     }
 }
 
-/// The best host of this platform: epoll on Linux (poll with `--cfg levent_force_poll`), poll on
-/// other Unix systems.
+/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
+/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
 #[cfg(all(target_os = "linux", not(levent_force_poll)))]
 pub type DefaultHost = epoll::Epoll;
-/// The best host of this platform: epoll on Linux (poll with `--cfg levent_force_poll`), poll on
-/// other Unix systems.
-#[cfg(all(unix, any(not(target_os = "linux"), levent_force_poll)))]
+/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
+/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+#[cfg(all(
+    any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ),
+    not(levent_force_poll)
+))]
+pub type DefaultHost = kqueue::Kqueue;
+/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
+/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+#[cfg(all(
+    unix,
+    any(
+        levent_force_poll,
+        not(any(
+            target_os = "linux",
+            target_vendor = "apple",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ))
+    )
+))]
 pub type DefaultHost = poll::Poll;
 
 /// A new [`DefaultHost`].

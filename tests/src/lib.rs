@@ -133,8 +133,9 @@ impl<H: Backend> OsWorld<H> {
     }
 }
 
+#[cfg(unix)]
 macro_rules! os_world {
-    ($host:ty, $edge:expr) => {
+    ($host:ty, $edge:expr, $catching:path) => {
         impl World for OsWorld<$host> {
             type Host = $host;
             fn new() -> Self {
@@ -168,7 +169,7 @@ macro_rules! os_world {
                 levent_hosts::unix::raise(signo).unwrap();
             }
             fn catching(&mut self, signo: i32) -> bool {
-                levent_hosts::unix::catching(signo).unwrap()
+                $catching(signo).unwrap()
             }
             fn sleep(&mut self, d: Duration) {
                 std::thread::sleep(d);
@@ -184,9 +185,29 @@ macro_rules! os_world {
 }
 
 #[cfg(target_os = "linux")]
-os_world!(levent_hosts::epoll::Epoll, true);
+os_world!(
+    levent_hosts::epoll::Epoll,
+    true,
+    levent_hosts::unix::catching
+);
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+os_world!(
+    levent_hosts::kqueue::Kqueue,
+    true,
+    levent_hosts::kqueue::catching
+);
 #[cfg(unix)]
-os_world!(levent_hosts::poll::Poll, false);
+os_world!(
+    levent_hosts::poll::Poll,
+    false,
+    levent_hosts::unix::catching
+);
 
 /// A world on the simulated network: virtual time, deterministic by seed.
 pub struct SimWorld {

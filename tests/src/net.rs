@@ -46,6 +46,7 @@ pub struct OsNet<H> {
     io: Sockets,
 }
 
+#[cfg(unix)]
 macro_rules! os_net {
     ($host:ty) => {
         impl NetWorld for OsNet<$host> {
@@ -98,6 +99,14 @@ macro_rules! os_net {
 
 #[cfg(target_os = "linux")]
 os_net!(levent_hosts::epoll::Epoll);
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+os_net!(levent_hosts::kqueue::Kqueue);
 #[cfg(unix)]
 os_net!(levent_hosts::poll::Poll);
 
