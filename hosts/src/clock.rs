@@ -1,8 +1,8 @@
 //! The hosts' clock: nanoseconds of a monotonic clock since its first reading in this process.
 
-use levent_core::{Clock, Tick};
+use levent_core::{Clock, Tick, Wait};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 static ORIGIN: OnceLock<Instant> = OnceLock::new();
 
@@ -15,3 +15,12 @@ pub fn now() -> Tick {
 
 /// Nanosecond ticks read with [`now`].
 pub const CLOCK: Clock = Clock::new(1_000_000_000, now);
+
+/// How long to block for `wait`, given the current time: `None` blocks without a deadline.
+pub(crate) fn remaining(wait: Wait, now: Tick) -> Option<Duration> {
+    match wait {
+        Wait::No => Some(Duration::ZERO),
+        Wait::Until(t) => Some(Duration::from_nanos(t.saturating_sub(now))),
+        Wait::Forever => None,
+    }
+}
