@@ -3,6 +3,18 @@
 use levent_bench::pipechain;
 
 fn main() {
+    // Engines sized for 16K sources (a few MiB) are built on the stack before they are boxed:
+    // more than the 1 MiB main thread of a Windows program has.
+    let runner = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .map(std::thread::JoinHandle::join);
+    if !matches!(runner, Ok(Ok(()))) {
+        std::process::exit(1);
+    }
+}
+
+fn run() {
     let args: Vec<String> = std::env::args().collect();
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     match args.get(1).map(String::as_str) {
