@@ -16,11 +16,11 @@
 //! - `EV_CLEAR` cannot be changed on a registered filter, so switching a descriptor between edge-
 //!   and level-triggered deletes the filter and adds it again. The host remembers what it
 //!   registered per descriptor for that.
-//! - A changelist entry that fails comes back as an `EV_ERROR` event. A delete that finds nothing
-//!   (`ENOENT`, or `EBADF` because the descriptor was closed: the kernel drops the kevents of a
-//!   closed descriptor by itself) is success. A failed add is reported once as `READ | WRITE` for
-//!   its token, so that the program's next read or write returns the error instead of the event
-//!   silently never firing.
+//! - A changelist entry that fails comes back as an `EV_ERROR` event. A failed delete is success:
+//!   `ENOENT` (nothing registered) or `EBADF` (the descriptor was closed, and the kernel dropped
+//!   its kevents by itself) mean that what it would delete is gone. A failed add is reported
+//!   once as `READ | WRITE` for its token, so that the program's next read or write returns the
+//!   error instead of the event silently never firing.
 //!
 //! # What comes back
 //!
@@ -35,7 +35,9 @@
 //! - Signal events use `EVFILT_SIGNAL`, which records deliveries even when the signal is ignored.
 //!   While at least one kqueue host in the process watches a signal its disposition is `SIG_IGN`
 //!   (so that its default action, such as terminating on `SIGINT`, does not run); the previous
-//!   disposition is restored when the last one stops. Signal changes are applied at once, not
+//!   disposition is restored when the last one stops. `SIGCHLD` is the exception, as in
+//!   libevent: it gets `SIG_DFL`, whose action is to do nothing, because an ignored `SIGCHLD`
+//!   makes the kernel reap children by itself and is not recorded by the filter. Signal changes are applied at once, not
 //!   batched: the filter is registered before the disposition changes, so no delivery is lost.
 //!   The filter reports how many times the signal arrived since the last turn.
 //! - A [`Notifier`](levent_core::Notifier) wakes the host with `EVFILT_USER` and `NOTE_TRIGGER`;
@@ -375,6 +377,16 @@ mod os {
     /// Per signal: how many kqueue hosts watch it, and the disposition to restore after the last.
     static IGNORED: Mutex<Vec<(i32, usize, libc::sigaction)>> = Mutex::new(Vec::new());
 
+    /// The disposition of a watched signal: its default action must not run, and the filter must
+    /// still see it (see the module documentation).
+    fn watched_disposition(signo: i32) -> libc::sighandler_t {
+        if signo == libc::SIGCHLD {
+            libc::SIG_DFL
+        } else {
+            libc::SIG_IGN
+        }
+    }
+
     fn ignore(signo: i32) -> io::Result<()> {
         let mut ignored = IGNORED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = ignored.iter_mut().find(|e| e.0 == signo) {
@@ -383,7 +395,7 @@ mod os {
         }
         // SAFETY: an all-zero sigaction is valid (SIG_DFL, empty mask, no flags).
         let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-        new.sa_sigaction = libc::SIG_IGN;
+        new.sa_sigaction = watched_disposition(signo);
         // SAFETY: as above; filled in by sigaction.
         let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: both point to valid sigaction structures for the duration of the call.
@@ -406,8 +418,8 @@ mod os {
         }
     }
 
-    /// Whether a kqueue host in this process watches `signo` (its disposition is then `SIG_IGN`
-    /// and deliveries are counted by `EVFILT_SIGNAL`).
+    /// Whether a kqueue host in this process watches `signo` (its disposition is then `SIG_IGN`,
+    /// `SIG_DFL` for `SIGCHLD`, and deliveries are counted by `EVFILT_SIGNAL`).
     pub fn catching(signo: i32) -> io::Result<bool> {
         let watched = IGNORED
             .lock()
@@ -420,7 +432,7 @@ mod os {
         if unsafe { libc::sigaction(signo, std::ptr::null(), &mut cur) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(watched && cur.sa_sigaction == libc::SIG_IGN)
+        Ok(watched && cur.sa_sigaction == watched_disposition(signo))
     }
 
     fn timespec(d: std::time::Duration) -> libc::timespec {
