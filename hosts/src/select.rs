@@ -726,6 +726,30 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_closed_behind_the_hosts_back_is_dropped() {
+        use levent_core::{Engine, Event};
+        let mut engine: Engine<u8, 4, 4, 1> = Engine::new(crate::PLATFORM);
+        let mut host = Select::new().unwrap();
+        let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let kept = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        for (l, datum) in [(&gone, 0), (&kept, 1)] {
+            let key = SourceKey(l.as_raw_socket() as usize);
+            engine
+                .start(Event::read(key).persist(), datum, None)
+                .unwrap();
+        }
+        host.sync(&mut engine).unwrap();
+        assert_eq!(host.entries.len(), 2);
+        // Closed without a deregistration: select fails with WSAENOTSOCK until it is dropped.
+        drop(gone);
+        for _ in 0..3 {
+            assert_eq!(host.turn(&mut engine, Wait::No), Ok(Turn::Waited));
+        }
+        assert_eq!(host.entries.len(), 1);
+        assert_eq!(host.entries[0].socket, kept.as_raw_socket() as usize);
+    }
+
+    #[test]
     fn empty_host_asked_to_wait_forever_never_wakes() {
         let mut engine: levent_core::Engine<u8, 4, 4, 1> =
             levent_core::Engine::new(crate::PLATFORM);
