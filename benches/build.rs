@@ -1,12 +1,20 @@
 //! Builds `libevent-bench`, the libevent side of the benchmarks (C, in `c/`), against
 //! `pkg-config libevent_core` when it is installed, and tells the runner where it is through
 //! `LEVENT_BENCH_LIBEVENT`. Without libevent the suite says so and runs the rest.
+//!
+//! A cross build (another target than the machine building) skips it without a word: the C
+//! program is built for this machine's libevent and run by the runner on this machine, so it
+//! would not run where the cross-built runner does.
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo::rerun-if-changed=c");
     println!("cargo::rerun-if-changed=build.rs");
+    if std::env::var("TARGET").ok() != std::env::var("HOST").ok() {
+        println!("cargo::rustc-env=LEVENT_BENCH_LIBEVENT=");
+        return;
+    }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("libevent-bench");
     let found = pkg_config::Config::new()
         .atleast_version("2.1")

@@ -46,9 +46,17 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(_) => return levent_examples::fail(NAME, format!("cannot parse address {addr:?}")),
     };
-    match serve(addr) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => levent_examples::fail(NAME, e),
+    // The engine (about 2 MiB for 16K events) is built on the stack before it is boxed: more than
+    // the 1 MiB main thread of a Windows program has, so the loop runs on a thread of its own.
+    let server = std::thread::Builder::new()
+        .name(NAME.into())
+        .stack_size(16 << 20)
+        .spawn(move || serve(addr));
+    match server.map(std::thread::JoinHandle::join) {
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        Ok(Ok(Err(e))) => levent_examples::fail(NAME, e),
+        Ok(Err(_)) => levent_examples::fail(NAME, "the server thread panicked"),
+        Err(e) => levent_examples::fail(NAME, format!("cannot start the server thread: {e}")),
     }
 }
 

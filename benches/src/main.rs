@@ -21,6 +21,17 @@ fn allocations() -> u64 {
 }
 
 fn main() -> ExitCode {
+    // Engines sized for 16K sources (a few MiB) are built on the stack before they are boxed:
+    // more than the 1 MiB main thread of a Windows program has.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .ok()
+        .and_then(|t| t.join().ok())
+        .unwrap_or(ExitCode::from(1))
+}
+
+fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("pipechain" | "timers" | "echo-server" | "echo-client" | "dispatch" | "allocs") => {

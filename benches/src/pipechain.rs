@@ -6,12 +6,34 @@
 //! mio is edge-triggered only, so its handler reads until `WouldBlock` (what a correct mio program
 //! must do); every implementation reports nanoseconds per byte moved, which is one event each for
 //! levent and libevent.
+//!
+//! The pairs are Unix-domain socket pairs; Windows has none, so there they are loopback TCP
+//! connections (as libevent's `evutil_socketpair` makes them).
 
 use levent_core::{Engine, Event, SourceKey};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::time::Instant;
+
+#[cfg(unix)]
+type Stream = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+type Stream = std::net::TcpStream;
+#[cfg(unix)]
+type MioStream = mio::net::UnixStream;
+#[cfg(windows)]
+type MioStream = mio::net::TcpStream;
+
+#[cfg(unix)]
+fn key(s: &Stream) -> SourceKey {
+    use std::os::fd::AsRawFd;
+    SourceKey(s.as_raw_fd() as usize)
+}
+
+#[cfg(windows)]
+fn key(s: &Stream) -> SourceKey {
+    use std::os::windows::io::AsRawSocket;
+    SourceKey(s.as_raw_socket() as usize)
+}
 
 /// One run: how long the dispatch loop took, and how many bytes (events) it moved.
 #[derive(Clone, Copy, Debug)]
@@ -32,13 +54,30 @@ impl Run {
 /// The largest chain the levent side takes (its engine capacity).
 pub const MAX: usize = 16 * 1024;
 
-fn pairs(n: usize) -> io::Result<Vec<(UnixStream, UnixStream)>> {
+#[cfg(unix)]
+fn pairs(n: usize) -> io::Result<Vec<(Stream, Stream)>> {
     let _ = levent_hosts::unix::raise_fd_limit(4 * n as u64 + 1024);
     (0..n)
         .map(|_| {
-            let (r, w) = UnixStream::pair()?;
+            let (r, w) = Stream::pair()?;
             r.set_nonblocking(true)?;
             w.set_nonblocking(true)?;
+            Ok((r, w))
+        })
+        .collect()
+}
+
+#[cfg(windows)]
+fn pairs(n: usize) -> io::Result<Vec<(Stream, Stream)>> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    (0..n)
+        .map(|_| {
+            let w = Stream::connect(listener.local_addr()?)?;
+            let (r, _) = listener.accept()?;
+            for s in [&r, &w] {
+                s.set_nonblocking(true)?;
+                s.set_nodelay(true)?;
+            }
             Ok((r, w))
         })
         .collect()
@@ -62,7 +101,7 @@ pub fn levent_counting(
     let mut host = levent_hosts::default_host()?;
     let mut engine: Box<Engine<u32, MAX, MAX, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
     for (i, (r, _)) in pairs.iter().enumerate() {
-        let key = SourceKey(r.as_raw_fd() as usize);
+        let key = key(r);
         engine
             .start(Event::read(key).persist(), i as u32, None)
             .map_err(|e| io::Error::other(e.to_string()))?;
@@ -104,14 +143,9 @@ pub fn mio(n: usize, a: usize, w: usize) -> io::Result<Run> {
     use mio::{Events, Interest, Poll, Token};
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
-    let mut pairs: Vec<(mio::net::UnixStream, mio::net::UnixStream)> = pairs(n)?
+    let mut pairs: Vec<(MioStream, MioStream)> = pairs(n)?
         .into_iter()
-        .map(|(r, w)| {
-            (
-                mio::net::UnixStream::from_std(r),
-                mio::net::UnixStream::from_std(w),
-            )
-        })
+        .map(|(r, w)| (MioStream::from_std(r), MioStream::from_std(w)))
         .collect();
     for (i, (r, _)) in pairs.iter_mut().enumerate() {
         poll.registry().register(r, Token(i), Interest::READABLE)?;

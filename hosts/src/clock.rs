@@ -1,8 +1,9 @@
 //! The hosts' clock: nanoseconds of a monotonic clock.
 
-use levent_core::{Clock, Tick};
+use levent_core::{Clock, Tick, Wait};
 #[cfg(not(unix))]
 use std::sync::OnceLock;
+use std::time::Duration;
 #[cfg(not(unix))]
 use std::time::Instant;
 
@@ -33,3 +34,13 @@ pub fn now() -> Tick {
 
 /// Nanosecond ticks read with [`now`].
 pub const CLOCK: Clock = Clock::new(1_000_000_000, now);
+
+/// How long to block for `wait`: `None` blocks without a deadline. The clock is read only when
+/// there is a deadline.
+pub(crate) fn remaining(wait: Wait) -> Option<Duration> {
+    match wait {
+        Wait::No => Some(Duration::ZERO),
+        Wait::Until(t) => Some(Duration::from_nanos(t.saturating_sub(now()))),
+        Wait::Forever => None,
+    }
+}

@@ -6,7 +6,9 @@
 //! | backend | where | wait | wake-up | signals |
 //! |---|---|---|---|---|
 //! | [`epoll::Epoll`] | Linux (default) | `epoll_wait` / `epoll_pwait2` | eventfd | self-pipe |
+//! | `kqueue::Kqueue` | macOS, FreeBSD, NetBSD, OpenBSD, DragonFly (default) | `kevent` | `EVFILT_USER` | `EVFILT_SIGNAL` |
 //! | [`poll::Poll`] | any Unix (forced with `--cfg levent_force_poll`) | `poll` | pipe | self-pipe |
+//! | `select::Select` | Windows (default) | winsock `select` | loopback UDP pair | console Ctrl-C / Ctrl-Break |
 //! | [`sim::SimNet`] | everywhere | virtual time | queue | injected |
 //!
 //! [`DefaultHost`] is the best backend of the platform, [`PLATFORM`] what an engine needs to know
@@ -31,9 +33,31 @@ pub mod buffer;
 pub mod clock;
 #[cfg(target_os = "linux")]
 pub mod epoll;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub mod kqueue;
+// The translation between changes and kevents is plain code: its tests run everywhere.
+#[cfg(all(
+    test,
+    not(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))
+))]
+mod kqueue;
 pub mod net;
 #[cfg(unix)]
 pub mod poll;
+#[cfg(windows)]
+pub mod select;
 pub mod sim;
 #[cfg(unix)]
 pub mod unix;
@@ -102,14 +126,44 @@ impl<const N: usize> From<Arc<levent_core::Notifier<N>>> for Attached {
     }
 }
 
-/// The best host of this platform: epoll on Linux (poll with `--cfg levent_force_poll`), poll on
-/// other Unix systems.
+/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
+/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
 #[cfg(all(target_os = "linux", not(levent_force_poll)))]
 pub type DefaultHost = epoll::Epoll;
-/// The best host of this platform: epoll on Linux (poll with `--cfg levent_force_poll`), poll on
-/// other Unix systems.
-#[cfg(all(unix, any(not(target_os = "linux"), levent_force_poll)))]
+/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
+/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+#[cfg(all(
+    any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ),
+    not(levent_force_poll)
+))]
+pub type DefaultHost = kqueue::Kqueue;
+/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
+/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+#[cfg(all(
+    unix,
+    any(
+        levent_force_poll,
+        not(any(
+            target_os = "linux",
+            target_vendor = "apple",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ))
+    )
+))]
 pub type DefaultHost = poll::Poll;
+/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
+/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+#[cfg(windows)]
+pub type DefaultHost = select::Select;
 
 /// A new [`DefaultHost`].
 pub fn default_host() -> io::Result<DefaultHost> {
@@ -132,6 +186,22 @@ pub const SIGNALS: levent_core::Signals = {
         .without(libc::SIGILL as u32)
 };
 
+/// The signals a program can catch on Windows: the console's Ctrl-C ([`signals::SIGINT`], 2) and
+/// Ctrl-Break ([`signals::SIGBREAK`], 21), as the [`select`] host delivers them.
+#[cfg(windows)]
+pub const SIGNALS: levent_core::Signals = levent_core::Signals::NONE
+    .with(signals::SIGINT as u32)
+    .with(signals::SIGBREAK as u32);
+
+/// Signal numbers of this platform, for signal events (`Event::signal(SIGINT)`).
+#[cfg(windows)]
+pub mod signals {
+    /// Ctrl-C in the console (the C runtime's `SIGINT`).
+    pub const SIGINT: i32 = 2;
+    /// Ctrl-Break in the console (the C runtime's `SIGBREAK`).
+    pub const SIGBREAK: i32 = 21;
+}
+
 /// Signal numbers of this platform, for signal events (`Event::signal(SIGINT)`).
 #[cfg(unix)]
 pub mod signals {
@@ -153,7 +223,7 @@ pub mod signals {
 
 /// What an engine running on this crate's hosts must know: nanosecond ticks of a monotonic clock
 /// ([`clock`]) and the catchable signals ([`SIGNALS`]).
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub const PLATFORM: Platform = Platform {
     clock: clock::CLOCK,
     signals: SIGNALS,

@@ -5,11 +5,19 @@
 //! [`SocketId`]s. Closing goes through [`Transport::close`], which deregisters the descriptor from
 //! the engine first (so a reused descriptor number starts fresh) and then drops it. OS errors are
 //! mapped onto [`IoError`] the same way on every platform (`EAGAIN`/`WSAEWOULDBLOCK` is
-//! `WouldBlock`, `ECONNRESET`/`WSAECONNRESET` is `Reset`, `EMFILE`/`ENFILE` is `NoDescriptors`).
+//! `WouldBlock`, `ECONNRESET`/`WSAECONNRESET` is `Reset`, `ECONNREFUSED`/`WSAECONNREFUSED` is
+//! `Refused`, `EMFILE`/`ENFILE`/`WSAEMFILE` is `NoDescriptors`; see [`io_error`]).
+//!
+//! On Windows (winsock) there are TCP sockets only: no Unix-domain sockets, socket pairs or pipes.
+//! [`ListenOptions::reuse_address`] is ignored there, as libevent ignores `LEV_OPT_REUSEABLE`:
+//! Windows' `SO_REUSEADDR` does not mean "rebind at once after a restart" (Windows does that
+//! anyway) but "let another socket bind the same port while this one listens".
 
 use levent_core::io::{Accept, IoError, Transport};
 use levent_core::{Dispatcher, SourceKey};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+#[cfg(unix)]
+use socket2::SockAddr;
+use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -26,7 +34,8 @@ pub struct SocketId {
 pub struct ListenOptions {
     /// Pending connections the kernel queues (`listen(2)`'s backlog).
     pub backlog: i32,
-    /// `SO_REUSEADDR`: rebind at once after a restart (`LEV_OPT_REUSEABLE`).
+    /// `SO_REUSEADDR`: rebind at once after a restart (`LEV_OPT_REUSEABLE`; Unix only, Windows
+    /// rebinds at once anyway).
     pub reuse_address: bool,
     /// `SO_REUSEPORT`: several listeners share the port (`LEV_OPT_REUSEABLE_PORT`; Unix only).
     pub reuse_port: bool,
@@ -64,6 +73,21 @@ pub struct Sockets {
 }
 
 /// An OS error as the core's [`IoError`].
+///
+/// | Unix | Windows | `IoError` |
+/// |---|---|---|
+/// | `EAGAIN`, `EWOULDBLOCK` | `WSAEWOULDBLOCK` | `WouldBlock` |
+/// | `EINTR` | `WSAEINTR` | `Interrupted` |
+/// | `ECONNRESET` | `WSAECONNRESET` | `Reset` |
+/// | `EPIPE` | `WSAESHUTDOWN` (writing after a shutdown) | `BrokenPipe` |
+/// | `ECONNREFUSED` | `WSAECONNREFUSED` | `Refused` |
+/// | `EHOSTUNREACH`, `ENETUNREACH` | `WSAEHOSTUNREACH`, `WSAENETUNREACH` | `Unreachable` |
+/// | `ETIMEDOUT` | `WSAETIMEDOUT` | `TimedOut` |
+/// | `ECONNABORTED` | `WSAECONNABORTED` | `Aborted` |
+/// | `EMFILE`, `ENFILE`, `ENOBUFS` | `WSAEMFILE`, `WSAENOBUFS` | `NoDescriptors` |
+/// | `EADDRINUSE` | `WSAEADDRINUSE` | `AddrInUse` |
+/// | `ENOTCONN` | `WSAENOTCONN` | `NotConnected` |
+/// | anything else | anything else | `Other(code)` |
 pub fn io_error(e: &io::Error) -> IoError {
     #[cfg(unix)]
     if matches!(
@@ -73,9 +97,24 @@ pub fn io_error(e: &io::Error) -> IoError {
         return IoError::NoDescriptors;
     }
     #[cfg(windows)]
-    if matches!(e.raw_os_error(), Some(10024 | 10055)) {
-        // WSAEMFILE, WSAENOBUFS
-        return IoError::NoDescriptors;
+    if let Some(code) = e.raw_os_error() {
+        use windows_sys::Win32::Networking::WinSock as ws;
+        // Winsock's codes by name: the same values as on Unix whatever the standard library
+        // makes of them.
+        match code {
+            ws::WSAEWOULDBLOCK => return IoError::WouldBlock,
+            ws::WSAEINTR => return IoError::Interrupted,
+            ws::WSAECONNRESET => return IoError::Reset,
+            ws::WSAESHUTDOWN => return IoError::BrokenPipe,
+            ws::WSAECONNREFUSED => return IoError::Refused,
+            ws::WSAEHOSTUNREACH | ws::WSAENETUNREACH => return IoError::Unreachable,
+            ws::WSAETIMEDOUT => return IoError::TimedOut,
+            ws::WSAECONNABORTED => return IoError::Aborted,
+            ws::WSAEMFILE | ws::WSAENOBUFS => return IoError::NoDescriptors,
+            ws::WSAEADDRINUSE => return IoError::AddrInUse,
+            ws::WSAENOTCONN => return IoError::NotConnected,
+            _ => {}
+        }
     }
     match e.kind() {
         io::ErrorKind::WouldBlock => IoError::WouldBlock,
@@ -174,6 +213,7 @@ impl Sockets {
     pub fn listen(&mut self, addr: SocketAddr, opts: ListenOptions) -> io::Result<SocketId> {
         let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         s.set_nonblocking(true)?;
+        #[cfg(unix)]
         if opts.reuse_address {
             s.set_reuse_address(true)?;
         }
@@ -357,12 +397,18 @@ impl Transport for Sockets {
 }
 
 impl Accept for Sockets {
+    /// The next waiting connection. One that died before it was accepted is
+    /// [`IoError::Aborted`], whatever the platform calls it (`ECONNABORTED` on the BSDs,
+    /// `WSAECONNRESET` on Windows, `WSAENOTCONN` under wine), so a listener just goes on.
     fn accept(&mut self, h: SocketId) -> Result<SocketId, IoError> {
         let accepted = match self.get(h)? {
             Kind::Listener(s) => s.accept(),
             _ => return Err(IoError::NotConnected),
         };
-        let (s, _) = accepted.map_err(|e| io_error(&e))?;
+        let (s, _) = accepted.map_err(|e| match io_error(&e) {
+            IoError::Reset | IoError::NotConnected => IoError::Aborted,
+            other => other,
+        })?;
         s.set_nonblocking(true).map_err(|e| io_error(&e))?;
         Ok(self.insert(Kind::Stream(s)))
     }

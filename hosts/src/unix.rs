@@ -1,5 +1,5 @@
 //! What the Unix backends share: pipes, signals through a self-pipe, FIFOs, and the translation of
-//! a [`Wait`] into a timeout.
+//! a [`Wait`](levent_core::Wait) into a timeout.
 //!
 //! # Signals: a self-pipe, not signalfd
 //!
@@ -11,7 +11,7 @@
 //! default action instead, which for `SIGINT` kills the process. A library cannot guarantee that,
 //! so levent uses the mechanism that works whatever the threads do.
 
-use levent_core::{Dispatcher, Wait};
+use levent_core::Dispatcher;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -138,15 +138,7 @@ pub(crate) fn poke(fd: RawFd) {
     unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
 }
 
-/// How long to block for `wait`: `None` blocks without a deadline. The clock is read only when
-/// there is a deadline.
-pub(crate) fn remaining(wait: Wait) -> Option<Duration> {
-    match wait {
-        Wait::No => Some(Duration::ZERO),
-        Wait::Until(t) => Some(Duration::from_nanos(t.saturating_sub(crate::clock::now()))),
-        Wait::Forever => None,
-    }
-}
+pub(crate) use crate::clock::remaining;
 
 /// Milliseconds for `poll`/`epoll_wait`, rounded up so that a sub-millisecond remainder never
 /// becomes a busy loop of zero timeouts; -1 blocks.

@@ -260,21 +260,17 @@ pub fn edge_and_level_events_cannot_share_a_descriptor<W: World>() {
     assert_eq!(e.add(lt, None), Ok(()));
 }
 
-#[cfg(unix)]
-const SIGUSR1: i32 = libc::SIGUSR1;
-#[cfg(unix)]
-const SIGUSR2: i32 = libc::SIGUSR2;
-
 /// EL39
 pub fn signal_events_fire_per_delivery_and_the_last_delete_restores_the_handler<W: World>() {
     let mut w = W::new();
     let mut e = engine::<u8, W>(&w);
-    let x = e.start(Event::signal(SIGUSR1).persist(), 0, None).unwrap();
-    let y = e.start(Event::signal(SIGUSR1).persist(), 1, None).unwrap();
+    let sig = w.signal(0);
+    let x = e.start(Event::signal(sig).persist(), 0, None).unwrap();
+    let y = e.start(Event::signal(sig).persist(), 1, None).unwrap();
     w.host().sync(&mut *e).unwrap();
-    assert!(w.catching(SIGUSR1));
-    w.raise(SIGUSR1);
-    w.raise(SIGUSR1);
+    assert!(w.catching(sig));
+    w.raise(sig);
+    w.raise(sig);
     guard(&mut e);
     let mut counts = [0u32; 2];
     while counts != [2, 2] {
@@ -284,19 +280,20 @@ pub fn signal_events_fire_per_delivery_and_the_last_delete_restores_the_handler<
     }
     e.del(x).unwrap();
     w.host().sync(&mut *e).unwrap();
-    assert!(w.catching(SIGUSR1), "one event still watches it");
+    assert!(w.catching(sig), "one event still watches it");
     e.del(y).unwrap();
     w.host().sync(&mut *e).unwrap();
-    assert!(!w.catching(SIGUSR1), "the previous disposition is back");
+    assert!(!w.catching(sig), "the previous disposition is back");
 }
 
 /// EL40
 pub fn signal_raised_before_dispatch_is_delivered_not_lost<W: World>() {
     let mut w = W::new();
     let mut e = engine::<u8, W>(&w);
-    e.start(Event::signal(SIGUSR2), 0, None).unwrap();
+    let sig = w.signal(1);
+    e.start(Event::signal(sig), 0, None).unwrap();
     w.host().sync(&mut *e).unwrap();
-    w.raise(SIGUSR2);
+    w.raise(sig);
     guard(&mut e);
     let f = next(&mut e, &mut w).unwrap();
     assert_eq!((f.ready, f.count), (Ready::SIGNAL, 1));
@@ -322,6 +319,19 @@ pub fn seventy_socket_pairs_ready_at_once_each_fire_once<W: World>() {
 
 /// Closed and reused descriptors never get each other's events.
 pub fn closed_and_reused_descriptor_never_gets_the_old_events<W: World>() {
+    // Other tests of this process open descriptors on other threads and may take the freed number
+    // first (for good: a signal self-pipe is never closed), so the scenario starts over with a
+    // new number until it gets its own back.
+    for _ in 0..20 {
+        if reused_descriptor_scenario::<W>() {
+            return;
+        }
+    }
+    panic!("the new descriptor never reused the number");
+}
+
+/// Returns false when the new pair did not get the closed number.
+fn reused_descriptor_scenario<W: World>() -> bool {
     let mut w = W::new();
     let mut e = engine::<&str, W>(&w);
     let (a, b) = w.pair();
@@ -332,7 +342,9 @@ pub fn closed_and_reused_descriptor_never_gets_the_old_events<W: World>() {
     w.close(&mut *e, a);
     w.close(&mut *e, b);
     let (c, d) = w.pair();
-    assert_eq!(c, a, "the new descriptor reuses the number");
+    if c != a {
+        return false;
+    }
     let new = e.start(Event::read(c).persist(), "new", None).unwrap();
     assert!(
         e.next_fired().is_none(),
@@ -349,6 +361,7 @@ pub fn closed_and_reused_descriptor_never_gets_the_old_events<W: World>() {
         fired.iter().map(|f| (f.id, f.datum)).collect::<Vec<_>>(),
         vec![(new, "new")]
     );
+    true
 }
 
 /// A Notifier wakes a blocked host from another thread.

@@ -2,9 +2,11 @@
 //!
 //! [`World`] is what a conformance scenario needs from a host: create pipes and socket pairs, read,
 //! write, shut down, close, raise signals, let time pass. It is implemented for every backend of
-//! `levent-hosts` ([`OsWorld`] over epoll and poll, [`SimWorld`] over the simulated network), and
-//! the scenarios in [`conformance`] are written once against it; `tests/conformance_*.rs` run them
-//! on each backend with [`conformance_suite!`], one test per behaviour.
+//! `levent-hosts` (`OsWorld` over epoll, kqueue and poll, `SelectWorld` over Windows' select,
+//! [`SimWorld`] over the simulated network), and the scenarios in [`conformance`] are written once
+//! against it; `tests/conformance_*.rs` run them on each backend with [`conformance_suite!`], one
+//! test per behaviour. Where a backend cannot do something the scenarios ask the world
+//! ([`World::edge_triggered`], [`World::signal`]) rather than the platform.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -39,6 +41,14 @@ pub trait World: Sized {
     fn shutdown_write(&mut self, key: SourceKey);
     /// Deregister from `d`, then close.
     fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey);
+    /// A signal number scenario slot `n` (0 or 1) may watch and [`raise`](World::raise).
+    ///
+    /// Scenarios run on parallel threads of one process, and a signal reaches every host of the
+    /// process that watches it. Where the platform can raise two signals the slots get different
+    /// ones (`SIGUSR1` and `SIGUSR2` on Unix); where it can raise only one (Ctrl-C on Windows),
+    /// both slots get it and the world makes the scenarios that ask take turns: it holds a
+    /// process-wide lock from this call until it is dropped.
+    fn signal(&mut self, n: usize) -> i32;
     /// Deliver `signo` to the process (or the simulation).
     fn raise(&mut self, signo: i32);
     /// Whether the process (or simulation) currently catches `signo` for levent.
@@ -133,8 +143,9 @@ impl<H: Backend> OsWorld<H> {
     }
 }
 
+#[cfg(unix)]
 macro_rules! os_world {
-    ($host:ty, $edge:expr) => {
+    ($host:ty, $edge:expr, $catching:path) => {
         impl World for OsWorld<$host> {
             type Host = $host;
             fn new() -> Self {
@@ -164,11 +175,14 @@ macro_rules! os_world {
             fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
                 self.os_close(d, key)
             }
+            fn signal(&mut self, n: usize) -> i32 {
+                [libc::SIGUSR1, libc::SIGUSR2][n]
+            }
             fn raise(&mut self, signo: i32) {
                 levent_hosts::unix::raise(signo).unwrap();
             }
             fn catching(&mut self, signo: i32) -> bool {
-                levent_hosts::unix::catching(signo).unwrap()
+                $catching(signo).unwrap()
             }
             fn sleep(&mut self, d: Duration) {
                 std::thread::sleep(d);
@@ -184,9 +198,139 @@ macro_rules! os_world {
 }
 
 #[cfg(target_os = "linux")]
-os_world!(levent_hosts::epoll::Epoll, true);
+os_world!(
+    levent_hosts::epoll::Epoll,
+    true,
+    levent_hosts::unix::catching
+);
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+os_world!(
+    levent_hosts::kqueue::Kqueue,
+    true,
+    levent_hosts::kqueue::catching
+);
 #[cfg(unix)]
-os_world!(levent_hosts::poll::Poll, false);
+os_world!(
+    levent_hosts::poll::Poll,
+    false,
+    levent_hosts::unix::catching
+);
+
+/// A world on Windows' select host: loopback TCP sockets, real time.
+///
+/// Windows has no socket pairs and no pipes, so [`pair`](World::pair) connects two loopback TCP
+/// sockets through a listener the world keeps, and [`pipe`](World::pipe) is such a pair used one
+/// way. Its one signal that can be raised is Ctrl-C, delivered through a console of the process's
+/// own (see `levent_hosts::select::raise`): wine 8's console does not generate Ctrl-Break.
+#[cfg(windows)]
+pub struct SelectWorld {
+    host: levent_hosts::select::Select,
+    listener: std::net::TcpListener,
+    streams: std::collections::HashMap<usize, std::net::TcpStream>,
+    /// Held while a scenario uses Ctrl-C (see [`World::signal`]); released after the host is
+    /// gone, so after it stopped watching.
+    ctrl_c: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+#[cfg(windows)]
+static CTRL_C: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(windows)]
+impl SelectWorld {
+    fn stream(&self, key: SourceKey) -> io::Result<&std::net::TcpStream> {
+        self.streams
+            .get(&key.0)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+}
+
+#[cfg(windows)]
+impl World for SelectWorld {
+    type Host = levent_hosts::select::Select;
+    fn new() -> Self {
+        SelectWorld {
+            host: levent_hosts::select::Select::new().unwrap(),
+            listener: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+            streams: Default::default(),
+            ctrl_c: None,
+        }
+    }
+    fn host(&mut self) -> &mut Self::Host {
+        &mut self.host
+    }
+    fn platform(&self) -> Platform {
+        levent_hosts::PLATFORM
+    }
+    fn pair(&mut self) -> (SourceKey, SourceKey) {
+        use std::os::windows::io::AsRawSocket;
+        let a = std::net::TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
+        let b = loop {
+            let (b, from) = self.listener.accept().unwrap();
+            // Anyone on this machine may connect to the listener: take our own connection.
+            if from == a.local_addr().unwrap() {
+                break b;
+            }
+        };
+        let mut keys = [SourceKey(0); 2];
+        for (k, s) in keys.iter_mut().zip([a, b]) {
+            s.set_nonblocking(true).unwrap();
+            s.set_nodelay(true).unwrap();
+            *k = SourceKey(s.as_raw_socket() as usize);
+            self.streams.insert(k.0, s);
+        }
+        (keys[0], keys[1])
+    }
+    fn pipe(&mut self) -> (SourceKey, SourceKey) {
+        self.pair()
+    }
+    fn write(&mut self, key: SourceKey, data: &[u8]) -> io::Result<usize> {
+        use std::io::Write;
+        let mut s = self.stream(key)?;
+        s.write(data)
+    }
+    fn read(&mut self, key: SourceKey, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        let mut s = self.stream(key)?;
+        s.read(buf)
+    }
+    fn shutdown_write(&mut self, key: SourceKey) {
+        self.stream(key)
+            .unwrap()
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap();
+    }
+    fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        self.host.forget(d, key);
+        self.streams.remove(&key.0);
+    }
+    fn signal(&mut self, _: usize) -> i32 {
+        if self.ctrl_c.is_none() {
+            self.ctrl_c = Some(CTRL_C.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        levent_hosts::signals::SIGINT
+    }
+    fn raise(&mut self, signo: i32) {
+        levent_hosts::select::raise(signo).unwrap();
+    }
+    fn catching(&mut self, signo: i32) -> bool {
+        levent_hosts::select::catching(signo)
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
+    fn edge_triggered(&self) -> bool {
+        false
+    }
+    fn virtual_time(&self) -> bool {
+        false
+    }
+}
 
 /// A world on the simulated network: virtual time, deterministic by seed.
 pub struct SimWorld {
@@ -229,6 +373,10 @@ impl World for SimWorld {
     }
     fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
         self.net.close(d, key).unwrap();
+    }
+    fn signal(&mut self, n: usize) -> i32 {
+        // Linux's SIGUSR1 and SIGUSR2; the simulation delivers any number from 1 to 63.
+        [10, 12][n]
     }
     fn raise(&mut self, signo: i32) {
         self.net.sim().raise(signo);
