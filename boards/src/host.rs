@@ -575,7 +575,11 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
             && let Some(reg) = self.reg_mut(key)
         {
             if new.is_empty() {
-                *reg = Reg::default();
+                // Only the registration this deregistration is about (see the core's host
+                // contract): the handle may have been registered again, with a new token.
+                if reg.token == Some(token) {
+                    *reg = Reg::default();
+                }
             } else {
                 if reg.token != Some(token) {
                     *reg = Reg::default();

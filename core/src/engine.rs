@@ -1315,6 +1315,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
         }
         let src = &mut self.sources.slots[si as usize];
         src.head = NIL;
+        src.wanted = Interest::NONE;
         let change = (!src.registered.is_empty()).then(|| Change::Io {
             key,
             token: src.token(si),
@@ -1322,7 +1323,12 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
             new: Interest::NONE,
             edge: src.registered_edge,
         });
-        self.sources.release(si);
+        if change.is_some() {
+            // The host also hears of it at its next turn, in case the caller does not apply it.
+            self.sources.forget(si);
+        } else {
+            self.sources.release(si);
+        }
         change
     }
 }

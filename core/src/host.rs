@@ -58,7 +58,9 @@
 //!   drops the source at once (its events stay created but are no longer added, their queued
 //!   activations are dropped) and its token turns stale, so readiness for the old descriptor never
 //!   reaches an event of the new one. `forget_source` returns the deregistration, which a caller
-//!   that has the host at hand applies at once.
+//!   that has the host at hand applies at once; the engine also delivers it through the change list
+//!   at the next turn. A host applies a deregistration only to the registration that carries the
+//!   same token: by then the descriptor number may have been registered again, with a new token.
 //! - A host tolerates a registered descriptor disappearing without that deregistration: epoll and
 //!   kqueue forget closed descriptors by themselves; poll drops an entry that reports `POLLNVAL`;
 //!   select drops sockets that are no longer sockets. And a registration for a descriptor the host
@@ -255,8 +257,11 @@ pub trait Dispatcher {
 
     /// Drop `key` from the engine at once, before the host closes it: its events stay created but
     /// are no longer added, their queued activations are dropped, and the source's token turns
-    /// stale. Returns the deregistration the host must apply now (`None` if the source was not
-    /// registered with the host).
+    /// stale (readiness fed with it is ignored), so the key can name a new source right away.
+    /// Returns the deregistration the host should apply now (`None` if the source was not
+    /// registered); the same deregistration also comes through [`next_change`](Self::next_change)
+    /// at the next turn, for callers that cannot reach the host. Hosts apply a deregistration
+    /// only to the registration with the same token, which makes applying it twice harmless.
     fn forget_source(&mut self, key: SourceKey) -> Option<Change>;
 }
 

@@ -261,6 +261,10 @@ impl<const N: usize> Sim<N> {
                 ..
             } => {
                 let s = self.source(key)?;
+                if new.is_empty() && s.token != Some(token) {
+                    // A deregistration of a registration that is already gone or replaced.
+                    return Ok(());
+                }
                 s.token = (!new.is_empty()).then_some(token);
                 s.interest = new;
                 s.edge = edge;

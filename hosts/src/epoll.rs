@@ -21,6 +21,7 @@ use crate::{Attached, Backend};
 use levent_core::{
     Change, Dispatcher, Host, HostError, Interest, Ready, SourceKey, Token, Turn, Wait, Waker,
 };
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
@@ -36,7 +37,9 @@ pub struct Epoll {
     batch: Vec<(Token, Ready)>,
     /// Sources epoll would not take, reported ready at every turn.
     refused: Vec<(RawFd, Token, Interest)>,
-    registered: usize,
+    /// Registered descriptors and the token each was registered with: a deregistration applies
+    /// only to the registration with its token (the number may have been registered again since).
+    registered: HashMap<RawFd, u64>,
     signals: SignalSet,
     signal_pipe: bool,
     notifier: Option<Attached>,
@@ -111,7 +114,7 @@ impl Epoll {
             events: Vec::with_capacity(256),
             batch: Vec::with_capacity(256),
             refused: Vec::new(),
-            registered: 0,
+            registered: HashMap::new(),
             signals: SignalSet::new(),
             signal_pipe: false,
             notifier: None,
@@ -147,9 +150,11 @@ impl Epoll {
                 let fd = key.0 as RawFd;
                 self.refused.retain(|r| r.1 != token);
                 if new.is_empty() {
-                    // Already gone if the descriptor was closed: nothing to undo then.
-                    let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
-                    self.registered = self.registered.saturating_sub(1);
+                    if self.registered.get(&fd) == Some(&token.0) {
+                        self.registered.remove(&fd);
+                        // Already gone if the descriptor was closed: nothing to undo then.
+                        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
+                    }
                     return Ok(());
                 }
                 let m = mask(new, edge);
@@ -158,9 +163,7 @@ impl Epoll {
                 } else {
                     (libc::EPOLL_CTL_MOD, libc::EPOLL_CTL_ADD)
                 };
-                if old.is_empty() {
-                    self.registered += 1;
-                }
+                self.registered.insert(fd, token.0);
                 let result = match self.ctl(first, fd, m, token.0) {
                     // Registered under another token (a duplicate), or dropped by the kernel
                     // when the descriptor was closed and its number reused: try the other way.
@@ -254,7 +257,7 @@ impl Host for Epoll {
             Wait::No
         };
         if wait == Wait::Forever
-            && self.registered == 0
+            && self.registered.is_empty()
             && !self.signals.any()
             && self.notifier.is_none()
         {

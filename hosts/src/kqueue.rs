@@ -256,8 +256,10 @@ mod os {
         kq: OwnedFd,
         /// The changelist: applied by the next `kevent` call.
         changes: Vec<KChange>,
-        /// What is registered per descriptor.
-        registered: HashMap<usize, Filters>,
+        /// What is registered per descriptor, and the token of that registration: a
+        /// deregistration applies only to the registration with its token (the number may have
+        /// been registered again since).
+        registered: HashMap<usize, (Filters, Token)>,
         changelist: Vec<libc::kevent>,
         events: Vec<libc::kevent>,
         batch: Vec<(Token, Ready)>,
@@ -516,7 +518,12 @@ mod os {
                     new,
                     edge,
                 } => {
-                    let had = self.registered.get(&key.0).copied().unwrap_or_default();
+                    let current = self.registered.get(&key.0).copied();
+                    if new.is_empty() && current.is_none_or(|(_, t)| t != token) {
+                        // A deregistration for a registration that is already gone or replaced.
+                        return Ok(());
+                    }
+                    let had = current.map(|(f, _)| f).unwrap_or_default();
                     let now = plan(
                         had,
                         old.is_empty(),
@@ -529,7 +536,7 @@ mod os {
                     if now == Filters::default() {
                         self.registered.remove(&key.0);
                     } else {
-                        self.registered.insert(key.0, now);
+                        self.registered.insert(key.0, (now, token));
                     }
                 }
                 Change::Signal { signo, watch } => {

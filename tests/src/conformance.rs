@@ -364,6 +364,40 @@ fn reused_descriptor_scenario<W: World>() -> bool {
     true
 }
 
+/// A descriptor closed the way a `Transport` closes it (the engine told, the host not) and its
+/// number reused by a socket nobody watches: the host drops the old registration when it drains
+/// the change list, so the new socket's readiness neither fires the old event nor keeps the host
+/// from blocking.
+pub fn descriptor_closed_without_telling_the_host_neither_fires_nor_spins<W: World>() {
+    let mut w = W::new();
+    let mut e = engine::<&str, W>(&w);
+    let (a, b) = w.pair();
+    let old = e.start(Event::read(a).persist(), "old", None).unwrap();
+    e.turn(w.host(), false).unwrap();
+    w.close_unannounced(&mut *e, a);
+    w.close(&mut *e, b);
+    // Probably the same numbers again; readable, and watched by no event.
+    let (c, d) = w.pair();
+    w.write(d, b"unwatched").unwrap();
+    let _ = c;
+    e.start(Event::timer(), "timer", Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut turns = 0;
+    loop {
+        e.turn(w.host(), true).unwrap();
+        turns += 1;
+        if let Some(f) = e.next_fired() {
+            assert_eq!(f.datum, "timer");
+            break;
+        }
+        assert!(
+            turns < 50,
+            "the host keeps waking up for a socket nobody watches"
+        );
+    }
+    assert!(!e.pending(old).unwrap().added);
+}
+
 /// A Notifier wakes a blocked host from another thread.
 pub fn wake_up_from_another_thread_activates_a_user_event<W: World>() {
     let mut w = W::new();

@@ -41,6 +41,14 @@ pub trait World: Sized {
     fn shutdown_write(&mut self, key: SourceKey);
     /// Deregister from `d`, then close.
     fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey);
+    /// Close as a `Transport` does: tell the engine (`forget_source`) but not the host, which
+    /// learns of it from the change list at its next turn.
+    fn close_unannounced(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        let _ = d.forget_source(key);
+        self.drop_descriptor(key);
+    }
+    /// Close the descriptor without telling anyone.
+    fn drop_descriptor(&mut self, key: SourceKey);
     /// A signal number scenario slot `n` (0 or 1) may watch and [`raise`](World::raise).
     ///
     /// Scenarios run on parallel threads of one process, and a signal reaches every host of the
@@ -174,6 +182,9 @@ macro_rules! os_world {
             }
             fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
                 self.os_close(d, key)
+            }
+            fn drop_descriptor(&mut self, key: SourceKey) {
+                self.fds.remove(&key.0);
             }
             fn signal(&mut self, n: usize) -> i32 {
                 [libc::SIGUSR1, libc::SIGUSR2][n]
@@ -309,6 +320,9 @@ impl World for SelectWorld {
         self.host.forget(d, key);
         self.streams.remove(&key.0);
     }
+    fn drop_descriptor(&mut self, key: SourceKey) {
+        self.streams.remove(&key.0);
+    }
     fn signal(&mut self, _: usize) -> i32 {
         if self.ctrl_c.is_none() {
             self.ctrl_c = Some(CTRL_C.lock().unwrap_or_else(|e| e.into_inner()));
@@ -374,6 +388,11 @@ impl World for SimWorld {
     fn close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
         self.net.close(d, key).unwrap();
     }
+    fn close_unannounced(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        // The simulated network is its own host: closing always informs it.
+        self.net.close(d, key).unwrap();
+    }
+    fn drop_descriptor(&mut self, _: SourceKey) {}
     fn signal(&mut self, n: usize) -> i32 {
         // Linux's SIGUSR1 and SIGUSR2; the simulation delivers any number from 1 to 63.
         [10, 12][n]
@@ -417,6 +436,7 @@ macro_rules! conformance_suite {
             signal_raised_before_dispatch_is_delivered_not_lost,
             seventy_socket_pairs_ready_at_once_each_fire_once,
             closed_and_reused_descriptor_never_gets_the_old_events,
+            descriptor_closed_without_telling_the_host_neither_fires_nor_spins,
             wake_up_from_another_thread_activates_a_user_event,
             interest_changes_and_deletions_inside_callbacks_take_effect,
             pipe_end_of_file_after_the_writer_closes,

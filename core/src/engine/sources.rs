@@ -25,6 +25,9 @@ pub(crate) struct Src {
     pub(crate) used: bool,
     /// In the dirty list (possibly as a leftover of a freed use of this slot).
     pub(crate) dirty: bool,
+    /// Forgotten while registered: out of the index (its key may already name a new source), its
+    /// readiness ignored, kept only until the host has been told to deregister it.
+    pub(crate) zombie: bool,
 }
 
 impl Src {
@@ -38,6 +41,7 @@ impl Src {
         registered_edge: false,
         used: false,
         dirty: false,
+        zombie: false,
     };
 
     pub(crate) fn token(&self, index: u32) -> Token {
@@ -94,11 +98,23 @@ impl<const S: usize> Sources<S> {
         Some(i)
     }
 
-    /// Give slot `i` back: out of the index, generation bumped so its token turns stale.
-    pub(crate) fn release(&mut self, i: u32) {
+    /// Take a registered slot out of the index at once, so that its key can name a new source,
+    /// but keep it until the host has applied its deregistration.
+    pub(crate) fn forget(&mut self, i: u32) {
         let key = self.slots[i as usize].key;
         let slots = &self.slots;
         self.index.remove(key, |v| slots[v as usize].key);
+        self.slots[i as usize].zombie = true;
+        self.mark_dirty(i);
+    }
+
+    /// Give slot `i` back: out of the index, generation bumped so its token turns stale.
+    pub(crate) fn release(&mut self, i: u32) {
+        if !core::mem::take(&mut self.slots[i as usize].zombie) {
+            let key = self.slots[i as usize].key;
+            let slots = &self.slots;
+            self.index.remove(key, |v| slots[v as usize].key);
+        }
         let s = &mut self.slots[i as usize];
         s.used = false;
         s.generation = s.generation.wrapping_add(1);
@@ -113,7 +129,7 @@ impl<const S: usize> Sources<S> {
     pub(crate) fn by_token(&self, t: Token) -> Option<u32> {
         let i = (t.0 & 0xffff_ffff) as u32;
         let s = self.slots.get(i as usize)?;
-        (s.used && s.generation == (t.0 >> 32) as u32).then_some(i)
+        (s.used && !s.zombie && s.generation == (t.0 >> 32) as u32).then_some(i)
     }
 
     pub(crate) fn mark_dirty(&mut self, i: u32) {
