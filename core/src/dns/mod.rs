@@ -77,13 +77,19 @@
 //! words plus 4 bytes per compression-table entry. Nothing recurses.
 
 mod builder;
+mod config;
 mod error;
 mod message;
 mod name;
 mod rdata;
+pub mod resolver;
+mod rng;
 mod types;
 
 pub use builder::MessageBuilder;
+pub use config::{Config, DnsError, HostEntry, Hosts, MAX_SEARCH, MAX_SERVERS, Query};
+pub use resolver::{Answer, Done, Full, RequestId, Resolver};
+pub use rng::Rng;
 pub use error::{DecodeError, EncodeError, NameError};
 pub use message::{HEADER_LEN, MAX_MESSAGE_LEN, Message, Question, Questions, Record, Records};
 pub use name::{Labels, MAX_LABEL_LEN, MAX_NAME_LEN, Name, NameBuf};
