@@ -107,7 +107,10 @@ impl Config {
     /// # Errors
     ///
     /// Hands the name back when [`MAX_SEARCH`] domains are configured already.
-    #[allow(clippy::result_large_err, reason = "a full table hands the value back, as heapless does")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "a full table hands the value back, as heapless does"
+    )]
     pub fn add_search(&mut self, domain: NameBuf) -> Result<(), NameBuf> {
         self.search.push(domain)
     }
@@ -171,7 +174,10 @@ impl<const N: usize> Hosts<N> {
     /// # Errors
     ///
     /// Hands the entry back when the table is full.
-    #[allow(clippy::result_large_err, reason = "a full table hands the value back, as heapless does")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "a full table hands the value back, as heapless does"
+    )]
     pub fn insert(&mut self, name: NameBuf, addr: IpAddr) -> Result<(), HostEntry> {
         if self
             .entries
@@ -220,7 +226,10 @@ impl<const N: usize> Hosts<N> {
 
     /// The name of `addr` (the first entered), for a PTR lookup.
     pub fn name_of(&self, addr: IpAddr) -> Option<&NameBuf> {
-        self.entries.iter().find(|e| e.addr == addr).map(|e| &e.name)
+        self.entries
+            .iter()
+            .find(|e| e.addr == addr)
+            .map(|e| &e.name)
     }
 }
 

@@ -78,22 +78,26 @@
 
 mod builder;
 mod config;
+pub mod connect;
 mod error;
 mod message;
 mod name;
 mod rdata;
 pub mod resolver;
 mod rng;
+pub mod server;
 mod types;
 
 pub use builder::MessageBuilder;
 pub use config::{Config, DnsError, HostEntry, Hosts, MAX_SEARCH, MAX_SERVERS, Query};
-pub use resolver::{Answer, Done, Full, RequestId, Resolver};
-pub use rng::Rng;
+pub use connect::{ConnectError, Connected, Connector, Family};
 pub use error::{DecodeError, EncodeError, NameError};
 pub use message::{HEADER_LEN, MAX_MESSAGE_LEN, Message, Question, Questions, Record, Records};
 pub use name::{Labels, MAX_LABEL_LEN, MAX_NAME_LEN, Name, NameBuf};
 pub use rdata::{
     Edns, EdnsOption, EdnsOptions, EdnsOptionsIter, Mx, RData, Soa, Srv, Txt, TxtStrings,
 };
+pub use resolver::{Answer, Done, Full, RequestId, Resolver};
+pub use rng::Rng;
+pub use server::{Origin, Request, Server};
 pub use types::{Class, Flags, Header, Opcode, RType, Rcode, Section};

@@ -250,10 +250,7 @@ impl<'a> Answer<'a> {
 
     /// The smallest TTL of the records, in seconds (how long the answer may be cached).
     pub fn ttl(&self) -> u32 {
-        self.records()
-            .map(|r| r.effective_ttl())
-            .min()
-            .unwrap_or(0)
+        self.records().map(|r| r.effective_ttl()).min().unwrap_or(0)
     }
 }
 
@@ -468,7 +465,10 @@ where
     /// # Errors
     ///
     /// [`Full`], with the query handed back, when `Q` lookups are in progress.
-    #[allow(clippy::result_large_err, reason = "a full table hands the value back, as heapless does")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "a full table hands the value back, as heapless does"
+    )]
     pub fn lookup<T: Copy, IO>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -580,7 +580,11 @@ where
         if fired.id == st.wake {
             return self.hand_out_finished(events);
         }
-        if let Some(i) = st.udp.iter().position(|u| u.as_ref().is_some_and(|u| u.ev == fired.id)) {
+        if let Some(i) = st
+            .udp
+            .iter()
+            .position(|u| u.as_ref().is_some_and(|u| u.ev == fired.id))
+        {
             return self.read_udp(events, io, i, fired.id);
         }
         if st.tcp.as_ref().is_some_and(|t| t.conn.owns(fired.id)) {
@@ -750,7 +754,9 @@ where
             let msg = match Message::parse(bytes) {
                 Ok(msg) => msg,
                 Err(_) => {
-                    self.st.slots[index].last_error.get_or_insert(DnsError::Malformed);
+                    self.st.slots[index]
+                        .last_error
+                        .get_or_insert(DnsError::Malformed);
                     continue;
                 }
             };
@@ -1058,7 +1064,12 @@ where
     }
 
     /// Ask for the request's (new) name from the first try again.
-    fn restart<T: Copy, IO>(&mut self, events: &mut dyn Events<T>, io: &mut IO, index: usize) -> Verdict
+    fn restart<T: Copy, IO>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        index: usize,
+    ) -> Verdict
     where
         IO: Datagram<Handle = H> + Connect<Handle = H>,
     {
@@ -1132,8 +1143,9 @@ where
         let slot = &self.slots[index];
         let edns = if slot.edns { self.config.edns } else { None };
         let mut qbuf = [0u8; QUERY_MAX];
-        let query = MessageBuilder::query(&mut qbuf, id, &slot.name, slot.query.qtype(), true, edns)
-            .map_err(|_| IoError::Other(0))?;
+        let query =
+            MessageBuilder::query(&mut qbuf, id, &slot.name, slot.query.qtype(), true, edns)
+                .map_err(|_| IoError::Other(0))?;
         let Some(u) = self.udp[sock].as_mut() else {
             return Err(IoError::Closed);
         };
@@ -1224,7 +1236,8 @@ where
             return;
         };
         u.refs = u.refs.saturating_sub(1);
-        if u.retiring && u.refs == 0
+        if u.retiring
+            && u.refs == 0
             && let Some(u) = self.udp[sock].take()
         {
             let _ = events.free(u.ev);
@@ -1344,9 +1357,10 @@ where
                 break;
             };
             let index = next.index();
-            let waiting = self.slots.get(index).is_some_and(|s| {
-                s.generation == next.generation && s.phase == Phase::TcpQueued
-            });
+            let waiting = self
+                .slots
+                .get(index)
+                .is_some_and(|s| s.generation == next.generation && s.phase == Phase::TcpQueued);
             if waiting {
                 self.slots[index].phase = Phase::Udp;
                 self.start_tcp(events, io, index);
@@ -1377,7 +1391,11 @@ where
     {
         let _ = events.del(self.slots[index].timer);
         self.drop_tries(events, io, index);
-        if self.tcp.as_ref().is_some_and(|t| usize::from(t.slot) == index) {
+        if self
+            .tcp
+            .as_ref()
+            .is_some_and(|t| usize::from(t.slot) == index)
+        {
             self.slots[index].phase = Phase::Udp;
             self.close_tcp(events, io);
         }
