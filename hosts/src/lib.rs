@@ -29,6 +29,7 @@
 
 pub mod buffer;
 pub mod clock;
+pub mod dns;
 #[cfg(target_os = "linux")]
 pub mod epoll;
 pub mod net;

@@ -416,7 +416,7 @@ impl Datagram for Sockets {
         };
         loop {
             // A datagram longer than `buf` is cut, as `recvfrom` does.
-            match (&*s).read_from(buf) {
+            match s.read_from(buf) {
                 Ok((n, from)) => match from {
                     Some(addr) => return Ok((n, addr)),
                     // Not an IP peer (impossible for a UDP socket): drop it, read the next.
