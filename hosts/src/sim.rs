@@ -601,9 +601,16 @@ impl Datagram for SimNet {
 }
 
 impl Connect for SimNet {
-    /// Connects to the port of `to`: simulated streams are numbered by port only.
+    /// Connects to the port of `to`. Simulated streams are numbered by port only and listen on
+    /// the simulated host's loopback addresses, so a connect to any other address (127.0.0.2,
+    /// say) is refused, as where nobody listens.
     fn connect(&mut self, to: SocketAddr) -> Result<SourceKey, IoError> {
-        Ok(SimNet::connect(self, to.port()))
+        let local = match to.ip() {
+            IpAddr::V4(ip) => ip == Ipv4Addr::LOCALHOST || ip.is_unspecified(),
+            IpAddr::V6(ip) => ip == Ipv6Addr::LOCALHOST || ip.is_unspecified(),
+        };
+        // Port 0 is never listened on: the connect is refused like any unheard port.
+        Ok(SimNet::connect(self, if local { to.port() } else { 0 }))
     }
 }
 
