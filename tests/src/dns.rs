@@ -537,8 +537,9 @@ impl<W: DnsWorld> Bed<W> {
                 .e
                 .start(Event::timer(), Ev::Delayed(i), Some(delay))
                 .unwrap();
+            // The request is not answered now: the delayed reply goes out from the timer.
             let bytes = bytes.to_vec();
-            drop(req);
+            let _ = req;
             z.delayed.push((ev, to, bytes));
             return;
         }
