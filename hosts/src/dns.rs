@@ -104,8 +104,9 @@ pub fn resolver<T: Copy, const Q: usize>(
 
 /// The system's configuration: `/etc/resolv.conf` and `/etc/hosts` on Unix, read as
 /// [`parse_resolv_conf`] and [`parse_hosts`] do (skipped lines are dropped silently; parse the
-/// files yourself to see them). Missing files mean the defaults and an empty table; no name
-/// server means `127.0.0.1:53`.
+/// files yourself to see them), then the `RES_OPTIONS` environment variable
+/// ([`apply_res_options`]). Missing files mean the defaults and an empty table; no name server
+/// means `127.0.0.1:53`.
 ///
 /// # Errors
 ///
@@ -124,6 +125,7 @@ pub fn system() -> io::Result<(Config, Hosts<HOSTS>)> {
         if config.servers().is_empty() {
             let _ = config.add_server(SocketAddr::from(([127, 0, 0, 1], 53)));
         }
+        apply_res_options(&mut config);
         let mut hosts = Hosts::new();
         match std::fs::read_to_string("/etc/hosts") {
             Ok(text) => {
@@ -205,24 +207,8 @@ pub fn parse_resolv_conf(text: &str, config: &mut Config) -> Vec<Skipped> {
                 }
             }
             "options" => {
-                for word in words {
-                    let (name, value) = match word.split_once(':') {
-                        Some((n, v)) => (n, Some(v)),
-                        None => (word, None),
-                    };
-                    let number = value.and_then(|v| v.parse::<u32>().ok());
-                    match (name, number) {
-                        ("ndots", Some(n)) => config.ndots = n.min(15) as u8,
-                        ("timeout", Some(n)) => {
-                            config.timeout = Duration::from_secs(u64::from(n.clamp(1, 30)));
-                        }
-                        ("attempts", Some(n)) => config.attempts = n.clamp(1, 5) as u8,
-                        ("rotate", None) => config.rotate = true,
-                        ("ndots" | "timeout" | "attempts", None) => {
-                            skip(line, "option value is not a number");
-                        }
-                        _ => skip(line, "option not supported"),
-                    }
+                for reason in apply_options(words, config) {
+                    skip(line, reason);
                 }
             }
             "sortlist" | "lookup" | "family" => skip(line, "keyword not supported"),
@@ -230,6 +216,45 @@ pub fn parse_resolv_conf(text: &str, config: &mut Config) -> Vec<Skipped> {
         }
     }
     skipped
+}
+
+/// Apply `resolv.conf` option words (`ndots:n`, `timeout:n`, `attempts:n`, `rotate`); the
+/// reasons for the words not used.
+fn apply_options<'a>(
+    words: impl Iterator<Item = &'a str>,
+    config: &mut Config,
+) -> Vec<&'static str> {
+    let mut skipped = vec![];
+    for word in words {
+        let (name, value) = match word.split_once(':') {
+            Some((n, v)) => (n, Some(v)),
+            None => (word, None),
+        };
+        let number = value.and_then(|v| v.parse::<u32>().ok());
+        match (name, number) {
+            ("ndots", Some(n)) => config.ndots = n.min(15) as u8,
+            ("timeout", Some(n)) => {
+                config.timeout = Duration::from_secs(u64::from(n.clamp(1, 30)));
+            }
+            ("attempts", Some(n)) => config.attempts = n.clamp(1, 5) as u8,
+            ("rotate", None) => config.rotate = true,
+            ("ndots" | "timeout" | "attempts", None) => {
+                skipped.push("option value is not a number");
+            }
+            _ => skipped.push("option not supported"),
+        }
+    }
+    skipped
+}
+
+/// Apply the `RES_OPTIONS` environment variable, as glibc does after reading `resolv.conf`:
+/// the same words as an `options` line (`RES_OPTIONS="timeout:1 attempts:1"`). Returns the
+/// reasons for the words not used.
+pub fn apply_res_options(config: &mut Config) -> Vec<&'static str> {
+    match std::env::var("RES_OPTIONS") {
+        Ok(text) => apply_options(text.split_whitespace(), config),
+        Err(_) => vec![],
+    }
 }
 
 fn server_addr(word: &str) -> Option<SocketAddr> {
