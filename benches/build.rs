@@ -1,5 +1,5 @@
 //! Builds `libevent-bench`, the libevent side of the benchmarks (C, in `c/`), against
-//! `pkg-config libevent_core` when it is installed, and tells the runner where it is through
+//! `pkg-config libevent` (core and extra, for evdns) when it is installed, and tells the runner where it is through
 //! `LEVENT_BENCH_LIBEVENT`. Without libevent the suite says so and runs the rest.
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ fn main() {
     let found = pkg_config::Config::new()
         .atleast_version("2.1")
         .cargo_metadata(false)
-        .probe("libevent_core");
+        .probe("libevent");
     let built = match found {
         Ok(lib) => {
             let mut cmd = cc::Build::new().opt_level(2).get_compiler().to_command();
@@ -19,7 +19,7 @@ fn main() {
                 cmd.arg("-I").arg(dir);
             }
             cmd.args(["-o"]).arg(&out);
-            for f in ["c/main.c", "c/pipechain.c"] {
+            for f in ["c/main.c", "c/pipechain.c", "c/dns.c"] {
                 cmd.arg(f);
             }
             for dir in &lib.link_paths {
@@ -37,7 +37,7 @@ fn main() {
             }
         }
         Err(e) => {
-            println!("cargo::warning=libevent_core not found ({e}): libevent will be skipped");
+            println!("cargo::warning=libevent not found ({e}): libevent will be skipped");
             false
         }
     };
