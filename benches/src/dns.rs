@@ -218,10 +218,9 @@ pub fn levent(server: SocketAddr, n: usize, inflight: usize) -> io::Result<DnsRu
                 .next(&mut host)
                 .map_err(levent_hosts::io_error)?
                 .ok_or_else(|| io::Error::other("loop ended"))?;
-            let answered = match r.handle(&mut *e, &mut io, &f) {
-                Some(d) => Some(d.result.is_ok_and(|a| a.addrs().next().is_some())),
-                None => None,
-            };
+            let answered = r
+                .handle(&mut *e, &mut io, &f)
+                .map(|d| d.result.is_ok_and(|a| a.addrs().next().is_some()));
             if let Some(good) = answered {
                 done += 1;
                 ok += u64::from(good);
