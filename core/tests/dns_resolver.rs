@@ -18,10 +18,13 @@ use std::collections::VecDeque;
 /// What the fake server does with a query: reply bytes, or silence.
 type Answer = Box<dyn FnMut(&Message<'_>) -> Option<Vec<u8>>>;
 
+/// A socket: its address and the datagrams waiting (source, payload).
+type Sock = (SocketAddr, VecDeque<(SocketAddr, Vec<u8>)>);
+
 /// UDP sockets whose datagrams to `server` are answered at once by `answer`; no TCP.
 struct Net {
     sim: Sim<32>,
-    socks: Vec<(SocketAddr, VecDeque<(SocketAddr, Vec<u8>)>)>,
+    socks: Vec<Sock>,
     server: SocketAddr,
     answer: Answer,
     queries: usize,

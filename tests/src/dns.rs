@@ -789,6 +789,21 @@ pub fn servfail_and_refused_move_on_to_the_next_server<W: DnsWorld>() {
     assert_eq!(b.wait(id), Err(DnsError::ServFail));
 }
 
+/// With `rotate`, each lookup starts at the next server; without it, always at the first.
+pub fn rotate_spreads_lookups_over_the_servers<W: DnsWorld>() {
+    for rotate in [true, false] {
+        let mut b = Bed::<W>::with(3, |c| c.rotate = rotate);
+        world_zone(&mut b);
+        for _ in 0..6 {
+            let id = b.lookup(Query::a("www.example").unwrap());
+            assert!(b.wait(id).is_ok());
+        }
+        let counts: Vec<usize> = b.zones.iter().map(|z| z.log.len()).collect();
+        let want = if rotate { [2, 2, 2] } else { [6, 0, 0] };
+        assert_eq!(counts, want, "rotate: {rotate}");
+    }
+}
+
 /// A query that gets no answer is sent again after the timeout, and the retry's answer counts.
 pub fn timeout_then_retry_gets_the_answer<W: DnsWorld>() {
     let mut b = Bed::<W>::new(1, Duration::from_millis(200), 3);
@@ -1116,6 +1131,7 @@ macro_rules! dns_suite {
             cname_loop_ends_in_a_loop_error,
             nxdomain_and_nodata_are_told_apart,
             servfail_and_refused_move_on_to_the_next_server,
+            rotate_spreads_lookups_over_the_servers,
             timeout_then_retry_gets_the_answer,
             silent_servers_end_in_timeout_after_every_try,
             late_answer_to_an_earlier_try_is_taken,

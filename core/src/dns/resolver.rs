@@ -320,10 +320,10 @@ enum Verdict {
     Done(Result<(), DnsError>),
 }
 
-/// A stub resolver for up to `Q` lookups at once, over transport handles `H`, with TCP buffers
-/// `B`, a hosts table of `N` entries and a message buffer of `M` bytes (at least 512; the
-/// EDNS payload size advertised, and the largest TCP answer taken). See the [module
-/// documentation](self).
+/// A stub resolver for up to `Q` lookups at once (at most 65,535), over transport handles `H`,
+/// with TCP buffers `B`, a hosts table of `N` entries and a message buffer of `M` bytes (at
+/// least 512, and at least the EDNS payload size advertised; the largest TCP answer taken). See
+/// the [module documentation](self).
 pub struct Resolver<H, B, const Q: usize, const N: usize = 0, const M: usize = 4096> {
     st: State<H, B, Q, N>,
     buf: [u8; M],

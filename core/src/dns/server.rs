@@ -17,7 +17,7 @@
 //!   RFC 7766). A query with EDNS gets EDNS in its reply when it fits (RFC 6891 §7).
 //! - **TCP** connections use the core's [`Connection`] with buffers `B`, read queries framed
 //!   with a 2-byte length (several per connection, pipelined, answered in order), and are closed
-//!   after 10 s without a query or when the client closes. At most `C` connections are open;
+//!   after 10 s without a query, or once a client that closed its side has all its answers. At most `C` connections are open;
 //!   beyond that a new one is closed at once.
 //! - **Malformed queries** (anything [`Message::parse`] refuses, responses, or queries without
 //!   exactly one question) are answered FORMERR when their header can be read, and otherwise
@@ -39,7 +39,6 @@ use core::time::Duration;
 
 /// Where a request came from, and so where its answer goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Origin {
     /// A UDP datagram from this address.
     Udp(SocketAddr),
@@ -198,7 +197,9 @@ where
             .position(|c| c.as_ref().is_some_and(|c| c.owns(fired.id)))?;
         let conn = self.conns[i].as_mut()?;
         let out = conn.handle(events, io, fired);
-        if out.failed() || (out.eof() && !has_query(conn.input())) {
+        // A client that closed its side is done once its last answer has gone out.
+        let finished = conn.at_eof() && !has_query(conn.input()) && conn.output().is_empty();
+        if out.failed() || finished {
             if let Some(c) = self.conns[i].take() {
                 c.close(events, io);
             }
