@@ -34,10 +34,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// `dns [levent|libevent|both] [N] [INFLIGHT]`: the DNS benchmark, three rounds of each.
+/// `dns [levent|libevent|both] [N] [INFLIGHT]`: the DNS benchmark, five alternating rounds of
+/// each, then the medians.
 fn dns(which: &str, n: usize, inflight: usize) -> Result<(), String> {
     let served = levent_bench::dns::serve().map_err(|e| format!("dns server: {e}"))?;
-    for round in 1..=3 {
+    let (mut lev, mut lib) = (vec![], vec![]);
+    for round in 1..=5 {
         if which != "libevent" {
             let r = levent_bench::dns::levent(served.addr, n, inflight)
                 .map_err(|e| format!("levent: {e}"))?;
@@ -48,18 +50,37 @@ fn dns(which: &str, n: usize, inflight: usize) -> Result<(), String> {
                 r.allocations.unwrap_or(0) as f64 / r.lookups.max(1) as f64,
                 r.lookups
             );
+            lev.push(r);
         }
         if which != "levent" {
             match levent_bench::dns::libevent(served.addr, n, inflight) {
-                Some(Ok(r)) => println!(
-                    "dns {round}: libevent {:>8.0} lookups/s, {:>5.2} us CPU/lookup ({} answered)",
-                    r.rate(),
-                    r.cpu_per_lookup_us().unwrap_or(f64::NAN),
-                    r.lookups
-                ),
+                Some(Ok(r)) => {
+                    println!(
+                        "dns {round}: libevent {:>8.0} lookups/s, {:>5.2} us CPU/lookup ({} answered)",
+                        r.rate(),
+                        r.cpu_per_lookup_us().unwrap_or(f64::NAN),
+                        r.lookups
+                    );
+                    lib.push(r);
+                }
                 Some(Err(e)) => return Err(format!("libevent: {e}")),
                 None => println!("dns {round}: libevent not built (libevent not installed)"),
             }
+        }
+    }
+    let median = |runs: &[levent_bench::dns::DnsRun],
+                  f: &dyn Fn(&levent_bench::dns::DnsRun) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    for (name, runs) in [("levent", &lev), ("libevent", &lib)] {
+        if !runs.is_empty() {
+            println!(
+                "dns median: {name:<8} {:>8.0} lookups/s, {:>5.2} us CPU/lookup",
+                median(runs, &|r| r.rate()),
+                median(runs, &|r| r.cpu_per_lookup_us().unwrap_or(f64::NAN))
+            );
         }
     }
     Ok(())
