@@ -1,5 +1,5 @@
 //! Builds `libevent-bench`, the libevent side of the benchmarks (C, in `c/`), against
-//! `pkg-config libevent_core` when it is installed, and tells the runner where it is through
+//! `pkg-config libevent` (core and extra, for evdns) when it is installed, and tells the runner where it is through
 //! `LEVENT_BENCH_LIBEVENT`. Without libevent the suite says so and runs the rest.
 //!
 //! A cross build (another target than the machine building) skips it without a word: the C
@@ -27,7 +27,13 @@ fn main() {
                 cmd.arg("-I").arg(dir);
             }
             cmd.args(["-o"]).arg(&out);
-            for f in ["c/main.c", "c/pipechain.c", "c/timers.c", "c/echo.c"] {
+            for f in [
+                "c/main.c",
+                "c/pipechain.c",
+                "c/timers.c",
+                "c/echo.c",
+                "c/dns.c",
+            ] {
                 cmd.arg(f);
             }
             for dir in &lib.link_paths {
@@ -45,7 +51,7 @@ fn main() {
             }
         }
         Err(e) => {
-            println!("cargo::warning=libevent_core not found ({e}): libevent will be skipped");
+            println!("cargo::warning=libevent not found ({e}): libevent will be skipped");
             false
         }
     };

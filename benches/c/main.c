@@ -1,5 +1,5 @@
 /* libevent-bench: libevent's side of levent's benchmark suite, one subcommand per benchmark.
- * Built by levent-bench's build script against pkg-config libevent_core; run by the suite's
+ * Built by levent-bench's build script against pkg-config libevent (core and extra: evdns); run by the suite's
  * runner, which reads one result line from standard output. */
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 uint64_t pipechain(int n, int a, int w, uint64_t *events);
 int timers(int n, uint64_t seed);
 int echo_server(int port, int secs);
+uint64_t dns_bench(const char *server, int n, int inflight, int *errors, uint64_t *cpu);
 
 int main(int argc, char **argv) {
     struct rlimit rl;
@@ -32,6 +33,14 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "echo-server") == 0) {
         return echo_server(atoi(argv[2]), atoi(argv[3]));
     }
-    fprintf(stderr, "usage: libevent-bench pipechain N A W | timers N SEED | echo-server PORT SECS\n");
+    if (argc == 5 && strcmp(argv[1], "dns") == 0) {
+        int errors = 0;
+        uint64_t cpu = 0;
+        int n = atoi(argv[3]);
+        uint64_t ns = dns_bench(argv[2], n, atoi(argv[4]), &errors, &cpu);
+        printf("%llu %d %llu\n", (unsigned long long)ns, n - errors, (unsigned long long)cpu);
+        return ns && errors == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "usage: libevent-bench pipechain N A W | timers N SEED | echo-server PORT SECS | dns IP:PORT N INFLIGHT\n");
     return 2;
 }

@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod dispatch;
+pub mod dns;
 pub mod echo;
 pub mod pipechain;
 pub mod timers;

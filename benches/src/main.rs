@@ -6,7 +6,7 @@
 //! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
 //!
 //! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
-//! (pipechain, timers, echo, dispatch, callgrind), `--chart FILE.png` (draw the ratios).
+//! (pipechain, timers, echo, dns, dispatch, callgrind), `--chart FILE.png` (draw the ratios).
 //! The other subcommands are the single measurements the runner starts in child processes.
 
 use levent_bench::{echo, pipechain, timers};
@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use std::process::{Command, ExitCode, Stdio};
 
 #[global_allocator]
-static ALLOC: dhat::Alloc = dhat::Alloc;
+static ALLOC: levent_hosts::alloc::Counting = levent_hosts::alloc::Counting;
 
 fn allocations() -> u64 {
-    dhat::HeapStats::get().total_blocks
+    levent_hosts::alloc::allocations()
 }
 
 fn main() -> ExitCode {
@@ -34,15 +34,15 @@ fn main() -> ExitCode {
 fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("pipechain" | "timers" | "echo-server" | "echo-client" | "dispatch" | "allocs") => {
-            match single(&args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("levent-bench {}: {e}", args[0]);
-                    ExitCode::from(1)
-                }
+        Some(
+            "pipechain" | "timers" | "echo-server" | "echo-client" | "dispatch" | "allocs" | "dns",
+        ) => match single(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("levent-bench {}: {e}", args[0]);
+                ExitCode::from(1)
             }
-        }
+        },
         _ => suite(&args),
     }
 }
@@ -80,12 +80,7 @@ fn single(args: &[String]) -> Result<(), String> {
         }
         "echo-server" => {
             let (port, secs): (u16, u64) = (num(args, 2, "PORT")?, num(args, 3, "SECS")?);
-            // LEVENT_BENCH_DHAT=1 writes dhat-heap.json, with where each allocation comes from.
-            let _profiler = if std::env::var_os("LEVENT_BENCH_DHAT").is_some() {
-                dhat::Profiler::new_heap()
-            } else {
-                dhat::Profiler::builder().testing().build()
-            };
+            levent_hosts::alloc::count_here(true);
             let stats = match impl_ {
                 "mio" => echo::mio_server(port, secs),
                 _ => echo::levent_server(port, secs, allocations),
@@ -107,9 +102,25 @@ fn single(args: &[String]) -> Result<(), String> {
             "{}",
             levent_bench::dispatch::run(100, num(args, 1, "ROUNDS")?)
         ),
+        "dns" => {
+            // One DNS run against levent's server in a thread of this process:
+            // `dns IMPL N INFLIGHT` prints `lookups/s allocations-per-lookup` (-1: not counted).
+            let (n, inflight) = (num(args, 2, "N")?, num(args, 3, "INFLIGHT")?);
+            let served = levent_bench::dns::serve().map_err(|e| format!("dns server: {e}"))?;
+            let run = match impl_ {
+                "libevent" => levent_bench::dns::libevent(served.addr, n, inflight)
+                    .ok_or("libevent was not built")?,
+                _ => levent_bench::dns::levent(served.addr, n, inflight),
+            }
+            .map_err(|e| e.to_string())?;
+            let allocs = run
+                .allocations
+                .map_or(-1.0, |a| a as f64 / run.lookups.max(1) as f64);
+            println!("{} {}", run.rate(), allocs);
+        }
         "allocs" => {
             // Heap allocations per event of the levent pipe chain in its steady state.
-            let _profiler = dhat::Profiler::builder().testing().build();
+            levent_hosts::alloc::count_here(true);
             let (n, a) = (num(args, 1, "N")?, num(args, 2, "A")?);
             let (allocs, run) =
                 pipechain::levent_counting(n, a, 20_000, allocations).map_err(|e| e.to_string())?;
@@ -338,6 +349,40 @@ fn suite(args: &[String]) -> ExitCode {
                         );
                     }
                 }));
+            }
+        }
+    }
+
+    if wants(&o, "dns") {
+        let (n, inflight) = if o.quick { (500, 20) } else { (10_000, 100) };
+        let dns_impls: Vec<&str> = impls.iter().copied().filter(|i| *i != "mio").collect();
+        for rep in 0..o.reps {
+            for &i in &dns_impls {
+                check(
+                    run_self(&["dns", i, &n.to_string(), &inflight.to_string()]).map(|s| {
+                        let v = numbers(&s);
+                        record(
+                            &mut res,
+                            "dns 10k A, 100 in flight",
+                            "lookups/s",
+                            true,
+                            i,
+                            rep,
+                            v[0],
+                        );
+                        if v[1] >= 0.0 {
+                            record(
+                                &mut res,
+                                "dns 10k A, 100 in flight",
+                                "allocations/lookup",
+                                false,
+                                i,
+                                rep,
+                                v[1],
+                            );
+                        }
+                    }),
+                );
             }
         }
     }

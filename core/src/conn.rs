@@ -432,8 +432,10 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     }
 
     fn update_writing<T: Copy>(&mut self, events: &mut dyn Events<T>) {
-        let want =
-            !self.output.is_empty() && matches!(self.state, State::Open | State::ShuttingDown);
+        // While connecting, the write event watches the connect: data queued meanwhile must not
+        // take it away.
+        let want = self.state == State::Connecting
+            || (!self.output.is_empty() && matches!(self.state, State::Open | State::ShuttingDown));
         if want && !self.write_added {
             self.write_added = events.add(self.write_ev, self.opts.write_timeout).is_ok();
         } else if !want && self.write_added {

@@ -1,5 +1,6 @@
 //! The small non-blocking interface a connection is driven through: [`Transport`] (read, write,
-//! shut down writing, close, and the source key for readiness), and [`Accept`] for listeners.
+//! shut down writing, close, and the source key for readiness), [`Accept`] for listeners,
+//! [`Connect`] to start a connection to an address, and [`Datagram`] for UDP (DNS).
 //!
 //! Nothing here assumes a file descriptor. A transport is addressed by a `Copy` handle into IO
 //! storage that the application owns and passes to each call: `levent-hosts` keeps sockets, Unix
@@ -10,6 +11,7 @@
 use crate::event::SourceKey;
 use crate::host::Dispatcher;
 use core::fmt;
+use core::net::SocketAddr;
 
 /// What can go wrong with a non-blocking transport operation. Hosts map their OS errors onto
 /// these, so a program sees the same values on Linux, Windows and smoltcp.
@@ -125,4 +127,49 @@ pub trait Accept: Transport {
     /// [`IoError::WouldBlock`] when none is waiting, [`IoError::NoDescriptors`] when the process
     /// is out of descriptors.
     fn accept(&mut self, h: Self::Handle) -> Result<Self::Handle, IoError>;
+}
+
+/// Transports that can start a non-blocking connect to an IP address: what the DNS resolver's
+/// TCP fallback and [`dns::Connector`](crate::dns::Connector) need.
+pub trait Connect: Transport {
+    /// Start connecting to `to` and return the new transport at once; the connect completes (or
+    /// fails) later, which [`Transport::connected`] reports once the transport is writable.
+    /// Fails at once when no transport can be opened ([`IoError::NoDescriptors`]) or the address
+    /// cannot be reached at all ([`IoError::Unreachable`]).
+    fn connect(&mut self, to: SocketAddr) -> Result<Self::Handle, IoError>;
+}
+
+/// Non-blocking datagram sockets addressed by handle: UDP sockets on hosts and boards, simulated
+/// ones in tests.
+///
+/// Every datagram is sent and received whole: a datagram longer than the receive buffer is cut
+/// to it (as `recvfrom` does), and a send either takes the whole datagram or fails.
+pub trait Datagram {
+    /// What names one socket in this storage.
+    type Handle: Copy + PartialEq + fmt::Debug;
+
+    /// Open a socket bound to `local`. Port 0 asks for a free port, which hosts choose at random
+    /// (the operating system's ephemeral port), so each new socket is a new source port. An
+    /// unspecified address (`0.0.0.0`, `[::]`) receives on every address of its family.
+    fn bind(&mut self, local: SocketAddr) -> Result<Self::Handle, IoError>;
+
+    /// The source the host reports readiness for.
+    fn source(&self, h: Self::Handle) -> SourceKey;
+
+    /// The address the socket is bound to (with the port chosen for port 0).
+    fn local_addr(&self, h: Self::Handle) -> Result<SocketAddr, IoError>;
+
+    /// Send one datagram to `to`; [`IoError::WouldBlock`] when the socket cannot take it now.
+    fn send_to(&mut self, h: Self::Handle, buf: &[u8], to: SocketAddr) -> Result<usize, IoError>;
+
+    /// Receive one datagram into `buf`: its length (cut to `buf`) and where it came from;
+    /// [`IoError::WouldBlock`] when none is waiting.
+    fn recv_from(
+        &mut self,
+        h: Self::Handle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddr), IoError>;
+
+    /// Deregister the socket from `d` (see [`Dispatcher::forget_source`]), then close it.
+    fn close(&mut self, d: &mut dyn Dispatcher, h: Self::Handle);
 }

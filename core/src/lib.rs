@@ -92,7 +92,7 @@ pub use error::{AddError, CreateError, IdError, LoopError, PriorityError, Reject
 pub use event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
 pub use events::{Events, Handler, OnFired};
 pub use host::{Change, Dispatcher, Host, HostError, Platform, Signals, Token, Turn, Wait};
-pub use io::{Accept, IoError, Transport};
+pub use io::{Accept, Connect, Datagram, IoError, Transport};
 pub use notify::{Notifier, NotifyFull, NotifySource, Waker};
 pub use time::{Clock, Overflow, Tick};
 

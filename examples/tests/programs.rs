@@ -170,6 +170,7 @@ fn every_example_answers_help_with_one_line_of_usage() {
         "signalevent",
         "server",
         "client",
+        "dns-lookup",
     ] {
         let out = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name}");

@@ -29,8 +29,10 @@
 
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod buffer;
 pub mod clock;
+pub mod dns;
 #[cfg(target_os = "linux")]
 pub mod epoll;
 #[cfg(any(

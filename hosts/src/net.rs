@@ -1,5 +1,6 @@
-//! [`Sockets`]: IO storage for TCP sockets, Unix-domain sockets and pipes, implementing the core's
-//! [`Transport`] and [`Accept`] so that connections and listeners run over them.
+//! [`Sockets`]: IO storage for TCP sockets, Unix-domain sockets, pipes and UDP sockets,
+//! implementing the core's [`Transport`], [`Accept`], [`Connect`] and [`Datagram`] so that
+//! connections, listeners and the DNS resolver and server run over them.
 //!
 //! Every socket is non-blocking and owned by the table; the application holds `Copy`
 //! [`SocketId`]s. Closing goes through [`Transport::close`], which deregisters the descriptor from
@@ -13,7 +14,7 @@
 //! Windows' `SO_REUSEADDR` does not mean "rebind at once after a restart" (Windows does that
 //! anyway) but "let another socket bind the same port while this one listens".
 
-use levent_core::io::{Accept, IoError, Transport};
+use levent_core::io::{Accept, Connect, Datagram, IoError, Transport};
 use levent_core::{Dispatcher, SourceKey};
 #[cfg(unix)]
 use socket2::SockAddr;
@@ -57,6 +58,7 @@ enum Kind {
     Listener(Socket),
     #[cfg(unix)]
     Pipe(std::fs::File),
+    Udp(Socket),
 }
 
 #[derive(Debug)]
@@ -136,7 +138,7 @@ fn key_of(kind: &Kind) -> SourceKey {
     {
         use std::os::fd::AsRawFd;
         match kind {
-            Kind::Stream(s) | Kind::Listener(s) => SourceKey(s.as_raw_fd() as usize),
+            Kind::Stream(s) | Kind::Listener(s) | Kind::Udp(s) => SourceKey(s.as_raw_fd() as usize),
             Kind::Pipe(f) => SourceKey(f.as_raw_fd() as usize),
         }
     }
@@ -144,7 +146,9 @@ fn key_of(kind: &Kind) -> SourceKey {
     {
         use std::os::windows::io::AsRawSocket;
         match kind {
-            Kind::Stream(s) | Kind::Listener(s) => SourceKey(s.as_raw_socket() as usize),
+            Kind::Stream(s) | Kind::Listener(s) | Kind::Udp(s) => {
+                SourceKey(s.as_raw_socket() as usize)
+            }
         }
     }
 }
@@ -200,7 +204,7 @@ impl Sockets {
 
     fn socket(&self, id: SocketId) -> io::Result<&Socket> {
         match self.get(id) {
-            Ok(Kind::Stream(s) | Kind::Listener(s)) => Ok(s),
+            Ok(Kind::Stream(s) | Kind::Listener(s) | Kind::Udp(s)) => Ok(s),
             _ => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 "not an open socket",
@@ -239,6 +243,16 @@ impl Sockets {
             Err(e) => return Err(e),
         }
         Ok(self.insert(Kind::Stream(s)))
+    }
+
+    /// Open a non-blocking UDP socket bound to `local`; port 0 lets the operating system choose
+    /// a free ephemeral port (at random on Linux, the BSDs and Windows), so every new socket is a
+    /// new source port. `SO_REUSEADDR` is not set: two servers never share a port by accident.
+    pub fn bind_udp(&mut self, local: SocketAddr) -> io::Result<SocketId> {
+        let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+        s.set_nonblocking(true)?;
+        s.bind(&local.into())?;
+        Ok(self.insert(Kind::Udp(s)))
     }
 
     /// Listen on a Unix-domain socket at `path`.
@@ -324,7 +338,7 @@ impl Sockets {
         if let Ok(s) = self.socket(id) {
             let _ = s.set_linger(Some(std::time::Duration::ZERO));
         }
-        self.close(d, id);
+        Transport::close(self, d, id);
     }
 }
 
@@ -340,7 +354,7 @@ impl Transport for Sockets {
             Kind::Stream(s) => (&*s).read(buf),
             #[cfg(unix)]
             Kind::Pipe(f) => (&*f).read(buf),
-            Kind::Listener(_) => return Err(IoError::NotConnected),
+            Kind::Listener(_) | Kind::Udp(_) => return Err(IoError::NotConnected),
         };
         r.map_err(|e| io_error(&e))
     }
@@ -353,7 +367,7 @@ impl Transport for Sockets {
             Kind::Stream(s) => (&*s).write(buf),
             #[cfg(unix)]
             Kind::Pipe(f) => (&*f).write(buf),
-            Kind::Listener(_) => return Err(IoError::NotConnected),
+            Kind::Listener(_) | Kind::Udp(_) => return Err(IoError::NotConnected),
         };
         r.map_err(|e| io_error(&e))
     }
@@ -365,7 +379,7 @@ impl Transport for Sockets {
                 .map_err(|e| io_error(&e)),
             #[cfg(unix)]
             Kind::Pipe(_) => Ok(()),
-            Kind::Listener(_) => Err(IoError::NotConnected),
+            Kind::Listener(_) | Kind::Udp(_) => Err(IoError::NotConnected),
         }
     }
 
@@ -411,5 +425,76 @@ impl Accept for Sockets {
         })?;
         s.set_nonblocking(true).map_err(|e| io_error(&e))?;
         Ok(self.insert(Kind::Stream(s)))
+    }
+}
+
+impl Connect for Sockets {
+    fn connect(&mut self, to: SocketAddr) -> Result<SocketId, IoError> {
+        Sockets::connect(self, to).map_err(|e| io_error(&e))
+    }
+}
+
+impl Datagram for Sockets {
+    type Handle = SocketId;
+
+    fn bind(&mut self, local: SocketAddr) -> Result<SocketId, IoError> {
+        self.bind_udp(local).map_err(|e| io_error(&e))
+    }
+
+    fn source(&self, h: SocketId) -> SourceKey {
+        self.get(h).map_or(SourceKey(usize::MAX), key_of)
+    }
+
+    fn local_addr(&self, h: SocketId) -> Result<SocketAddr, IoError> {
+        Sockets::local_addr(self, h).map_err(|e| io_error(&e))
+    }
+
+    fn send_to(&mut self, h: SocketId, buf: &[u8], to: SocketAddr) -> Result<usize, IoError> {
+        match self.get(h)? {
+            Kind::Udp(s) => s.send_to(buf, &to.into()).map_err(|e| io_error(&e)),
+            _ => Err(IoError::NotConnected),
+        }
+    }
+
+    fn recv_from(&mut self, h: SocketId, buf: &mut [u8]) -> Result<(usize, SocketAddr), IoError> {
+        let Kind::Udp(s) = self.get(h)? else {
+            return Err(IoError::NotConnected);
+        };
+        loop {
+            // A datagram longer than `buf` is cut, as `recvfrom` does.
+            match s.read_from(buf) {
+                Ok((n, from)) => match from {
+                    Some(addr) => return Ok((n, addr)),
+                    // Not an IP peer (impossible for a UDP socket): drop it, read the next.
+                    None => continue,
+                },
+                // A previous send's ICMP error (port unreachable) reported on this socket:
+                // nothing to read from it, keep reading.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
+                Err(e) => return Err(io_error(&e)),
+            }
+        }
+    }
+
+    fn close(&mut self, d: &mut dyn Dispatcher, h: SocketId) {
+        Transport::close(self, d, h);
+    }
+}
+
+/// Reading a datagram into an initialised buffer (socket2 reads into `MaybeUninit`).
+trait ReadFrom {
+    fn read_from(self, buf: &mut [u8]) -> io::Result<(usize, Option<SocketAddr>)>;
+}
+
+impl ReadFrom for &Socket {
+    fn read_from(self, buf: &mut [u8]) -> io::Result<(usize, Option<SocketAddr>)> {
+        // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and `recv_from` only ever writes
+        // initialised bytes into the slice, so `buf` stays initialised (socket2's own `Read`
+        // implementation does the same).
+        let uninit =
+            unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [std::mem::MaybeUninit<u8>]) };
+        let (n, from) = self.recv_from(uninit)?;
+        Ok((n, from.as_socket()))
     }
 }

@@ -7,14 +7,22 @@
 //! the core's [`Transport`] and [`Accept`], so buffered connections and listeners run on it as on
 //! real sockets — with a descriptor limit to exhaust ([`SimNet::set_fd_limit`]) and resets to
 //! inject ([`SimNet::reset`]).
+//!
+//! It also carries datagrams: [`SimNet::bind_udp`] opens a simulated UDP socket on an address
+//! (port 0 draws a free port from the seed), and it implements the core's [`Datagram`]. A test
+//! decides the fate of every datagram sent with [`SimNet::set_datagram_fate`]: deliver it, drop
+//! it, or delay it by some ticks (datagrams delayed by different amounts arrive reordered).
+//! Without a rule every datagram arrives at once, in the order sent. A datagram to an address
+//! nobody is bound to is dropped, as UDP does.
 
 pub use levent_core::sim::{Action, Sim, SimFull};
 
 use crate::{Attached, Backend};
-use levent_core::io::{Accept, IoError, Transport};
-use levent_core::{Dispatcher, Host, HostError, Ready, SourceKey, Turn, Wait};
+use levent_core::io::{Accept, Connect, Datagram, IoError, Transport};
+use levent_core::{Dispatcher, Host, HostError, Ready, SourceKey, Tick, Turn, Wait};
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Sources and scripted actions a [`SimNet`] can hold.
 pub const SIM_CAPACITY: usize = 4096;
@@ -35,8 +43,62 @@ struct End {
     backlog: Option<VecDeque<SourceKey>>,
 }
 
+/// A datagram on its way, as a [`SimNet::set_datagram_fate`] rule sees it.
+#[derive(Debug)]
+pub struct SimDatagram<'a> {
+    /// The sender's address.
+    pub from: SocketAddr,
+    /// The destination.
+    pub to: SocketAddr,
+    /// The payload.
+    pub data: &'a [u8],
+    /// How many datagrams were sent before this one (0 for the first), across the network.
+    pub seq: u64,
+}
+
+/// What happens to a datagram (see [`SimNet::set_datagram_fate`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fate {
+    /// Arrives at once.
+    Deliver,
+    /// Lost.
+    Drop,
+    /// Arrives after this many ticks.
+    Delay(Tick),
+}
+
+/// A rule deciding each datagram's [`Fate`].
+type FateRule = Box<dyn FnMut(&SimDatagram<'_>) -> Fate>;
+
+#[derive(Debug)]
+struct UdpEnd {
+    local: SocketAddr,
+    inbox: VecDeque<(SocketAddr, Vec<u8>)>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    due: Tick,
+    seq: u64,
+    key: SourceKey,
+    to: SocketAddr,
+    from: SocketAddr,
+    data: Vec<u8>,
+}
+
+/// Simulated UDP: sockets, bindings, datagrams on their way, and the test's rule.
+#[derive(Default)]
+struct Udp {
+    sockets: HashMap<SourceKey, UdpEnd>,
+    bound: HashMap<SocketAddr, SourceKey>,
+    in_flight: Vec<InFlight>,
+    sent: u64,
+    rule: Option<FateRule>,
+}
+
 /// In-memory pipes and socket pairs on the simulation host. See the [module documentation](self).
 pub struct SimNet {
+    udp: Udp,
     sim: Box<Sim<SIM_CAPACITY>>,
     ends: HashMap<SourceKey, End>,
     ports: HashMap<u16, SourceKey>,
@@ -52,6 +114,7 @@ impl SimNet {
     /// or socket pair buffers at most 64 KiB.
     pub fn new(seed: u64) -> Self {
         SimNet {
+            udp: Udp::default(),
             sim: Box::new(Sim::new(seed).shuffle(true)),
             ends: HashMap::new(),
             ports: HashMap::new(),
@@ -76,7 +139,8 @@ impl SimNet {
     /// The lowest free key, as `open` returns the lowest free descriptor.
     fn key(&mut self) -> SourceKey {
         let mut k = 3;
-        while self.ends.contains_key(&SourceKey(k)) {
+        while self.ends.contains_key(&SourceKey(k)) || self.udp.sockets.contains_key(&SourceKey(k))
+        {
             k += 1;
         }
         SourceKey(k)
@@ -285,6 +349,10 @@ impl SimNet {
 
     /// Bring the simulation's readiness for `key` in line with its buffers.
     fn update(&mut self, key: SourceKey) {
+        if self.udp.sockets.contains_key(&key) {
+            self.update_udp(key);
+            return;
+        }
         let Some(end) = self.ends.get(&key) else {
             return;
         };
@@ -320,6 +388,229 @@ impl SimNet {
         if !new.is_empty() {
             let _ = self.sim.set_ready(key, new);
         }
+    }
+}
+
+impl SimNet {
+    /// Open a simulated UDP socket bound to `local`; port 0 draws a free port (49152 to 65535)
+    /// from the seed. Fails with `AddrInUse` when the address is taken.
+    pub fn bind_udp(&mut self, local: SocketAddr) -> Result<SourceKey, IoError> {
+        let mut local = local;
+        if local.port() == 0 {
+            loop {
+                let port = self.sim.rng().u16(49152..=65535);
+                local.set_port(port);
+                if !self.udp.bound.contains_key(&local) {
+                    break;
+                }
+            }
+        } else if self.udp.bound.contains_key(&local) {
+            return Err(IoError::AddrInUse);
+        }
+        let k = self.key();
+        self.udp.sockets.insert(
+            k,
+            UdpEnd {
+                local,
+                inbox: VecDeque::new(),
+            },
+        );
+        self.udp.bound.insert(local, k);
+        self.update(k);
+        Ok(k)
+    }
+
+    /// Decide the fate of every datagram sent from now on with `rule` (deliver, drop, delay);
+    /// the rule sees each datagram's addresses, payload and sequence number. Keep the rule
+    /// deterministic (draw from a seeded generator) and the simulation stays deterministic.
+    pub fn set_datagram_fate(&mut self, rule: impl FnMut(&SimDatagram<'_>) -> Fate + 'static) {
+        self.udp.rule = Some(Box::new(rule));
+    }
+
+    /// Deliver every datagram at once again.
+    pub fn clear_datagram_fate(&mut self) {
+        self.udp.rule = None;
+    }
+
+    /// How many datagrams have been sent on this network.
+    pub fn datagrams_sent(&self) -> u64 {
+        self.udp.sent
+    }
+
+    /// The socket bound to `to`, or to the unspecified address of its family on its port.
+    fn udp_dest(&self, to: SocketAddr) -> Option<SourceKey> {
+        let any = match to.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        self.udp
+            .bound
+            .get(&to)
+            .or_else(|| self.udp.bound.get(&SocketAddr::new(any, to.port())))
+            .copied()
+    }
+
+    fn udp_send(&mut self, key: SourceKey, data: &[u8], to: SocketAddr) -> Result<usize, IoError> {
+        let local = self.udp.sockets.get(&key).ok_or(IoError::Closed)?.local;
+        let from = if local.ip().is_unspecified() {
+            let ip = match local.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            };
+            SocketAddr::new(ip, local.port())
+        } else {
+            local
+        };
+        let seq = self.udp.sent;
+        self.udp.sent += 1;
+        let fate = match self.udp.rule.as_mut() {
+            Some(rule) => rule(&SimDatagram {
+                from,
+                to,
+                data,
+                seq,
+            }),
+            None => Fate::Deliver,
+        };
+        let Some(dest) = self.udp_dest(to) else {
+            return Ok(data.len());
+        };
+        match fate {
+            Fate::Drop => {}
+            Fate::Deliver => {
+                if let Some(end) = self.udp.sockets.get_mut(&dest) {
+                    end.inbox.push_back((from, data.to_vec()));
+                    let _ = self.sim.set_ready(dest, Ready::READ);
+                }
+            }
+            Fate::Delay(ticks) => {
+                let due = self.sim.now().saturating_add(ticks);
+                self.udp.in_flight.push(InFlight {
+                    due,
+                    seq,
+                    key: dest,
+                    to,
+                    from,
+                    data: data.to_vec(),
+                });
+                let _ = self
+                    .sim
+                    .schedule(due, levent_core::sim::Action::SetReady(dest, Ready::READ));
+            }
+        }
+        Ok(data.len())
+    }
+
+    /// Move the delayed datagrams that are due into their sockets' inboxes, in order of arrival.
+    fn deliver_due(&mut self) {
+        let now = self.sim.now();
+        if !self.udp.in_flight.iter().any(|d| d.due <= now) {
+            return;
+        }
+        self.udp.in_flight.sort_by_key(|d| (d.due, d.seq));
+        let split = self.udp.in_flight.partition_point(|d| d.due <= now);
+        let due: Vec<InFlight> = self.udp.in_flight.drain(..split).collect();
+        for d in due {
+            // Delivered only if the same socket is still bound where it was sent.
+            if self.udp_dest(d.to) == Some(d.key)
+                && let Some(end) = self.udp.sockets.get_mut(&d.key)
+            {
+                end.inbox.push_back((d.from, d.data));
+                let _ = self.sim.set_ready(d.key, Ready::READ);
+            }
+        }
+    }
+
+    fn udp_recv(&mut self, key: SourceKey, buf: &mut [u8]) -> Result<(usize, SocketAddr), IoError> {
+        self.deliver_due();
+        let end = self.udp.sockets.get_mut(&key).ok_or(IoError::Closed)?;
+        let Some((from, data)) = end.inbox.pop_front() else {
+            self.update_udp(key);
+            return Err(IoError::WouldBlock);
+        };
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        self.update_udp(key);
+        Ok((n, from))
+    }
+
+    fn udp_close(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        self.forget(d, key);
+        if let Some(end) = self.udp.sockets.remove(&key) {
+            self.udp.bound.remove(&end.local);
+        }
+        self.udp.in_flight.retain(|d| d.key != key);
+        self.sim
+            .clear_ready(key, Ready::READ | Ready::WRITE | Ready::CLOSED);
+    }
+
+    fn update_udp(&mut self, key: SourceKey) {
+        let Some(end) = self.udp.sockets.get(&key) else {
+            return;
+        };
+        let now = self.sim.now();
+        let mut want = Ready::WRITE;
+        if !end.inbox.is_empty()
+            || self
+                .udp
+                .in_flight
+                .iter()
+                .any(|d| d.key == key && d.due <= now)
+        {
+            want |= Ready::READ;
+        }
+        let have = self.sim.readiness(key);
+        self.sim.clear_ready(key, have & !want);
+        let new = want & !have;
+        if !new.is_empty() {
+            let _ = self.sim.set_ready(key, new);
+        }
+    }
+}
+
+impl Datagram for SimNet {
+    type Handle = SourceKey;
+
+    fn bind(&mut self, local: SocketAddr) -> Result<SourceKey, IoError> {
+        self.bind_udp(local)
+    }
+
+    fn source(&self, h: SourceKey) -> SourceKey {
+        h
+    }
+
+    fn local_addr(&self, h: SourceKey) -> Result<SocketAddr, IoError> {
+        self.udp
+            .sockets
+            .get(&h)
+            .map(|e| e.local)
+            .ok_or(IoError::Closed)
+    }
+
+    fn send_to(&mut self, h: SourceKey, buf: &[u8], to: SocketAddr) -> Result<usize, IoError> {
+        self.udp_send(h, buf, to)
+    }
+
+    fn recv_from(&mut self, h: SourceKey, buf: &mut [u8]) -> Result<(usize, SocketAddr), IoError> {
+        self.udp_recv(h, buf)
+    }
+
+    fn close(&mut self, d: &mut dyn Dispatcher, h: SourceKey) {
+        self.udp_close(d, h);
+    }
+}
+
+impl Connect for SimNet {
+    /// Connects to the port of `to`. Simulated streams are numbered by port only and listen on
+    /// the simulated host's loopback addresses, so a connect to any other address (127.0.0.2,
+    /// say) is refused, as where nobody listens.
+    fn connect(&mut self, to: SocketAddr) -> Result<SourceKey, IoError> {
+        let local = match to.ip() {
+            IpAddr::V4(ip) => ip == Ipv4Addr::LOCALHOST || ip.is_unspecified(),
+            IpAddr::V6(ip) => ip == Ipv6Addr::LOCALHOST || ip.is_unspecified(),
+        };
+        // Port 0 is never listened on: the connect is refused like any unheard port.
+        Ok(SimNet::connect(self, if local { to.port() } else { 0 }))
     }
 }
 

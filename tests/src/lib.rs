@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 pub mod conformance;
+pub mod dns;
 pub mod net;
 
 use levent_core::{Dispatcher, Platform, SourceKey};
@@ -482,6 +483,7 @@ macro_rules! connection_suite {
             peer_reset_mid_message_leaves_the_server_serving,
             half_close_flushes_then_shuts_down,
             connect_refused_arrives_as_an_error,
+            data_written_while_connecting_goes_out_once_connected,
             read_timeout_fires_when_nothing_arrives,
         );
     };

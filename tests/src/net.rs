@@ -623,6 +623,49 @@ pub fn half_close_flushes_then_shuts_down<W: NetWorld>() {
     assert_eq!(server.eofs, 1);
 }
 
+/// Data written while the connect is still in progress goes out once it completes (writing
+/// must not stop the connect from being watched).
+pub fn data_written_while_connecting_goes_out_once_connected<W: NetWorld>() {
+    let mut w = W::new();
+    let mut e = engine(&w);
+    let (lh, target) = w.listen();
+    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
+    let mut server = EchoServer::<W>::new(ConnOptions::DEFAULT);
+    let h = w.connect(target);
+    let mut c = Connection::connecting(
+        &mut *e,
+        w.io(),
+        h,
+        ChainBuffer::new(),
+        ChainBuffer::new(),
+        ConnOptions::DEFAULT,
+        Ev::Client(0),
+    )
+    .unwrap();
+    assert_eq!(c.write(&mut *e, w.io(), b"early bird"), 10);
+    let mut connected = false;
+    let mut got = vec![];
+    while got.len() < 10 {
+        let f = e.next(w.host()).unwrap().expect("loop ended");
+        match f.datum {
+            Ev::Listener => server.accept(&mut e, &mut w, &mut l),
+            Ev::Server(i) => {
+                server.handle(&mut e, &mut w, i, &f);
+            }
+            Ev::Client(_) => {
+                let out = c.handle(&mut *e, w.io(), &f);
+                assert!(out.error().is_none(), "{:?}", out.error());
+                connected |= out.connected();
+                let mut buf = [0u8; 64];
+                let n = c.read(&mut *e, &mut buf);
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    assert!(connected);
+    assert_eq!(got, b"early bird");
+}
+
 /// A connect to where nobody listens arrives as an error event, not as `connected`.
 pub fn connect_refused_arrives_as_an_error<W: NetWorld>() {
     let mut w = W::new();

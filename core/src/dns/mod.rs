@@ -1,7 +1,21 @@
-//! The DNS message codec: RFC 1035 messages, AAAA (RFC 3596) and EDNS0 (RFC 6891), read
-//! without copying and written into a caller's buffer, with no allocation and no panics on
-//! anything from the network. The resolver and server of levent (libevent's evdns) are built on
-//! it; it is also usable alone, on a host or a microcontroller.
+//! DNS for levent (libevent's evdns): the message codec — RFC 1035 messages, AAAA (RFC 3596)
+//! and EDNS0 (RFC 6891), read without copying and written into a caller's buffer, with no
+//! allocation and no panics on anything from the network — and on top of it, as sans-IO state
+//! machines driven by the engine's events:
+//!
+//! - [`Resolver`] ([`resolver`] module): a stub resolver for A, AAAA, PTR and any other type,
+//!   with several servers, retries, TCP fallback, CNAME chains, search domains and a hosts
+//!   table; configured by a [`Config`] and a [`Hosts`] table, asked with a [`Query`], answering
+//!   with a [`Done`] that holds an [`Answer`] or a [`DnsError`];
+//! - [`Server`] ([`server`] module): a DNS server port over UDP and TCP whose [`Request`]s the
+//!   application answers with records or a [`MessageBuilder`];
+//! - [`Connector`] ([`connect`] module): connect to `host:port` by name, trying each address in
+//!   turn.
+//!
+//! They run over any IO storage implementing the core's [`Datagram`](crate::io::Datagram) and
+//! [`Connect`](crate::io::Connect) traits: `levent_hosts::net::Sockets` (with the system's
+//! configuration read by `levent_hosts::dns`), the simulated network, or a board's smoltcp
+//! sockets — the same code. The codec is also usable alone, on a host or a microcontroller.
 //!
 //! # Reading
 //!
@@ -74,20 +88,31 @@
 //!
 //! A [`Message`] is a few words (a slice, the header, counts and offsets); a [`Name`] is a slice
 //! and an offset; a [`NameBuf`] is 256 bytes; a [`MessageBuilder`] is a slice and a handful of
-//! words plus 4 bytes per compression-table entry. Nothing recurses.
+//! words plus 4 bytes per compression-table entry. Nothing recurses. The resolver's and server's
+//! sizes are set by their const generics (see their modules).
 
 mod builder;
+mod config;
+pub mod connect;
 mod error;
 mod message;
 mod name;
 mod rdata;
+pub mod resolver;
+mod rng;
+pub mod server;
 mod types;
 
 pub use builder::MessageBuilder;
+pub use config::{Config, DnsError, HostEntry, Hosts, MAX_SEARCH, MAX_SERVERS, Query};
+pub use connect::{ConnectError, Connected, Connector, Family};
 pub use error::{DecodeError, EncodeError, NameError};
 pub use message::{HEADER_LEN, MAX_MESSAGE_LEN, Message, Question, Questions, Record, Records};
 pub use name::{Labels, MAX_LABEL_LEN, MAX_NAME_LEN, Name, NameBuf};
 pub use rdata::{
     Edns, EdnsOption, EdnsOptions, EdnsOptionsIter, Mx, RData, Soa, Srv, Txt, TxtStrings,
 };
+pub use resolver::{Answer, Done, Full, RequestId, Resolver};
+pub use rng::Rng;
+pub use server::{Origin, Request, Server};
 pub use types::{Class, Flags, Header, Opcode, RType, Rcode, Section};
