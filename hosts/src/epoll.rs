@@ -17,10 +17,8 @@
 //!   returns the data or the error instead of the event silently never firing.
 
 use crate::unix::{self, SignalSet};
-use crate::{Attached, Backend};
-use levent_core::{
-    Change, Dispatcher, Host, HostError, Interest, Ready, SourceKey, Token, Turn, Wait, Waker,
-};
+use crate::{Attached, Backend, NotifierSlot};
+use levent_core::{Change, Dispatcher, Host, HostError, Interest, Ready, Token, Turn, Wait, Waker};
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -31,6 +29,9 @@ const SIGNAL: u64 = u64::MAX - 1;
 
 /// A host on Linux's epoll. See the [module documentation](self).
 pub struct Epoll {
+    /// First, so it is dropped first: the waker is cleared before the descriptors it writes to
+    /// close.
+    notifier: NotifierSlot,
     epfd: OwnedFd,
     wake: OwnedFd,
     events: Vec<libc::epoll_event>,
@@ -42,7 +43,6 @@ pub struct Epoll {
     registered: HashMap<RawFd, u64>,
     signals: SignalSet,
     signal_pipe: bool,
-    notifier: Option<Attached>,
     pwait2: bool,
 }
 
@@ -117,7 +117,7 @@ impl Epoll {
             registered: HashMap::new(),
             signals: SignalSet::new(),
             signal_pipe: false,
-            notifier: None,
+            notifier: NotifierSlot::default(),
             pwait2: true,
         };
         host.ctl(
@@ -136,63 +136,6 @@ impl Epoll {
             return Err(io::Error::last_os_error());
         }
         Ok(())
-    }
-
-    fn apply(&mut self, change: Change) -> Result<(), HostError> {
-        match change {
-            Change::Io {
-                key,
-                token,
-                old,
-                new,
-                edge,
-            } => {
-                let fd = key.0 as RawFd;
-                self.refused.retain(|r| r.1 != token);
-                if new.is_empty() {
-                    if self.registered.get(&fd) == Some(&token.0) {
-                        self.registered.remove(&fd);
-                        // Already gone if the descriptor was closed: nothing to undo then.
-                        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
-                    }
-                    return Ok(());
-                }
-                let m = mask(new, edge);
-                let (first, second) = if old.is_empty() {
-                    (libc::EPOLL_CTL_ADD, libc::EPOLL_CTL_MOD)
-                } else {
-                    (libc::EPOLL_CTL_MOD, libc::EPOLL_CTL_ADD)
-                };
-                self.registered.insert(fd, token.0);
-                let result = match self.ctl(first, fd, m, token.0) {
-                    // Registered under another token (a duplicate), or dropped by the kernel
-                    // when the descriptor was closed and its number reused: try the other way.
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOENT)) => {
-                        self.ctl(second, fd, m, token.0)
-                    }
-                    r => r,
-                };
-                if result.is_err() {
-                    self.refused.push((fd, token, new));
-                }
-                Ok(())
-            }
-            Change::Signal { signo, watch } => {
-                if watch {
-                    self.signals
-                        .watch(signo)
-                        .map_err(|e| unix::host_error(&e))?;
-                    if let (false, Some(fd)) = (self.signal_pipe, self.signals.pipe()) {
-                        self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, SIGNAL)
-                            .map_err(|e| unix::host_error(&e))?;
-                        self.signal_pipe = true;
-                    }
-                } else {
-                    self.signals.unwatch(signo);
-                }
-                Ok(())
-            }
-        }
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
@@ -259,7 +202,7 @@ impl Host for Epoll {
         if wait == Wait::Forever
             && self.registered.is_empty()
             && !self.signals.any()
-            && self.notifier.is_none()
+            && !self.notifier.is_attached()
         {
             return Ok(Turn::Never);
         }
@@ -281,9 +224,7 @@ impl Host for Epoll {
         if signalled {
             self.signals.feed(d);
         }
-        if let Some(n) = &self.notifier {
-            n.get().drain_into(d);
-        }
+        self.notifier.drain(d);
         if n == self.events.capacity() && n < 65536 {
             self.events.reserve(n);
         }
@@ -293,34 +234,68 @@ impl Host for Epoll {
 }
 
 impl Backend for Epoll {
-    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
-        while let Some(change) = d.next_change() {
-            self.apply(change)?;
-        }
-        Ok(())
-    }
-
-    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
-        if let Some(change) = d.forget_source(key) {
-            let _ = self.apply(change);
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        match change {
+            Change::Io {
+                key,
+                token,
+                old,
+                new,
+                edge,
+            } => {
+                let fd = key.0 as RawFd;
+                self.refused.retain(|r| r.1 != token);
+                if new.is_empty() {
+                    if self.registered.get(&fd) == Some(&token.0) {
+                        self.registered.remove(&fd);
+                        // Already gone if the descriptor was closed: nothing to undo then.
+                        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
+                    }
+                    return Ok(());
+                }
+                let m = mask(new, edge);
+                let (first, second) = if old.is_empty() {
+                    (libc::EPOLL_CTL_ADD, libc::EPOLL_CTL_MOD)
+                } else {
+                    (libc::EPOLL_CTL_MOD, libc::EPOLL_CTL_ADD)
+                };
+                self.registered.insert(fd, token.0);
+                let result = match self.ctl(first, fd, m, token.0) {
+                    // Registered under another token (a duplicate), or dropped by the kernel
+                    // when the descriptor was closed and its number reused: try the other way.
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOENT)) => {
+                        self.ctl(second, fd, m, token.0)
+                    }
+                    r => r,
+                };
+                if result.is_err() {
+                    self.refused.push((fd, token, new));
+                }
+                Ok(())
+            }
+            Change::Signal { signo, watch } => {
+                if watch {
+                    self.signals
+                        .watch(signo)
+                        .map_err(|e| unix::host_error(&e))?;
+                    if let (false, Some(fd)) = (self.signal_pipe, self.signals.pipe()) {
+                        self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, SIGNAL)
+                            .map_err(|e| unix::host_error(&e))?;
+                        self.signal_pipe = true;
+                    }
+                } else {
+                    self.signals.unwatch(signo);
+                }
+                Ok(())
+            }
         }
     }
 
     fn attach(&mut self, notifier: Attached) {
-        notifier.get().set_waker(Some(Waker {
+        let waker = Waker {
             wake: wake_eventfd,
             context: self.wake.as_raw_fd() as usize,
-        }));
-        if let Some(old) = self.notifier.replace(notifier) {
-            old.get().set_waker(None);
-        }
-    }
-}
-
-impl Drop for Epoll {
-    fn drop(&mut self) {
-        if let Some(n) = self.notifier.take() {
-            n.get().set_waker(None);
-        }
+        };
+        self.notifier.install(notifier, Some(waker));
     }
 }

@@ -239,10 +239,8 @@ pub use os::{Kqueue, catching};
 #[allow(clippy::unnecessary_cast)]
 mod os {
     use super::{Action, DELETE, Filter, Filters, KChange, Returned, Seen, plan, seen};
-    use crate::{Attached, Backend, unix};
-    use levent_core::{
-        Change, Dispatcher, Host, HostError, Ready, SourceKey, Token, Turn, Wait, Waker,
-    };
+    use crate::{Attached, Backend, NotifierSlot, unix};
+    use levent_core::{Change, Dispatcher, Host, HostError, Ready, Token, Turn, Wait, Waker};
     use std::collections::HashMap;
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -253,6 +251,9 @@ mod os {
 
     /// A host on kqueue. See the [module documentation](super).
     pub struct Kqueue {
+        /// First, so it is dropped first: the waker is cleared before the descriptors it writes to
+        /// close.
+        notifier: NotifierSlot,
         kq: OwnedFd,
         /// The changelist: applied by the next `kevent` call.
         changes: Vec<KChange>,
@@ -266,7 +267,6 @@ mod os {
         /// Readiness found while applying changes outside a turn ([`Backend::sync`]).
         pending: Vec<(Token, Ready)>,
         signals: Vec<i32>,
-        notifier: Option<Attached>,
     }
 
     fn filter_of(f: Filter) -> i16 {
@@ -467,7 +467,7 @@ mod os {
                 batch: Vec::with_capacity(256),
                 pending: Vec::new(),
                 signals: Vec::new(),
-                notifier: None,
+                notifier: NotifierSlot::default(),
             };
             host.apply_now(&[KChange {
                 ident: WAKE_IDENT,
@@ -508,7 +508,65 @@ mod os {
             }
             Ok(())
         }
+    }
 
+    impl Host for Kqueue {
+        fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
+            while let Some(change) = d.next_change() {
+                self.apply(change)?;
+            }
+            if wait == Wait::Forever
+                && self.registered.is_empty()
+                && self.signals.is_empty()
+                && !self.notifier.is_attached()
+                && self.pending.is_empty()
+            {
+                return Ok(Turn::Never);
+            }
+            let wait = if self.pending.is_empty() {
+                wait
+            } else {
+                Wait::No
+            };
+            let timeout = unix::remaining(wait).map(timespec);
+            self.changelist.clear();
+            self.changelist
+                .extend(self.changes.iter().map(|c| kevent_of(c, 0)));
+            // Room for an error entry per change, so that a failed change never fails the call.
+            self.events.clear();
+            self.events.reserve(self.changes.len());
+            let n = kevent(
+                self.kq.as_raw_fd(),
+                &self.changelist,
+                &mut self.events,
+                timeout.as_ref(),
+            );
+            // Applied, or (on an interrupted wait) applied before the wait began.
+            self.changes.clear();
+            let n = n.map_err(|e| unix::host_error(&e))?;
+            self.batch.clear();
+            self.batch.append(&mut self.pending);
+            for ev in &self.events[..n] {
+                let Some(r) = returned(ev) else { continue };
+                match seen(&r) {
+                    Seen::Io(token, ready) => self.batch.push((token, ready)),
+                    Seen::Signal(signo, count) => d.feed_signal(signo, count),
+                    Seen::Failed(errno) => return Err(HostError::Os(errno)),
+                    // The notifier is drained at every turn: a wake-up needs nothing more.
+                    Seen::Wake | Seen::Nothing => {}
+                }
+            }
+            d.feed_io(&self.batch);
+            self.notifier.drain(d);
+            if n == self.events.capacity() && n < 65536 {
+                self.events.reserve(n);
+            }
+            d.advance(crate::clock::now());
+            Ok(Turn::Waited)
+        }
+    }
+
+    impl Backend for Kqueue {
         fn apply(&mut self, change: Change) -> Result<(), HostError> {
             match change {
                 Change::Io {
@@ -570,67 +628,7 @@ mod os {
             }
             Ok(())
         }
-    }
 
-    impl Host for Kqueue {
-        fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-            while let Some(change) = d.next_change() {
-                self.apply(change)?;
-            }
-            if wait == Wait::Forever
-                && self.registered.is_empty()
-                && self.signals.is_empty()
-                && self.notifier.is_none()
-                && self.pending.is_empty()
-            {
-                return Ok(Turn::Never);
-            }
-            let wait = if self.pending.is_empty() {
-                wait
-            } else {
-                Wait::No
-            };
-            let timeout = unix::remaining(wait).map(timespec);
-            self.changelist.clear();
-            self.changelist
-                .extend(self.changes.iter().map(|c| kevent_of(c, 0)));
-            // Room for an error entry per change, so that a failed change never fails the call.
-            self.events.clear();
-            self.events.reserve(self.changes.len());
-            let n = kevent(
-                self.kq.as_raw_fd(),
-                &self.changelist,
-                &mut self.events,
-                timeout.as_ref(),
-            );
-            // Applied, or (on an interrupted wait) applied before the wait began.
-            self.changes.clear();
-            let n = n.map_err(|e| unix::host_error(&e))?;
-            self.batch.clear();
-            self.batch.append(&mut self.pending);
-            for ev in &self.events[..n] {
-                let Some(r) = returned(ev) else { continue };
-                match seen(&r) {
-                    Seen::Io(token, ready) => self.batch.push((token, ready)),
-                    Seen::Signal(signo, count) => d.feed_signal(signo, count),
-                    Seen::Failed(errno) => return Err(HostError::Os(errno)),
-                    // The notifier is drained at every turn: a wake-up needs nothing more.
-                    Seen::Wake | Seen::Nothing => {}
-                }
-            }
-            d.feed_io(&self.batch);
-            if let Some(notifier) = &self.notifier {
-                notifier.get().drain_into(d);
-            }
-            if n == self.events.capacity() && n < 65536 {
-                self.events.reserve(n);
-            }
-            d.advance(crate::clock::now());
-            Ok(Turn::Waited)
-        }
-    }
-
-    impl Backend for Kqueue {
         fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
             while let Some(change) = d.next_change() {
                 self.apply(change)?;
@@ -639,28 +637,19 @@ mod os {
             self.apply_now(&changes).map_err(|e| unix::host_error(&e))
         }
 
-        fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
-            if let Some(change) = d.forget_source(key) {
-                let _ = self.apply(change);
-            }
-        }
-
         fn attach(&mut self, notifier: Attached) {
-            notifier.get().set_waker(Some(Waker {
+            let waker = Waker {
                 wake: wake_user,
                 context: self.kq.as_raw_fd() as usize,
-            }));
-            if let Some(old) = self.notifier.replace(notifier) {
-                old.get().set_waker(None);
-            }
+            };
+            self.notifier.install(notifier, Some(waker));
         }
     }
 
     impl Drop for Kqueue {
         fn drop(&mut self) {
-            if let Some(n) = self.notifier.take() {
-                n.get().set_waker(None);
-            }
+            // Before the kqueue descriptor goes.
+            self.notifier = NotifierSlot::default();
             for signo in std::mem::take(&mut self.signals) {
                 restore(signo);
             }

@@ -64,7 +64,9 @@ pub mod sim;
 #[cfg(unix)]
 pub mod unix;
 
-use levent_core::{Dispatcher, Events, Exit, Host, NotifySource, OnFired, Platform, SourceKey};
+use levent_core::{
+    Change, Dispatcher, Events, Exit, Host, NotifySource, OnFired, Platform, SourceKey,
+};
 use std::io;
 use std::sync::Arc;
 
@@ -72,16 +74,29 @@ pub use levent_core;
 
 /// What the hosts of this crate add to the core's [`Host`] contract.
 pub trait Backend: Host {
+    /// Apply one change of the engine's change list to the OS, as a turn does for every change it
+    /// drains. A deregistration applies only to the registration with the same token.
+    fn apply(&mut self, change: Change) -> Result<(), levent_core::HostError>;
+
     /// Apply the engine's pending changes now, without waiting or advancing time: after this,
     /// every added event is registered with the OS and every watched signal is caught. A turn does
     /// this first anyway; call it when a registration must take effect before the loop runs (a
     /// signal raised before the first turn would otherwise meet its old disposition).
-    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), levent_core::HostError>;
+    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), levent_core::HostError> {
+        while let Some(change) = d.next_change() {
+            self.apply(change)?;
+        }
+        Ok(())
+    }
 
     /// Deregister `key` from the engine and the OS at once, before the caller closes it, so that a
     /// descriptor number reused by the next `open` never inherits the old registration or its
     /// readiness (see [`Dispatcher::forget_source`]).
-    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey);
+    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        if let Some(change) = d.forget_source(key) {
+            let _ = self.apply(change);
+        }
+    }
 
     /// Drain `notifier` into the engine at every turn, and let it wake this host.
     fn attach(&mut self, notifier: Attached);
@@ -112,6 +127,40 @@ impl Attached {
         match self {
             Attached::Static(n) => *n,
             Attached::Shared(n) => &**n,
+        }
+    }
+}
+
+/// The notifier a host drains, if any: installing one sets its waker and clears the waker of the
+/// one it replaces; dropping the slot clears the waker, so a notifier that outlives its host never
+/// pokes a closed descriptor.
+#[derive(Default)]
+pub(crate) struct NotifierSlot(Option<Attached>);
+
+impl NotifierSlot {
+    /// Make `notifier` the one drained, waking the host through `waker`.
+    pub(crate) fn install(&mut self, notifier: Attached, waker: Option<levent_core::Waker>) {
+        notifier.get().set_waker(waker);
+        if let Some(old) = self.0.replace(notifier) {
+            old.get().set_waker(None);
+        }
+    }
+
+    /// Whether a notifier is attached.
+    pub(crate) fn is_attached(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Feed what the notifier queued to `d`; returns how many ids.
+    pub(crate) fn drain(&self, d: &mut dyn Dispatcher) -> usize {
+        self.0.as_ref().map_or(0, |n| n.get().drain_into(d))
+    }
+}
+
+impl Drop for NotifierSlot {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.get().set_waker(None);
         }
     }
 }

@@ -9,16 +9,17 @@
 //! libevent's poll backend. Timeouts are milliseconds, rounded up. Wake-ups come through a pipe.
 
 use crate::unix::{self, SignalSet};
-use crate::{Attached, Backend};
-use levent_core::{
-    Change, Dispatcher, Host, HostError, Interest, Ready, SourceKey, Token, Turn, Wait, Waker,
-};
+use crate::{Attached, Backend, NotifierSlot};
+use levent_core::{Change, Dispatcher, Host, HostError, Interest, Ready, Token, Turn, Wait, Waker};
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A host on `poll(2)`. See the [module documentation](self).
 pub struct Poll {
+    /// First, so it is dropped first: the waker is cleared before the descriptors it writes to
+    /// close.
+    notifier: NotifierSlot,
     /// `fds[0]` is the wake pipe, `fds[1]` the signal pipe (or -1); sources follow.
     fds: Vec<libc::pollfd>,
     tokens: Vec<Token>,
@@ -27,7 +28,6 @@ pub struct Poll {
     wake_write: OwnedFd,
     batch: Vec<(Token, Ready)>,
     signals: SignalSet,
-    notifier: Option<Attached>,
 }
 
 const FIXED: usize = 2;
@@ -96,49 +96,8 @@ impl Poll {
             wake_write,
             batch: Vec::new(),
             signals: SignalSet::new(),
-            notifier: None,
+            notifier: NotifierSlot::default(),
         })
-    }
-
-    fn apply(&mut self, change: Change) -> Result<(), HostError> {
-        match change {
-            Change::Io {
-                key, token, new, ..
-            } => {
-                let fd = key.0 as RawFd;
-                match (self.slots.get(&fd).copied(), new.is_empty()) {
-                    // Only the registration this change is about: a descriptor number reused
-                    // since carries another token.
-                    (Some(i), true) if self.tokens[i] == token => self.remove(i),
-                    (Some(_), true) => {}
-                    (Some(i), false) => {
-                        self.fds[i].events = mask(new);
-                        self.tokens[i] = token;
-                    }
-                    (None, false) => {
-                        self.slots.insert(fd, self.fds.len());
-                        self.fds.push(libc::pollfd {
-                            fd,
-                            events: mask(new),
-                            revents: 0,
-                        });
-                        self.tokens.push(token);
-                    }
-                    (None, true) => {}
-                }
-            }
-            Change::Signal { signo, watch } => {
-                if watch {
-                    self.signals
-                        .watch(signo)
-                        .map_err(|e| unix::host_error(&e))?;
-                    self.fds[1].fd = self.signals.pipe().unwrap_or(-1);
-                } else {
-                    self.signals.unwatch(signo);
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -162,7 +121,7 @@ impl Host for Poll {
         if wait == Wait::Forever
             && self.fds.len() == FIXED
             && !self.signals.any()
-            && self.notifier.is_none()
+            && !self.notifier.is_attached()
         {
             return Ok(Turn::Never);
         }
@@ -206,43 +165,59 @@ impl Host for Poll {
         if signalled {
             self.signals.feed(d);
         }
-        if let Some(n) = &self.notifier {
-            n.get().drain_into(d);
-        }
+        self.notifier.drain(d);
         d.advance(crate::clock::now());
         Ok(Turn::Waited)
     }
 }
 
 impl Backend for Poll {
-    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
-        while let Some(change) = d.next_change() {
-            self.apply(change)?;
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        match change {
+            Change::Io {
+                key, token, new, ..
+            } => {
+                let fd = key.0 as RawFd;
+                match (self.slots.get(&fd).copied(), new.is_empty()) {
+                    // Only the registration this change is about: a descriptor number reused
+                    // since carries another token.
+                    (Some(i), true) if self.tokens[i] == token => self.remove(i),
+                    (Some(_), true) => {}
+                    (Some(i), false) => {
+                        self.fds[i].events = mask(new);
+                        self.tokens[i] = token;
+                    }
+                    (None, false) => {
+                        self.slots.insert(fd, self.fds.len());
+                        self.fds.push(libc::pollfd {
+                            fd,
+                            events: mask(new),
+                            revents: 0,
+                        });
+                        self.tokens.push(token);
+                    }
+                    (None, true) => {}
+                }
+            }
+            Change::Signal { signo, watch } => {
+                if watch {
+                    self.signals
+                        .watch(signo)
+                        .map_err(|e| unix::host_error(&e))?;
+                    self.fds[1].fd = self.signals.pipe().unwrap_or(-1);
+                } else {
+                    self.signals.unwatch(signo);
+                }
+            }
         }
         Ok(())
     }
 
-    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
-        if let Some(change) = d.forget_source(key) {
-            let _ = self.apply(change);
-        }
-    }
-
     fn attach(&mut self, notifier: Attached) {
-        notifier.get().set_waker(Some(Waker {
+        let waker = Waker {
             wake: wake_pipe,
             context: self.wake_write.as_raw_fd() as usize,
-        }));
-        if let Some(old) = self.notifier.replace(notifier) {
-            old.get().set_waker(None);
-        }
-    }
-}
-
-impl Drop for Poll {
-    fn drop(&mut self) {
-        if let Some(n) = self.notifier.take() {
-            n.get().set_waker(None);
-        }
+        };
+        self.notifier.install(notifier, Some(waker));
     }
 }

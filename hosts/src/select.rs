@@ -49,10 +49,8 @@
 //! events (closing the console window, logoff, shutdown) are left to the next handler.
 //! [`raise`] delivers a control event to this process, for tests.
 
-use crate::{Attached, Backend};
-use levent_core::{
-    Change, Dispatcher, Host, HostError, Interest, Ready, SourceKey, Token, Turn, Wait, Waker,
-};
+use crate::{Attached, Backend, NotifierSlot};
+use levent_core::{Change, Dispatcher, Host, HostError, Interest, Ready, Token, Turn, Wait, Waker};
 use std::collections::HashMap;
 use std::io;
 use std::net::UdpSocket;
@@ -209,6 +207,9 @@ fn timeval(remaining: Duration) -> ws::TIMEVAL {
 
 /// A host on winsock `select`. See the [module documentation](self).
 pub struct Select {
+    /// First, so it is dropped first: the waker is cleared before the descriptors it writes to
+    /// close.
+    notifier: NotifierSlot,
     entries: Vec<Entry>,
     slots: HashMap<usize, usize>,
     read: FdSet,
@@ -219,7 +220,6 @@ pub struct Select {
     wake: Option<WakePair>,
     /// Which console signals (by [`CONSOLE`] index) this host watches.
     signals: [bool; 2],
-    notifier: Option<Attached>,
 }
 
 impl Select {
@@ -235,7 +235,7 @@ impl Select {
             batch: Vec::new(),
             wake: None,
             signals: [false; 2],
-            notifier: None,
+            notifier: NotifierSlot::default(),
         })
     }
 
@@ -246,51 +246,6 @@ impl Select {
         self.wake
             .as_ref()
             .ok_or_else(|| io::Error::other("no wake-up sockets"))
-    }
-
-    fn apply(&mut self, change: Change) -> Result<(), HostError> {
-        match change {
-            Change::Io {
-                key, token, new, ..
-            } => match (self.slots.get(&key.0).copied(), new.is_empty()) {
-                // Only the registration this change is about: a socket value reused since
-                // carries another token.
-                (Some(i), true) if self.entries[i].token == token => self.remove(i),
-                (Some(_), true) | (None, true) => {}
-                (Some(i), false) => {
-                    let e = &mut self.entries[i];
-                    e.interest = new;
-                    e.token = token;
-                    e.parked = false;
-                }
-                (None, false) => {
-                    self.slots.insert(key.0, self.entries.len());
-                    self.entries.push(Entry {
-                        socket: key.0,
-                        token,
-                        interest: new,
-                        parked: false,
-                    });
-                }
-            },
-            Change::Signal { signo, watch } => {
-                let i = console_index(signo).ok_or(HostError::Other(
-                    "only SIGINT (2) and SIGBREAK (21) exist on Windows",
-                ))?;
-                if watch && !self.signals[i] {
-                    let sender = self.wake_pair().map_err(|e| host_error(&e))?.sender();
-                    let first = !self.signals.iter().any(|&s| s);
-                    watch_console(i, first.then_some(sender))?;
-                    self.signals[i] = true;
-                } else if !watch && self.signals[i] {
-                    self.signals[i] = false;
-                    let last = !self.signals.iter().any(|&s| s);
-                    let sender = self.wake.as_ref().map(WakePair::sender);
-                    unwatch_console(i, if last { sender } else { None });
-                }
-            }
-        }
-        Ok(())
     }
 
     fn remove(&mut self, i: usize) {
@@ -395,7 +350,7 @@ impl Host for Select {
         if wait == Wait::Forever
             && self.entries.is_empty()
             && !self.signals.iter().any(|&s| s)
-            && self.notifier.is_none()
+            && !self.notifier.is_attached()
         {
             return Ok(Turn::Never);
         }
@@ -476,47 +431,74 @@ impl Host for Select {
                 }
             }
         }
-        if let Some(n) = &self.notifier {
-            n.get().drain_into(d);
-        }
+        self.notifier.drain(d);
         d.advance(crate::clock::now());
         Ok(Turn::Waited)
     }
 }
 
 impl Backend for Select {
-    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
-        while let Some(change) = d.next_change() {
-            self.apply(change)?;
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        match change {
+            Change::Io {
+                key, token, new, ..
+            } => match (self.slots.get(&key.0).copied(), new.is_empty()) {
+                // Only the registration this change is about: a socket value reused since
+                // carries another token.
+                (Some(i), true) if self.entries[i].token == token => self.remove(i),
+                (Some(_), true) | (None, true) => {}
+                (Some(i), false) => {
+                    let e = &mut self.entries[i];
+                    e.interest = new;
+                    e.token = token;
+                    e.parked = false;
+                }
+                (None, false) => {
+                    self.slots.insert(key.0, self.entries.len());
+                    self.entries.push(Entry {
+                        socket: key.0,
+                        token,
+                        interest: new,
+                        parked: false,
+                    });
+                }
+            },
+            Change::Signal { signo, watch } => {
+                let i = console_index(signo).ok_or(HostError::Other(
+                    "only SIGINT (2) and SIGBREAK (21) exist on Windows",
+                ))?;
+                if watch && !self.signals[i] {
+                    let sender = self.wake_pair().map_err(|e| host_error(&e))?.sender();
+                    let first = !self.signals.iter().any(|&s| s);
+                    watch_console(i, first.then_some(sender))?;
+                    self.signals[i] = true;
+                } else if !watch && self.signals[i] {
+                    self.signals[i] = false;
+                    let last = !self.signals.iter().any(|&s| s);
+                    let sender = self.wake.as_ref().map(WakePair::sender);
+                    unwatch_console(i, if last { sender } else { None });
+                }
+            }
         }
         Ok(())
-    }
-
-    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
-        if let Some(change) = d.forget_source(key) {
-            let _ = self.apply(change);
-        }
     }
 
     fn attach(&mut self, notifier: Attached) {
         // Without the sockets the notifier cannot wake this host; it is still drained at every
         // turn, so notifications are delayed, not lost.
         let context = self.wake_pair().ok().map(WakePair::sender);
-        notifier.get().set_waker(context.map(|context| Waker {
+        let waker = context.map(|context| Waker {
             wake: poke,
             context,
-        }));
-        if let Some(old) = self.notifier.replace(notifier) {
-            old.get().set_waker(None);
-        }
+        });
+        self.notifier.install(notifier, waker);
     }
 }
 
 impl Drop for Select {
     fn drop(&mut self) {
-        if let Some(n) = self.notifier.take() {
-            n.get().set_waker(None);
-        }
+        // Before the wake sockets go.
+        self.notifier = NotifierSlot::default();
         for i in 0..CONSOLE.len() {
             if self.signals[i] {
                 self.signals[i] = false;
@@ -727,7 +709,7 @@ mod tests {
 
     #[test]
     fn a_socket_closed_behind_the_hosts_back_is_dropped() {
-        use levent_core::{Engine, Event};
+        use levent_core::{Engine, Event, SourceKey};
         let mut engine: Engine<u8, 4, 4, 1> = Engine::new(crate::PLATFORM);
         let mut host = Select::new().unwrap();
         let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

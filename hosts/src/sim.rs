@@ -17,9 +17,9 @@
 
 pub use levent_core::sim::{Action, Sim, SimFull};
 
-use crate::{Attached, Backend};
+use crate::{Attached, Backend, NotifierSlot};
 use levent_core::io::{Accept, Connect, Datagram, IoError, Transport};
-use levent_core::{Dispatcher, Host, HostError, Ready, SourceKey, Tick, Turn, Wait};
+use levent_core::{Change, Dispatcher, Host, HostError, Ready, SourceKey, Tick, Turn, Wait};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -98,6 +98,9 @@ struct Udp {
 
 /// In-memory pipes and socket pairs on the simulation host. See the [module documentation](self).
 pub struct SimNet {
+    /// First, so it is dropped first: the waker is cleared before the descriptors it writes to
+    /// close.
+    notifier: NotifierSlot,
     udp: Udp,
     sim: Box<Sim<SIM_CAPACITY>>,
     ends: HashMap<SourceKey, End>,
@@ -106,7 +109,6 @@ pub struct SimNet {
     /// Accepted connections still open, and how many may be.
     accepted: std::collections::HashSet<SourceKey>,
     fd_limit: usize,
-    notifier: Option<Attached>,
 }
 
 impl SimNet {
@@ -121,7 +123,7 @@ impl SimNet {
             capacity: 64 * 1024,
             accepted: Default::default(),
             fd_limit: usize::MAX,
-            notifier: None,
+            notifier: NotifierSlot::default(),
         }
     }
 
@@ -616,27 +618,19 @@ impl Connect for SimNet {
 
 impl Host for SimNet {
     fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        let woken = self.notifier.as_ref().map_or(0, |n| n.get().drain_into(d));
+        let woken = self.notifier.drain(d);
         self.sim.turn(d, if woken > 0 { Wait::No } else { wait })
     }
 }
 
 impl Backend for SimNet {
-    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
-        while let Some(change) = d.next_change() {
-            self.sim.apply(change).map_err(|_| HostError::Capacity)?;
-        }
-        Ok(())
-    }
-
-    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
-        if let Some(change) = d.forget_source(key) {
-            let _ = self.sim.apply(change);
-        }
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        self.sim.apply(change).map_err(|_| HostError::Capacity)
     }
 
     fn attach(&mut self, notifier: Attached) {
-        self.notifier = Some(notifier);
+        // The simulation never blocks: it needs no waker, only the draining at every turn.
+        self.notifier.install(notifier, None);
     }
 }
 

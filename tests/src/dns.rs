@@ -45,11 +45,13 @@ pub trait DnsWorld: Sized {
 }
 
 /// Real sockets on loopback, on host `H`.
+#[cfg(unix)]
 pub struct OsDns<H> {
     host: H,
     io: Sockets,
 }
 
+#[cfg(unix)]
 macro_rules! os_dns {
     ($host:ty) => {
         impl DnsWorld for OsDns<$host> {
