@@ -430,6 +430,11 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     }
 
     fn update_writing<T: Copy>(&mut self, events: &mut dyn Events<T>) {
+        if self.state == State::Connecting {
+            // The write event waits for the connect to finish; output queued meanwhile is
+            // flushed once it has.
+            return;
+        }
         let want =
             !self.output.is_empty() && matches!(self.state, State::Open | State::ShuttingDown);
         if want && !self.write_added {

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 pub mod conformance;
+pub mod http;
 pub mod net;
 
 use levent_core::{Dispatcher, Platform, SourceKey};

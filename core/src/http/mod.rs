@@ -126,6 +126,8 @@ mod encode;
 mod error;
 mod head;
 mod limits;
+pub mod route;
+pub mod server;
 
 pub use body::{BodyDecoder, Decoded};
 pub use encode::{

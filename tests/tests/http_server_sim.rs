@@ -1,0 +1,3 @@
+//! The HTTP server on the simulated network.
+
+levent_tests::http_server_suite!(levent_tests::net::SimNetWorld);
