@@ -371,3 +371,11 @@ impl Accept for Sockets {
         Ok(self.insert(Kind::Stream(s)))
     }
 }
+
+impl levent_core::http::client::Connect for Sockets {
+    type Addr = SocketAddr;
+
+    fn connect(&mut self, addr: &SocketAddr) -> Result<SocketId, IoError> {
+        Sockets::connect(self, *addr).map_err(|e| io_error(&e))
+    }
+}

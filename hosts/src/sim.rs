@@ -399,3 +399,12 @@ impl Accept for SimNet {
         Ok(k)
     }
 }
+
+impl levent_core::http::client::Connect for SimNet {
+    /// A port on the simulated network.
+    type Addr = u16;
+
+    fn connect(&mut self, port: &u16) -> Result<SourceKey, IoError> {
+        Ok(SimNet::connect(self, *port))
+    }
+}

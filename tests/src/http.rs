@@ -4,9 +4,12 @@
 
 use crate::net::NetWorld;
 use levent_core::buffer::Buffer;
+use levent_core::http::client::{
+    Client, ClientConfig, ClientError, ClientRequest, Connect, Receiver,
+};
 use levent_core::http::route::{Methods, Route, Router};
 use levent_core::http::server::{ConnId, Exchange, LogEntry, Server, ServerConfig, Service, Token};
-use levent_core::http::{BodyDecoder, Header, Limits, Request, ResponseParser, Status};
+use levent_core::http::{BodyDecoder, Header, Limits, Request, Response, ResponseParser, Status};
 use levent_core::{ConnOptions, Connection, Engine, Event};
 use levent_hosts::buffer::ChainBuffer;
 use std::time::Duration;
@@ -327,12 +330,24 @@ impl<W: NetWorld> Harness<W> {
 
     /// Run until `done` holds, or panic after `limit` (of the world's time).
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) {
+        self.drive(limit, |h, _| done(h));
+    }
+
+    /// Run until `step` returns true, or panic after `limit`. `step` sees every event that is
+    /// not the harness's (`Some`), and `None` before each turn.
+    pub fn drive(
+        &mut self,
+        limit: Duration,
+        mut step: impl FnMut(&mut Self, Option<levent_core::Fired<Ev>>) -> bool,
+    ) {
         let deadline = self.e.now() + limit.as_nanos() as u64;
-        while !done(self) {
+        while !step(self, None) {
             assert!(self.e.now() < deadline, "not done after {limit:?}");
             self.e.turn(self.w.host(), true).unwrap();
             while let Some(f) = self.e.next_fired() {
-                self.dispatch(f);
+                if let Some(other) = self.dispatch(f) {
+                    step(self, Some(other));
+                }
             }
         }
     }
@@ -837,6 +852,292 @@ pub fn thousand_concurrent_keep_alive_clients<W: NetWorld>() {
         assert!(!h.clients[c].closed);
     }
     assert_eq!(h.svc.log.len(), 3 * N);
+}
+
+/// What a client received.
+#[derive(Default, Debug)]
+pub struct Got {
+    /// The status.
+    pub status: Option<u16>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// How it ended.
+    pub done: Option<Result<(), ClientError>>,
+}
+
+impl Receiver for Got {
+    fn response(&mut self, resp: &Response<'_, '_>) {
+        self.status = Some(resp.status());
+    }
+    fn body(&mut self, data: &[u8]) {
+        self.body.extend_from_slice(data);
+    }
+    fn done(&mut self, result: Result<(), ClientError>) {
+        self.done = Some(result);
+    }
+}
+
+/// The HTTP client of the scenarios.
+pub type Cli<W> = Client<Ev, <W as NetWorld>::Target, <W as NetWorld>::Handle, ChainBuffer>;
+
+/// Send `req` with `client` and run until it is done.
+pub fn fetch<W: NetWorld>(h: &mut Harness<W>, client: &mut Cli<W>, req: &ClientRequest<'_>) -> Got
+where
+    W::Io: Connect<Addr = W::Target>,
+{
+    let mut got = Got::default();
+    if let Err(e) = client.send(&mut *h.e, h.w.io(), req) {
+        got.done = Some(Err(e));
+        return got;
+    }
+    h.drive(Duration::from_secs(60), |h, f| {
+        if let Some(f) = f {
+            client.handle(&mut *h.e, h.w.io(), &f, &mut got);
+        }
+        got.done.is_some()
+    });
+    got
+}
+
+fn client<W: NetWorld>(h: &Harness<W>, cfg: ClientConfig, to: W::Target) -> Cli<W>
+where
+    W::Io: Connect<Addr = W::Target>,
+{
+    let _ = h;
+    Client::new(cfg, "t", &[to], Ev::Other(0))
+}
+
+/// The client against the project's server: twenty requests of the three kinds of body on one
+/// kept-alive connection.
+pub fn client_reuses_one_kept_alive_connection<W: NetWorld>()
+where
+    W::Io: Connect<Addr = W::Target>,
+{
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let mut c = client(&h, ClientConfig::DEFAULT, h.target);
+    for k in 0..20u64 {
+        let (target, want): (String, Vec<u8>) = match k % 3 {
+            0 => ("/hello".into(), b"hello world".to_vec()),
+            1 => (
+                format!("/sized/{}", 5000 + k),
+                (0..5000 + k).map(body_byte).collect(),
+            ),
+            _ => (
+                format!("/stream/{}", 70_000 + k),
+                (0..70_000 + k).map(body_byte).collect(),
+            ),
+        };
+        let got = fetch(&mut h, &mut c, &ClientRequest::get(&target));
+        assert_eq!(got.done, Some(Ok(())), "request {k}");
+        assert_eq!(got.status, Some(200));
+        assert!(got.body == want, "request {k}");
+        assert!(c.is_connected());
+    }
+    let post = ClientRequest {
+        method: "POST",
+        target: "/echo",
+        headers: &[],
+        body: b"posted",
+    };
+    let got = fetch(&mut h, &mut c, &post);
+    assert_eq!((got.status, &got.body[..]), (Some(200), &b"posted"[..]));
+    let head = ClientRequest {
+        method: "HEAD",
+        ..ClientRequest::get("/hello")
+    };
+    let got = fetch(&mut h, &mut c, &head);
+    assert_eq!((got.status, got.body.len()), (Some(200), 0));
+    assert_eq!(
+        h.server.connections(),
+        1,
+        "one connection served everything"
+    );
+    let missing = fetch(&mut h, &mut c, &ClientRequest::get("/missing"));
+    assert_eq!(missing.status, Some(404));
+}
+
+/// A raw server that answers each request on its `k`th connection with `script[k]`'s next
+/// response, closing when the entry is `None`.
+struct Canned<H> {
+    listener: levent_core::Listener<H>,
+    conns: Vec<Option<Connection<H, ChainBuffer>>>,
+    answered: Vec<usize>,
+}
+
+impl<H: Copy + PartialEq + std::fmt::Debug> Canned<H> {
+    fn handle<W: NetWorld<Handle = H>>(
+        &mut self,
+        h: &mut Harness<W>,
+        f: &levent_core::Fired<Ev>,
+        script: &[&[Option<&[u8]>]],
+    ) {
+        let Ev::Other(k) = f.datum else { return };
+        if k == 1 {
+            while let Some(Ok(s)) = self.listener.accept(&mut *h.e, h.w.io()) {
+                let i = self.conns.len();
+                let c = Connection::new(
+                    &mut *h.e,
+                    h.w.io(),
+                    s,
+                    ChainBuffer::new(),
+                    ChainBuffer::new(),
+                    ConnOptions::DEFAULT,
+                    Ev::Other(100 + i),
+                )
+                .unwrap();
+                self.conns.push(Some(c));
+                self.answered.push(0);
+            }
+            return;
+        }
+        let i = k - 100;
+        let Some(c) = self.conns[i].as_mut() else {
+            return;
+        };
+        let out = c.handle(&mut *h.e, h.w.io(), f);
+        let mut all = vec![0u8; c.input().len()];
+        c.input().peek(0, &mut all);
+        if let Some(end) = all.windows(4).position(|w| w == b"\r\n\r\n") {
+            c.consume(&mut *h.e, end + 4);
+            let j = self.answered[i];
+            self.answered[i] += 1;
+            match script.get(i).and_then(|s| s.get(j)).copied().flatten() {
+                Some(resp) => {
+                    c.write(&mut *h.e, h.w.io(), resp);
+                    if script.get(i).is_some_and(|s| s.len() == j + 1) {
+                        // The last answer: its body ends when the connection does.
+                        c.shutdown(&mut *h.e, h.w.io()).unwrap();
+                    }
+                }
+                None => {
+                    if let Some(c) = self.conns[i].take() {
+                        c.close(&mut *h.e, h.w.io());
+                    }
+                    return;
+                }
+            }
+        }
+        if (out.eof() || out.failed())
+            && let Some(c) = self.conns[i].take()
+        {
+            c.close(&mut *h.e, h.w.io());
+        }
+    }
+}
+
+/// The client reads a close-delimited body, and retries an idempotent request (not a POST) when
+/// the kept-alive connection it reused turns out closed.
+pub fn client_reads_close_delimited_bodies_and_retries_on_a_stale_connection<W: NetWorld>()
+where
+    W::Io: Connect<Addr = W::Target>,
+{
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let (lh, target) = h.w.listen();
+    let listener = levent_core::Listener::new(&mut *h.e, h.w.io(), lh, Ev::Other(1)).unwrap();
+    let mut canned = Canned {
+        listener,
+        conns: vec![],
+        answered: vec![],
+    };
+    const KEEP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const TILL_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nuntil the end";
+    // Connection 0: one answer, then closes without answering the second request.
+    // Connection 1: answers the retry, then closes without answering (the POST).
+    // Connection 2: a close-delimited body.
+    let script: &[&[Option<&[u8]>]] = &[
+        &[Some(KEEP), None],
+        &[Some(KEEP), None],
+        &[Some(TILL_CLOSE)],
+    ];
+    let mut c = client(&h, ClientConfig::DEFAULT, target);
+    let mut run = |h: &mut Harness<W>, c: &mut Cli<W>, req: &ClientRequest<'_>| {
+        let mut got = Got::default();
+        c.send(&mut *h.e, h.w.io(), req).unwrap();
+        h.drive(Duration::from_secs(60), |h, f| {
+            if let Some(f) = f {
+                if c.owns(f.id) {
+                    c.handle(&mut *h.e, h.w.io(), &f, &mut got);
+                } else {
+                    canned.handle(h, &f, script);
+                }
+            }
+            got.done.is_some()
+        });
+        got
+    };
+    let first = run(&mut h, &mut c, &ClientRequest::get("/a"));
+    assert_eq!((first.status, &first.body[..]), (Some(200), &b"ok"[..]));
+    let retried = run(&mut h, &mut c, &ClientRequest::get("/b"));
+    assert_eq!(
+        retried.done,
+        Some(Ok(())),
+        "the GET was sent again on a new connection"
+    );
+    assert_eq!(&retried.body[..], b"ok");
+    let post = ClientRequest {
+        method: "POST",
+        target: "/c",
+        headers: &[],
+        body: b"x",
+    };
+    let refused = run(&mut h, &mut c, &post);
+    assert_eq!(
+        refused.done,
+        Some(Err(ClientError::Closed)),
+        "a POST is not retried"
+    );
+    let till_close = run(&mut h, &mut c, &ClientRequest::get("/d"));
+    assert_eq!(till_close.done, Some(Ok(())));
+    assert_eq!(&till_close.body[..], b"until the end");
+}
+
+/// Errors: a connect where nobody listens, and a response that never comes (timeout).
+pub fn client_reports_refused_connections_and_timeouts<W: NetWorld>()
+where
+    W::Io: Connect<Addr = W::Target>,
+{
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let nowhere = h.w.nowhere();
+    let mut c = client(&h, ClientConfig::DEFAULT, nowhere);
+    let got = fetch(&mut h, &mut c, &ClientRequest::get("/"));
+    assert!(
+        matches!(got.done, Some(Err(ClientError::Connect(_)))),
+        "{:?}",
+        got.done
+    );
+    // Two addresses, the first dead: the second serves.
+    c.set_addrs(&[nowhere, h.target]);
+    let got = fetch(&mut h, &mut c, &ClientRequest::get("/hello"));
+    assert_eq!(got.status, Some(200));
+    let cfg = ClientConfig {
+        timeout: Some(Duration::from_millis(200)),
+        ..ClientConfig::DEFAULT
+    };
+    let mut slow = client(&h, cfg, h.target);
+    let t0 = h.elapsed_ms();
+    let got = fetch(&mut h, &mut slow, &ClientRequest::get("/defer"));
+    assert_eq!(got.done, Some(Err(ClientError::Timeout)));
+    assert!(h.elapsed_ms() - t0 >= 150);
+}
+
+/// One `#[test]` per HTTP client scenario, for network world type `$world`.
+#[macro_export]
+macro_rules! http_client_suite {
+    ($world:ty) => {
+        $crate::http_client_suite!(@tests $world;
+            client_reuses_one_kept_alive_connection,
+            client_reads_close_delimited_bodies_and_retries_on_a_stale_connection,
+            client_reports_refused_connections_and_timeouts,
+        );
+    };
+    (@tests $world:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::big_stack($crate::http::$name::<$world>);
+            }
+        )*
+    };
 }
 
 /// One `#[test]` per HTTP server scenario, for network world type `$world`.

@@ -19,7 +19,7 @@ pub trait NetWorld: Sized {
     /// A socket.
     type Handle: Copy + PartialEq + std::fmt::Debug;
     /// Where a listener can be reached.
-    type Target: Copy;
+    type Target: Copy + std::fmt::Debug;
     /// A fresh world.
     fn new() -> Self;
     /// The host.

@@ -122,6 +122,7 @@
 
 mod body;
 mod chars;
+pub mod client;
 mod encode;
 mod error;
 mod head;
