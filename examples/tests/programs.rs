@@ -168,6 +168,8 @@ fn every_example_answers_help_with_one_line_of_usage() {
         "signalevent",
         "server",
         "client",
+        "http-server",
+        "http-get",
     ] {
         let out = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name}");
