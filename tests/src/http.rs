@@ -1169,3 +1169,191 @@ macro_rules! http_server_suite {
         )*
     };
 }
+
+/// Whether program `name` runs here (`name --version` succeeds).
+pub fn installed(name: &str) -> bool {
+    std::process::Command::new(name)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run `cmd` to completion while the harness serves; returns its standard output.
+pub fn run_child<W: NetWorld>(
+    h: &mut Harness<W>,
+    cmd: &mut std::process::Command,
+) -> (bool, Vec<u8>) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = vec![];
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut status = None;
+    h.run_until(Duration::from_secs(120), |h| {
+        h.run_for(Duration::from_millis(5));
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    (status.unwrap().success(), reader.join().unwrap())
+}
+
+/// curl as a real client of the server: several URLs on one kept-alive connection, a chunked
+/// upload, a large upload with `Expect: 100-continue`, HTTP/1.0, and a HEAD.
+pub fn curl_talks_to_the_server<W: NetWorld<Target = std::net::SocketAddr>>() {
+    if !installed("curl") {
+        println!("skipping curl_talks_to_the_server: curl is not installed");
+        return;
+    }
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let base = format!("http://{}", h.target);
+    let urls = ["/hello", "/sized/100", "/stream/100000", "/missing"];
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-s",
+        "-w",
+        "%{http_code} %{size_download} %{num_connects}\n",
+    ]);
+    for u in urls {
+        cmd.args(["-o", "/dev/null", &format!("{base}{u}")]);
+    }
+    let (ok, out) = run_child(&mut h, &mut cmd);
+    assert!(ok);
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text, "200 11 1\n200 100 0\n200 100000 0\n404 10 0\n",
+        "one connection for the four"
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "levent-curl-{}-{}",
+        std::process::id(),
+        h.target.port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("upload");
+    let data: Vec<u8> = (0..3_000_000u64).map(body_byte).collect();
+    std::fs::write(&file, &data).unwrap();
+    for extra in [
+        &["-H", "Transfer-Encoding: chunked"][..],
+        &["-H", "Expect: 100-continue"][..],
+        &[][..],
+    ] {
+        let (ok, out) = run_child(
+            &mut h,
+            std::process::Command::new("curl")
+                .args(["-s", "--fail", "--data-binary"])
+                .arg(format!("@{}", file.display()))
+                .args(extra)
+                .arg(format!("{base}/echo")),
+        );
+        assert!(ok, "{extra:?}");
+        assert!(out == data, "{extra:?}: {} bytes back", out.len());
+    }
+    let (ok, out) = run_child(
+        &mut h,
+        std::process::Command::new("curl").args([
+            "-s",
+            "--http1.0",
+            "-i",
+            &format!("{base}/stream/10"),
+        ]),
+    );
+    assert!(ok);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("Connection: close") && text.ends_with("abcdefghij"),
+        "{text}"
+    );
+    let (ok, out) = run_child(
+        &mut h,
+        std::process::Command::new("curl").args(["-s", "-I", &format!("{base}/hello")]),
+    );
+    assert!(ok);
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("Content-Length: 11")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The client against Python's `http.server` (HTTP/1.0, a new connection per request): a file,
+/// a large file, a listing and a 404.
+pub fn client_fetches_from_python_http_server<W: NetWorld<Target = std::net::SocketAddr>>()
+where
+    W::Io: Connect<Addr = W::Target>,
+{
+    use std::io::BufRead;
+    if !installed("python3") {
+        println!("skipping client_fetches_from_python_http_server: python3 is not installed");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "levent-python-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("small.txt"), "small file\n").unwrap();
+    let big: Vec<u8> = (0..2_000_000u64).map(body_byte).collect();
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    let mut py = std::process::Command::new("python3")
+        .args([
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut line = String::new();
+    std::io::BufReader::new(py.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _py = Kill(py);
+    // "Serving HTTP on 127.0.0.1 port 41235 (http://127.0.0.1:41235/) ..."
+    let port: u16 = line
+        .split_whitespace()
+        .skip_while(|w| *w != "port")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("python said {line:?}"));
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut c = client(&h, ClientConfig::DEFAULT, addr);
+    let got = fetch(&mut h, &mut c, &ClientRequest::get("/small.txt"));
+    assert_eq!(
+        (got.status, &got.body[..]),
+        (Some(200), &b"small file\n"[..])
+    );
+    let got = fetch(&mut h, &mut c, &ClientRequest::get("/big.bin"));
+    assert_eq!(got.done, Some(Ok(())));
+    assert!(got.body == big);
+    let got = fetch(&mut h, &mut c, &ClientRequest::get("/"));
+    assert_eq!(got.status, Some(200));
+    assert!(String::from_utf8_lossy(&got.body).contains("small.txt"));
+    let got = fetch(&mut h, &mut c, &ClientRequest::get("/missing"));
+    assert_eq!((got.status, got.done), (Some(404), Some(Ok(()))));
+    let _ = std::fs::remove_dir_all(&dir);
+}
