@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 uint64_t pipechain(int n, int a, int w, uint64_t *events);
+int http_serve(const char *ip, int port);
 
 int main(int argc, char **argv) {
     struct rlimit rl;
@@ -24,6 +25,11 @@ int main(int argc, char **argv) {
         printf("%llu %llu\n", (unsigned long long)ns, (unsigned long long)events);
         return ns ? 0 : 1;
     }
-    fprintf(stderr, "usage: libevent-bench pipechain N A W\n");
+#ifndef LEVENT_NO_EVHTTP
+    if (argc == 4 && strcmp(argv[1], "http") == 0) {
+        return http_serve(argv[2], atoi(argv[3]));
+    }
+#endif
+    fprintf(stderr, "usage: libevent-bench pipechain N A W | http IP PORT\n");
     return 2;
 }

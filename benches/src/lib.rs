@@ -2,6 +2,7 @@
 //! `cargo run --release -p levent-bench`; see BENCHMARKS.md.
 
 pub mod dispatch;
+pub mod http;
 pub mod pipechain;
 pub mod timers;
 
