@@ -1,6 +1,7 @@
 //! The HTTP/1.1 server (libevent's evhttp) as a sans-IO state machine over the core's
 //! [`Listener`] and [`Connection`]s: no allocation, capacities fixed by const generics, the same
-//! code over epoll, poll, the simulated network and smoltcp sockets with [`RingBuffer`]s.
+//! code over epoll, poll, the simulated network and smoltcp sockets with
+//! [`RingBuffer`](crate::RingBuffer)s.
 //!
 //! # Shape
 //!
