@@ -1,7 +1,7 @@
 //! HTTP hello-world over keep-alive: levent's server, libevent's evhttp (C, `c/http.c`) and
 //! hyper 1.x on a single-thread tokio runtime, each one server thread in its own process, each
 //! driven by `wrk -t1 -c50 -d10s --latency` on loopback (`cargo run --release -p levent-bench --
-//! http [SECONDS]`).
+//! http [SECONDS] [ROUNDS]`; medians of the rounds, which rotate the order of the servers).
 //!
 //! Every server answers `GET /` with `Hello, World!` (13 bytes, `Content-Type: text/plain`). The
 //! levent server runs under a counting global allocator (the runner's `stats_alloc`) and reports,
@@ -248,51 +248,76 @@ pub struct Figures {
     pub name: &'static str,
     /// wrk's report.
     pub wrk: Wrk,
-    /// Allocations per request in the steady state, when counted.
+    /// Allocations per request in the steady state, when counted (the worst round).
     pub allocs_per_request: Option<f64>,
+    /// Every round's report.
+    pub rounds: Vec<Wrk>,
 }
 
-/// Run the three servers one after the other under wrk for `seconds` each; `exe` is this
-/// benchmark program (it serves levent and hyper as subcommands).
-pub fn run(exe: &std::path::Path, seconds: u32) -> io::Result<Vec<Figures>> {
-    let mut all = vec![];
-    let mut servers: Vec<(&'static str, Command)> = vec![];
-    let mut levent = Command::new(exe);
-    levent.args(["http-serve", "levent", "127.0.0.1:0"]);
-    servers.push(("levent", levent));
+/// Run the three servers under wrk for `seconds` each, `rounds` times in a rotating order (so
+/// that a noisy neighbour hurts each in turn); each server's figures are the medians of its
+/// rounds. `exe` is this benchmark program (it serves levent and hyper as subcommands).
+pub fn run(exe: &std::path::Path, seconds: u32, rounds: usize) -> io::Result<Vec<Figures>> {
+    let mut servers: Vec<(&'static str, Vec<String>, std::path::PathBuf)> = vec![(
+        "levent",
+        vec!["http-serve".into(), "levent".into(), "127.0.0.1:0".into()],
+        exe.to_path_buf(),
+    )];
     match crate::libevent_exe() {
-        Some(c) => {
-            let mut cmd = Command::new(c);
-            cmd.args(["http", "127.0.0.1", "0"]);
-            servers.push(("libevent evhttp", cmd));
-        }
+        Some(c) => servers.push((
+            "libevent evhttp",
+            vec!["http".into(), "127.0.0.1".into(), "0".into()],
+            c,
+        )),
         None => eprintln!("http: libevent-bench was not built: libevent skipped"),
     }
-    let mut hyper = Command::new(exe);
-    hyper.args(["http-serve", "hyper", "127.0.0.1:0"]);
-    servers.push(("hyper 1.x (tokio current_thread)", hyper));
-    for (name, mut cmd) in servers {
-        let (proc, addr) = start(&mut cmd)?;
-        let w = wrk(&format!("http://{addr}/"), seconds)?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &proc.child.id().to_string()])
-            .status();
-        let mut allocs = None;
-        while let Ok(line) = proc.lines.recv_timeout(Duration::from_secs(5)) {
-            if let Some(v) = line
-                .split_whitespace()
-                .skip_while(|w| *w != "allocations-per-request")
-                .nth(1)
-            {
-                allocs = v.parse().ok();
+    servers.push((
+        "hyper 1.x (tokio current_thread)",
+        vec!["http-serve".into(), "hyper".into(), "127.0.0.1:0".into()],
+        exe.to_path_buf(),
+    ));
+    let n = servers.len();
+    let mut samples: Vec<Vec<(Wrk, Option<f64>)>> = vec![vec![]; n];
+    for round in 0..rounds.max(1) {
+        for k in 0..n {
+            let i = (k + round) % n;
+            let (_, args, program) = &servers[i];
+            let (proc, addr) = start(Command::new(program).args(args))?;
+            let w = wrk(&format!("http://{addr}/"), seconds)?;
+            let _ = Command::new("kill")
+                .args(["-TERM", &proc.child.id().to_string()])
+                .status();
+            let mut allocs = None;
+            while let Ok(line) = proc.lines.recv_timeout(Duration::from_secs(5)) {
+                let mut words = line.split_whitespace();
+                if words.any(|w| w == "allocations-per-request") {
+                    allocs = words.next().and_then(|v| v.parse().ok());
+                }
             }
+            drop(proc);
+            samples[i].push((w, allocs));
         }
-        drop(proc);
-        all.push(Figures {
-            name,
-            wrk: w,
-            allocs_per_request: allocs,
-        });
     }
-    Ok(all)
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    Ok(servers
+        .iter()
+        .zip(samples)
+        .map(|((name, _, _), runs)| Figures {
+            name,
+            wrk: Wrk {
+                rps: median(runs.iter().map(|r| r.0.rps).collect()),
+                p50_us: median(runs.iter().map(|r| r.0.p50_us).collect()),
+                p99_us: median(runs.iter().map(|r| r.0.p99_us).collect()),
+                errors: runs.iter().map(|r| r.0.errors).sum(),
+            },
+            allocs_per_request: runs
+                .iter()
+                .filter_map(|r| r.1)
+                .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a)))),
+            rounds: runs.iter().map(|r| r.0).collect(),
+        })
+        .collect())
 }

@@ -19,7 +19,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("http") => {
             let exe = std::env::current_exe().unwrap_or_default();
-            match levent_bench::http::run(&exe, num(2, 10) as u32) {
+            match levent_bench::http::run(&exe, num(2, 10) as u32, num(3, 3)) {
                 Ok(all) => {
                     println!(
                         "wrk -t1 -c50 -d{}s --latency, hello world over keep-alive, one server thread",
@@ -29,7 +29,7 @@ fn main() {
                         "{:<34} {:>12} {:>10} {:>10} {:>8} {:>14}",
                         "server", "requests/s", "p50 us", "p99 us", "errors", "allocs/request"
                     );
-                    for f in all {
+                    for f in &all {
                         let allocs = f
                             .allocs_per_request
                             .map_or("-".to_string(), |a| format!("{a:.4}"));
@@ -37,6 +37,18 @@ fn main() {
                             "{:<34} {:>12.0} {:>10.0} {:>10.0} {:>8} {:>14}",
                             f.name, f.wrk.rps, f.wrk.p50_us, f.wrk.p99_us, f.wrk.errors, allocs
                         );
+                    }
+                    println!(
+                        "(medians of {} rounds; each round, requests/s and p99 us:)",
+                        num(3, 3)
+                    );
+                    for f in &all {
+                        let r: Vec<String> = f
+                            .rounds
+                            .iter()
+                            .map(|w| format!("{:.0}/{:.0}", w.rps, w.p99_us))
+                            .collect();
+                        println!("  {:<32} {}", f.name, r.join("  "));
                     }
                 }
                 Err(e) => {

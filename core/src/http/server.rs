@@ -99,7 +99,7 @@
 use super::route::Methods;
 use super::{
     BodyDecoder, Framing, Header, Limits, Request, RequestParser, Status, Version,
-    encode_chunk_header, encode_header, encode_status_line, parse_fields, reason_phrase,
+    encode_chunk_header, parse_fields, reason_phrase,
 };
 use crate::buffer::Buffer;
 use crate::conn::{ConnOptions, Connection, Listener, Outcome};
@@ -107,6 +107,7 @@ use crate::error::Rejected;
 use crate::event::{Event, EventId, Fired};
 use crate::events::Events;
 use crate::io::{Accept, Transport};
+use crate::time::Tick;
 use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -409,6 +410,21 @@ const fn no_body_status(status: u16) -> bool {
     status == 204 || status == 304
 }
 
+/// Checks a response field as the codec's encoder would: a token name, a value of visible
+/// characters, spaces and tabs without leading or trailing whitespace.
+fn check_field(name: &str, value: &[u8]) -> Result<(), RespondError> {
+    use super::chars::{is_text, is_token, is_ws};
+    let ok = is_token(name.as_bytes())
+        && value.iter().all(|&b| is_text(b))
+        && !value.first().is_some_and(|&b| is_ws(b))
+        && !value.last().is_some_and(|&b| is_ws(b));
+    if ok {
+        Ok(())
+    } else {
+        Err(RespondError::InvalidHeader)
+    }
+}
+
 /// Writes `data` at `*pos` in `buf`, or fails with `HeadTooLarge`.
 fn put(buf: &mut [u8], pos: &mut usize, data: &[u8]) -> Result<(), RespondError> {
     let dst = buf
@@ -686,23 +702,30 @@ impl Exchange<'_> {
             self.resp.keep_alive = false;
         }
         let tx = &mut *self.tx;
-        let mut pos = encode_status_line(tx, Version::HTTP_11, status, None)
-            .map_err(|_| RespondError::HeadTooLarge)?;
+        // The status line and the server's own fields are known to be valid: written as they are.
+        let mut pos = 0;
+        let code = [
+            b'0' + (status / 100) as u8,
+            b'0' + (status / 10 % 10) as u8,
+            b'0' + (status % 10) as u8,
+        ];
+        put(tx, &mut pos, b"HTTP/1.1 ")?;
+        put(tx, &mut pos, &code)?;
+        put(tx, &mut pos, b" ")?;
+        put(tx, &mut pos, reason_phrase(status).unwrap_or("").as_bytes())?;
+        put(tx, &mut pos, b"\r\n")?;
         let mut field = |name: &str, value: &[u8], pos: &mut usize| {
-            let rest = tx.get_mut(*pos..).unwrap_or_default();
-            match encode_header(rest, name, value) {
-                Ok(n) => {
-                    *pos += n;
-                    Ok(())
-                }
-                Err(super::EncodeError::BufferTooSmall { .. }) => Err(RespondError::HeadTooLarge),
-                Err(_) => Err(RespondError::InvalidHeader),
-            }
+            put(tx, pos, name.as_bytes())?;
+            put(tx, pos, b": ")?;
+            put(tx, pos, value)?;
+            put(tx, pos, b"\r\n")
         };
         if let Some(name) = self.cfg.server_name {
+            check_field("Server", name.as_bytes())?;
             field("Server", name.as_bytes(), &mut pos)?;
         }
         for h in headers {
+            check_field(h.name, h.value)?;
             field(h.name, h.value, &mut pos)?;
         }
         let mut digits = [0u8; 20];
@@ -737,9 +760,21 @@ enum Rx {
 /// Longest request line kept for the access log.
 const LOG_LINE: usize = 256;
 
+/// A connection's one timer, re-armed lazily: moving a deadline later (every request moves the
+/// idle deadline) only records it; the engine's timer, armed for an earlier deadline, checks
+/// the recorded one when it fires and re-arms for the rest. Moving it earlier re-arms at once.
+#[derive(Clone, Copy, Debug)]
+struct Timer {
+    id: EventId,
+    /// When the connection really times out, if it can.
+    deadline: Option<Tick>,
+    /// When the engine's timer fires, if it is armed.
+    armed: Option<Tick>,
+}
+
 struct Slot<H, B> {
     conn: Connection<H, B>,
-    timer: EventId,
+    timer: Timer,
     parser: RequestParser,
     rx: Rx,
     resp: Resp,
@@ -876,7 +911,10 @@ where
         let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        let next = if fired.id == slot.timer {
+        let next = if fired.id == slot.timer.id {
+            if !due(events, &mut slot.timer) {
+                return;
+            }
             Self::timeout(slot, &mut self.tx, &self.cfg, events, io, service)
         } else if slot.conn.owns(fired.id) {
             let out = slot.conn.handle(events, io, fired);
@@ -1021,7 +1059,12 @@ where
                     continue;
                 }
             };
-            let _ = events.add(timer, self.cfg.head_timeout);
+            let mut timer = Timer {
+                id: timer,
+                deadline: None,
+                armed: None,
+            };
+            arm(events, &mut timer, self.cfg.head_timeout);
             let generation = self
                 .generations
                 .get(i)
@@ -1082,7 +1125,7 @@ where
         if slot.active {
             service.aborted(slot.resp.id);
         }
-        let _ = events.free(slot.timer);
+        let _ = events.free(slot.timer.id);
         slot.conn.close(events, io);
         if self.full
             && let Some(l) = self.listener.as_mut()
@@ -1245,7 +1288,7 @@ where
         if slot.conn.shutdown(events, io).is_err() {
             return Next::Close;
         }
-        let _ = events.add(slot.timer, Some(cfg.linger));
+        arm(events, &mut slot.timer, Some(cfg.linger));
         let n = slot.conn.input().len();
         slot.conn.consume(events, n);
         if slot.conn.at_eof() && slot.conn.output().is_empty() {
@@ -1353,7 +1396,7 @@ where
                             if idle && slot.parser.started() {
                                 slot.rx = Rx::Head;
                                 if slot.requests > 0 {
-                                    let _ = events.add(slot.timer, cfg.head_timeout);
+                                    arm(events, &mut slot.timer, cfg.head_timeout);
                                 }
                             }
                             return Next::Keep;
@@ -1382,7 +1425,8 @@ where
                     slot.active = true;
                     slot.parser.reset();
                     slot.conn.consume(events, req.head_len());
-                    let _ = events.del(slot.timer);
+                    // The head timer stays armed: it is ignored once the request is read, and
+                    // re-armed (cheaply, to a later deadline) for the body or the next request.
                     let has_body = framing != Framing::None;
                     slot.rx = Rx::Body {
                         dec: BodyDecoder::new(framing, &cfg.limits),
@@ -1412,7 +1456,7 @@ where
                         }
                     }
                     if has_body && matches!(slot.rx, Rx::Body { .. }) {
-                        let _ = events.add(slot.timer, cfg.body_timeout);
+                        arm(events, &mut slot.timer, cfg.body_timeout);
                     }
                 }
                 Rx::Body { dec, held } => {
@@ -1428,7 +1472,7 @@ where
                             *held = held_now - took;
                         }
                         if took > 0 {
-                            let _ = events.add(slot.timer, cfg.body_timeout);
+                            arm(events, &mut slot.timer, cfg.body_timeout);
                         }
                         if took < n || n == 0 {
                             return Next::Keep;
@@ -1470,16 +1514,19 @@ where
                         }
                         slot.conn.consume(events, d.consumed);
                         slot.rx = Rx::Done;
-                        let _ = events.del(slot.timer);
-                        let mut th = [Header::EMPTY; HDRS];
-                        let section = rx.get(t).unwrap_or_default();
-                        let trailers = parse_fields(section, &mut th).unwrap_or_default();
-                        exchange!(|ex| service.body_end(trailers, &mut ex));
+                        if t.is_empty() {
+                            exchange!(|ex| service.body_end(&[], &mut ex));
+                        } else {
+                            let mut th = [Header::EMPTY; HDRS];
+                            let section = rx.get(t).unwrap_or_default();
+                            let trailers = parse_fields(section, &mut th).unwrap_or_default();
+                            exchange!(|ex| service.body_end(trailers, &mut ex));
+                        }
                         continue;
                     }
                     if d.consumed > 0 {
                         slot.conn.consume(events, d.consumed);
-                        let _ = events.add(slot.timer, cfg.body_timeout);
+                        arm(events, &mut slot.timer, cfg.body_timeout);
                         continue;
                     }
                     if slot.conn.at_eof() {
@@ -1497,7 +1544,7 @@ where
                     Self::log(slot, service);
                     if slot.resp.keep_alive && !shutting && !slot.conn.at_eof() {
                         slot.rx = Rx::Idle;
-                        let _ = events.add(slot.timer, cfg.idle_timeout);
+                        arm(events, &mut slot.timer, cfg.idle_timeout);
                         continue;
                     }
                     return Self::start_closing(slot, cfg, events, io);
@@ -1505,6 +1552,43 @@ where
             }
         }
     }
+}
+
+/// Time a connection out `after` from now (see [`Timer`]), or never.
+fn arm<T>(events: &mut dyn Events<T>, timer: &mut Timer, after: Option<Duration>) {
+    let Some(d) = after else {
+        // A timer still armed fires and finds no deadline.
+        timer.deadline = None;
+        return;
+    };
+    let now = events.now();
+    let want = events
+        .platform()
+        .clock
+        .ticks(d)
+        .map_or(Tick::MAX, |t| now.saturating_add(t));
+    timer.deadline = Some(want);
+    if timer.armed.is_none_or(|at| at > want) && events.add(timer.id, Some(d)).is_ok() {
+        timer.armed = Some(want);
+    }
+}
+
+/// The engine's timer fired: whether the connection's deadline has come (else it is re-armed
+/// for the rest).
+fn due<T>(events: &mut dyn Events<T>, timer: &mut Timer) -> bool {
+    timer.armed = None;
+    let Some(deadline) = timer.deadline else {
+        return false;
+    };
+    let now = events.now();
+    if now >= deadline {
+        return true;
+    }
+    let rest = events.platform().clock.duration(deadline - now);
+    if events.add(timer.id, Some(rest)).is_ok() {
+        timer.armed = Some(deadline);
+    }
+    false
 }
 
 /// The service used where none is needed (closing idle connections).
