@@ -332,6 +332,12 @@ pub fn closed_and_reused_descriptor_never_gets_the_old_events<W: World>() {
     w.close(&mut *e, a);
     w.close(&mut *e, b);
     let (c, d) = w.pair();
+    if c != a && !w.virtual_time() {
+        // Another test of this process took the number first (tests run in parallel threads):
+        // the scenario cannot be set up this time.
+        println!("skipped: descriptor {a:?} was reused by another test");
+        return;
+    }
     assert_eq!(c, a, "the new descriptor reuses the number");
     let new = e.start(Event::read(c).persist(), "new", None).unwrap();
     assert!(
