@@ -1,6 +1,6 @@
 //! Builds `libevent-bench`, the libevent side of the benchmarks (C, in `c/`), against
-//! `pkg-config libevent` (core and extra, for evdns) when it is installed, and tells the runner where it is through
-//! `LEVENT_BENCH_LIBEVENT`. Without libevent the suite says so and runs the rest.
+//! `pkg-config libevent` (core and extra: evdns and evhttp) when it is installed, and tells the
+//! runner where it is through `LEVENT_BENCH_LIBEVENT`. Without libevent the suite says so and runs the rest.
 //!
 //! A cross build (another target than the machine building) skips it without a word: the C
 //! program is built for this machine's libevent and run by the runner on this machine, so it
@@ -33,6 +33,7 @@ fn main() {
                 "c/timers.c",
                 "c/echo.c",
                 "c/dns.c",
+                "c/http.c",
             ] {
                 cmd.arg(f);
             }

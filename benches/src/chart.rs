@@ -76,7 +76,7 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
         ))
         .map_err(|e| e.to_string())?;
     root.draw(&Text::new(
-        "red: vs libevent 2.1   blue: vs mio 1.x",
+        "red: vs libevent 2.1   blue: vs mio 1.x (hyper 1.x for HTTP)",
         (360, (height - 24) as i32),
         ("sans-serif", 15),
     ))

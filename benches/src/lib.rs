@@ -5,6 +5,7 @@ pub mod chart;
 pub mod dispatch;
 pub mod dns;
 pub mod echo;
+pub mod http;
 pub mod pipechain;
 pub mod timers;
 

@@ -6,7 +6,8 @@
 //! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
 //!
 //! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
-//! (pipechain, timers, echo, dns, dispatch, callgrind), `--chart FILE.png` (draw the ratios).
+//! (pipechain, timers, echo, dns, http, dispatch, callgrind), `--chart FILE.png` (draw the
+//! ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
 //! The other subcommands are the single measurements the runner starts in child processes.
 
 use levent_bench::{echo, pipechain, timers};
@@ -35,7 +36,8 @@ fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some(
-            "pipechain" | "timers" | "echo-server" | "echo-client" | "dispatch" | "allocs" | "dns",
+            "pipechain" | "timers" | "echo-server" | "echo-client" | "dispatch" | "allocs" | "dns"
+            | "http-serve",
         ) => match single(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -117,6 +119,18 @@ fn single(args: &[String]) -> Result<(), String> {
                 .allocations
                 .map_or(-1.0, |a| a as f64 / run.lookups.max(1) as f64);
             println!("{} {}", run.rate(), allocs);
+        }
+        "http-serve" => {
+            // `http-serve IMPL ADDR`: a hello-world server until SIGTERM (see `http::run`).
+            let addr = args
+                .get(2)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            match impl_ {
+                "hyper" => levent_bench::http::serve_hyper(addr),
+                _ => levent_bench::http::serve_levent(addr, allocations),
+            }
+            .map_err(|e| e.to_string())?;
         }
         "allocs" => {
             // Heap allocations per event of the levent pipe chain in its steady state.
@@ -210,7 +224,7 @@ fn suite(args: &[String]) -> ExitCode {
             "--chart" => o.chart = it.next().cloned(),
             "--help" | "-h" => {
                 println!(
-                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dispatch,callgrind] [--chart FILE.png]"
+                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,dispatch,callgrind] [--chart FILE.png]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -387,6 +401,32 @@ fn suite(args: &[String]) -> ExitCode {
         }
     }
 
+    if wants(&o, "http") {
+        if !have("wrk") {
+            println!("# wrk is not on the path: the HTTP benchmark is skipped");
+        } else {
+            let secs = if o.quick { 2 } else { 10 };
+            let bench = "http hello, 50 keep-alive conns";
+            check(
+                std::env::current_exe()
+                    .and_then(|exe| levent_bench::http::run(&exe, secs, o.reps))
+                    .map_err(|e| format!("http: {e}"))
+                    .map(|all| {
+                        for f in all {
+                            let i = f.name.split_whitespace().next().unwrap_or("?");
+                            for (rep, w) in f.rounds.iter().enumerate() {
+                                record(&mut res, bench, "requests/s", true, i, rep, w.rps);
+                                record(&mut res, bench, "p99 µs", false, i, rep, w.p99_us);
+                            }
+                            if let Some(a) = f.allocs_per_request {
+                                record(&mut res, bench, "allocations/request", false, i, 0, a);
+                            }
+                        }
+                    }),
+            );
+        }
+    }
+
     if wants(&o, "dispatch") || wants(&o, "allocs") {
         let (n, a) = if o.quick { (100, 1) } else { (1000, 100) };
         check(
@@ -427,6 +467,15 @@ fn valgrind() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Whether `tool` can be started (wrk has no option that exits 0 without a URL).
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// User-space instructions per event, from callgrind: the difference of two runs that differ
@@ -548,29 +597,40 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// levent's standing per (bench, metric): (label, levent/libevent, levent/mio), where a ratio
+/// The Rust peer of a benchmark: mio, or hyper for HTTP (the timers' heap is recorded as mio).
+fn peer(by: &BTreeMap<String, Vec<f64>>) -> Option<&Vec<f64>> {
+    by.get("mio").or_else(|| by.get("hyper"))
+}
+
+/// levent's standing per (bench, metric): (label, levent/libevent, levent/peer), where a ratio
 /// below 1 is better for levent whatever the metric's direction.
 fn ratios(res: &Results) -> Vec<(String, Option<f64>, Option<f64>)> {
     res.iter()
         .filter_map(|((bench, metric, higher), by)| {
             let l = median(by.get("levent")?);
-            let r = |other: &str| {
-                by.get(other)
+            let r = |other: Option<&Vec<f64>>| {
+                other
                     .map(|v| median(v))
                     .filter(|m| *m > 0.0)
                     .map(|m| if *higher { m / l } else { l / m })
             };
-            Some((format!("{bench} {metric}"), r("libevent"), r("mio")))
+            Some((
+                format!("{bench} {metric}"),
+                r(by.get("libevent")),
+                r(peer(by)),
+            ))
         })
         .collect()
 }
 
 fn table(res: &Results) {
     println!();
-    println!("| benchmark | metric | levent | libevent | mio | levent/libevent | levent/mio |");
+    println!(
+        "| benchmark | metric | levent | libevent | mio (hyper for http) | levent/libevent | levent/peer |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for ((bench, metric, higher), by) in res {
-        let cell = |i: &str| match by.get(i) {
+        let cell = |v: Option<&Vec<f64>>| match v {
             Some(v) if v.len() > 1 => {
                 let (lo, hi) = v
                     .iter()
@@ -580,18 +640,18 @@ fn table(res: &Results) {
             Some(v) => fmt(median(v)),
             None => "–".into(),
         };
-        let ratio = |i: &str| match (by.get("levent"), by.get(i)) {
+        let ratio = |o: Option<&Vec<f64>>| match (by.get("levent"), o) {
             (Some(l), Some(o)) if median(o) > 0.0 => format!("{:.2}", median(l) / median(o)),
             _ => "–".into(),
         };
         let dir = if *higher { "↑" } else { "↓" };
         println!(
             "| {bench} | {metric} {dir} | {} | {} | {} | {} | {} |",
-            cell("levent"),
-            cell("libevent"),
-            cell("mio"),
-            ratio("libevent"),
-            ratio("mio")
+            cell(by.get("levent")),
+            cell(by.get("libevent")),
+            cell(peer(by)),
+            ratio(by.get("libevent")),
+            ratio(peer(by))
         );
     }
 }

@@ -22,8 +22,9 @@ pub trait Waking: Device {
     fn register_waker(&mut self, waker: &Waker);
 }
 
-/// An [`embassy_net_driver::Driver`] as a smoltcp [`Device`]. See the
-/// [module documentation](self).
+/// An [`embassy_net_driver::Driver`] as a smoltcp [`Device`]: it keeps the waker of the task
+/// that runs the host and builds each call's task context from it (outside a task, a waker that
+/// does nothing), so a driver with nothing to give wakes that task when a frame arrives.
 ///
 /// ```no_run
 /// # fn demo<D: embassy_net_driver::Driver>(driver: D) {

@@ -14,7 +14,7 @@
 //! | [`PLATFORM`], [`CLOCK`] | embassy's `Instant` as the engine's clock. |
 //! | [`TcpBuffers`] | socket buffers sized by const generics, for a `static` or a `StaticCell`. |
 //! | [`echo::EchoServer`] | the reference TCP echo server: core `Listener` and `Connection`s with fixed ring buffers, over any transport. |
-//! | [`link::SimLink`] (feature `sim`) | a heapless in-memory medium joining two interfaces, with seeded loss, delay, duplication and reordering on virtual time, for host tests. |
+//! | `link::SimLink` (feature `sim`) | a heapless in-memory medium joining two interfaces, with seeded loss, delay, duplication and reordering on virtual time, for host tests. |
 //!
 //! ## On a board
 //!
@@ -71,7 +71,7 @@
 //! ## Features
 //!
 //! - `defmt`: `defmt::Format` in levent-core, and smoltcp and embassy-time logging through defmt.
-//! - `sim`: [`link::SimLink`], the simulated link for host tests.
+//! - `sim`: `link::SimLink`, the simulated link for host tests.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

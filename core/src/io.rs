@@ -119,6 +119,13 @@ pub trait Transport {
 
     /// Deregister the transport from `d` (see [`Dispatcher::forget_source`]), then close it.
     fn close(&mut self, d: &mut dyn Dispatcher, h: Self::Handle);
+
+    /// The address of the peer, for transports that have one (an access log shows it). The
+    /// default knows none.
+    fn peer_addr(&self, h: Self::Handle) -> Option<core::net::SocketAddr> {
+        let _ = h;
+        None
+    }
 }
 
 /// Listening transports: take the next pending connection.

@@ -171,6 +171,8 @@ fn every_example_answers_help_with_one_line_of_usage() {
         "server",
         "client",
         "dns-lookup",
+        "http-server",
+        "http-get",
     ] {
         let out = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name}");

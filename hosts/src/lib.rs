@@ -251,6 +251,10 @@ pub mod signals {
     pub const SIGINT: i32 = 2;
     /// Ctrl-Break in the console (the C runtime's `SIGBREAK`).
     pub const SIGBREAK: i32 = 21;
+    /// The signals that ask a service to stop: Ctrl-C and Ctrl-Break here (`SIGINT` and
+    /// `SIGTERM` on Unix), so one loop serves both platforms:
+    /// `for signo in STOP { engine.start(Event::signal(signo), Ev::Stop, None)?; }`.
+    pub const STOP: [i32; 2] = [SIGINT, SIGBREAK];
 }
 
 /// Signal numbers of this platform, for signal events (`Event::signal(SIGINT)`).
@@ -270,6 +274,10 @@ pub mod signals {
     pub const SIGCHLD: i32 = libc::SIGCHLD;
     /// The terminal window changed size.
     pub const SIGWINCH: i32 = libc::SIGWINCH;
+    /// The signals that ask a service to stop: `SIGINT` and `SIGTERM` here (Ctrl-C and
+    /// Ctrl-Break on Windows), so one loop serves both platforms:
+    /// `for signo in STOP { engine.start(Event::signal(signo), Ev::Stop, None)?; }`.
+    pub const STOP: [i32; 2] = [SIGINT, SIGTERM];
 }
 
 /// What an engine running on this crate's hosts must know: nanosecond ticks of a monotonic clock

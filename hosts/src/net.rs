@@ -398,6 +398,10 @@ impl Transport for Sockets {
         }
     }
 
+    fn peer_addr(&self, h: SocketId) -> Option<SocketAddr> {
+        Sockets::peer_addr(self, h).ok()
+    }
+
     fn close(&mut self, d: &mut dyn Dispatcher, h: SocketId) {
         let Ok(kind) = self.get(h) else { return };
         // The host learns of the close by itself (see the "Closing a source" part of the core's

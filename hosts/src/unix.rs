@@ -3,7 +3,7 @@
 //!
 //! # Signals: a self-pipe, not signalfd
 //!
-//! A caught signal runs [`on_signal`], which counts it and writes one byte into a process-wide
+//! A caught signal runs `on_signal`, which counts it and writes one byte into a process-wide
 //! pipe; the host watching signals has the pipe's read end in its wait set, wakes up, and feeds the
 //! counts to the engine. This is libevent's default. `signalfd` would avoid the handler, but it
 //! only sees a signal that is blocked in *every* thread of the process: a thread started by another

@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod dns;
+pub mod http;
 pub mod net;
 
 use levent_core::{Dispatcher, Platform, SourceKey};

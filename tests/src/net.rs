@@ -18,8 +18,6 @@ pub trait NetWorld: Sized {
     type Io: Accept<Handle = Self::Handle>;
     /// A socket.
     type Handle: Copy + PartialEq + std::fmt::Debug;
-    /// Where a listener can be reached.
-    type Target: Copy;
     /// A fresh world.
     fn new() -> Self;
     /// The host.
@@ -29,11 +27,11 @@ pub trait NetWorld: Sized {
     /// What an engine here must know.
     fn platform(&self) -> Platform;
     /// Listen somewhere free.
-    fn listen(&mut self) -> (Self::Handle, Self::Target);
+    fn listen(&mut self) -> (Self::Handle, std::net::SocketAddr);
     /// Where nobody listens.
-    fn nowhere(&mut self) -> Self::Target;
+    fn nowhere(&mut self) -> std::net::SocketAddr;
     /// Start a non-blocking connect.
-    fn connect(&mut self, to: Self::Target) -> Self::Handle;
+    fn connect(&mut self, to: std::net::SocketAddr) -> Self::Handle;
     /// Abort a connection with a reset, as a crashing peer would.
     fn reset(&mut self, d: &mut dyn levent_core::Dispatcher, h: Self::Handle);
     /// Keep the kernel's buffers for `h` small, so that flow control shows quickly.
@@ -52,7 +50,6 @@ macro_rules! os_net {
         impl NetWorld for OsNet<$host> {
             type Io = Sockets;
             type Handle = SocketId;
-            type Target = std::net::SocketAddr;
             fn new() -> Self {
                 #[cfg(unix)]
                 let _ = levent_hosts::unix::raise_fd_limit(16384);
@@ -122,7 +119,6 @@ pub struct SimNetWorld {
 impl NetWorld for SimNetWorld {
     type Io = SimNet;
     type Handle = levent_core::SourceKey;
-    type Target = u16;
     fn new() -> Self {
         SimNetWorld {
             net: SimNet::new(0x5eed),
@@ -138,16 +134,20 @@ impl NetWorld for SimNetWorld {
     fn platform(&self) -> Platform {
         crate::SIM_PLATFORM
     }
-    fn listen(&mut self) -> (levent_core::SourceKey, u16) {
+    /// Simulated streams are numbered by port: listeners are reached at `127.0.0.1:port`.
+    fn listen(&mut self) -> (levent_core::SourceKey, std::net::SocketAddr) {
         let port = self.next_port;
         self.next_port += 1;
-        (self.net.listen(port).unwrap(), port)
+        (
+            self.net.listen(port).unwrap(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        )
     }
-    fn nowhere(&mut self) -> u16 {
-        9
+    fn nowhere(&mut self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 9))
     }
-    fn connect(&mut self, to: u16) -> levent_core::SourceKey {
-        self.net.connect(to)
+    fn connect(&mut self, to: std::net::SocketAddr) -> levent_core::SourceKey {
+        self.net.connect(to.port())
     }
     fn reset(&mut self, d: &mut dyn levent_core::Dispatcher, h: levent_core::SourceKey) {
         self.net.reset(h);

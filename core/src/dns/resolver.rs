@@ -3,7 +3,7 @@
 //!
 //! # Shape
 //!
-//! A [`Resolver`] owns, like a [`Connection`](crate::Connection) does, only handles and event
+//! A [`Resolver`] owns, like a [`Connection`] does, only handles and event
 //! ids: its UDP sockets' handles and read events, one timer per request slot, a wake-up event,
 //! and at most one TCP connection. The sockets themselves live in the application's IO storage
 //! (`levent_hosts::net::Sockets`, the simulated network, smoltcp's socket set), which it passes
@@ -98,7 +98,7 @@
 //!   is not a response, or one whose question is not the request's (RFC 5452). A matching reply
 //!   that cannot be parsed is ignored too, but remembered: if nothing better comes the lookup
 //!   fails with `Malformed` rather than `Timeout`.
-//! - **Random transaction ids and source ports**: ids come from [`Rng`](super::Rng)
+//! - **Random transaction ids and source ports**: ids come from [`Rng`]
 //!   (SipHash-2-4, keyed by the seed given to [`Resolver::new`]). Queries leave from up to
 //!   `udp_sockets` sockets per address family, bound to port 0 (a random port on hosts), one
 //!   drawn at random for each query; a socket is replaced by a new one after
@@ -360,7 +360,7 @@ where
     B: Buffer + Default,
 {
     /// A resolver asking as `config` says, answering from `hosts` first, with transaction ids
-    /// drawn from `seed` (16 bytes of entropy: see [`Rng`](super::Rng)). It creates its `Q + 1`
+    /// drawn from `seed` (16 bytes of entropy: see [`Rng`]). It creates its `Q + 1`
     /// events in `events` now, carrying `datum`; its sockets are opened at the first lookup.
     ///
     /// # Errors

@@ -9,8 +9,9 @@
 //! whatever entropy it has (ADC noise, a unique id and a boot counter) — a constant seed makes ids
 //! predictable, which is fine for tests and simulations only.
 
-/// A keyed pseudo-random generator (SipHash-2-4 over a counter). See the [module
-/// documentation](self).
+/// A keyed pseudo-random generator (SipHash-2-4 over a counter): as unpredictable as its 16-byte
+/// seed, about 20 ns a number. Seed it from real entropy; a constant seed (tests, simulations)
+/// makes transaction ids predictable.
 ///
 /// ```
 /// use levent_core::dns::Rng;

@@ -1,15 +1,51 @@
 //! Byte classes of RFC 9110 §5.6 and RFC 9112, and the small list helpers built on them.
 
+// Byte classes, one bit each in `CLASS`.
+const TCHAR: u8 = 1;
+const VCHAR: u8 = 2;
+const TEXT: u8 = 4;
+const QDTEXT: u8 = 8;
+
+/// The classes of every byte: a table load per byte instead of a chain of comparisons (the head
+/// parser checks every byte of every field).
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let tchar = matches!(c,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z');
+        let vchar = matches!(c, 0x21..=0x7e);
+        let text = c == b' ' || c == b'\t' || vchar || c >= 0x80;
+        let qdtext = text && c != b'"' && c != b'\\';
+        let mut class = 0;
+        if tchar {
+            class |= TCHAR;
+        }
+        if vchar {
+            class |= VCHAR;
+        }
+        if text {
+            class |= TEXT;
+        }
+        if qdtext {
+            class |= QDTEXT;
+        }
+        t[b] = class;
+        b += 1;
+    }
+    t
+};
+
 /// `tchar`: the characters of a token (methods, field names, codings, extension names).
 pub(crate) const fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
+    CLASS[b as usize] & TCHAR != 0
 }
 
 /// `VCHAR`: visible US-ASCII.
 pub(crate) const fn is_vchar(b: u8) -> bool {
-    matches!(b, 0x21..=0x7e)
+    CLASS[b as usize] & VCHAR != 0
 }
 
 /// `SP / HTAB`.
@@ -20,12 +56,12 @@ pub(crate) const fn is_ws(b: u8) -> bool {
 /// A byte allowed inside a field value, a reason phrase or a quoted string's `qdtext`-like
 /// content: `HTAB / SP / VCHAR / obs-text`.
 pub(crate) const fn is_text(b: u8) -> bool {
-    is_ws(b) || is_vchar(b) || b >= 0x80
+    CLASS[b as usize] & TEXT != 0
 }
 
 /// `qdtext`: [`is_text`] without `"` and `\`.
 pub(crate) const fn is_qdtext(b: u8) -> bool {
-    is_text(b) && b != b'"' && b != b'\\'
+    CLASS[b as usize] & QDTEXT != 0
 }
 
 /// A non-empty run of `tchar`.
@@ -112,6 +148,18 @@ pub(crate) fn is_token_or_quoted(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_class_table_agrees_with_the_grammar() {
+        for b in 0..=255u8 {
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), tchar, "{b}");
+            assert_eq!(is_vchar(b), (0x21..=0x7e).contains(&b), "{b}");
+            let text = b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b) || b >= 0x80;
+            assert_eq!(is_text(b), text, "{b}");
+            assert_eq!(is_qdtext(b), text && b != b'"' && b != b'\\', "{b}");
+        }
+    }
 
     #[test]
     fn trim_and_lists() {

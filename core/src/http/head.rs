@@ -489,7 +489,8 @@ impl Scanner {
             .skip(1)
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .take_while(|l| !l.is_empty())
-            .filter_map(|l| split_field(l).ok());
+            // Validated by `run` already: only split.
+            .filter_map(|l| split_once(l, b':').map(|(n, v)| (n, trim_ows(v))));
         let mut n = 0;
         for (slot, (name, value)) in headers.iter_mut().zip(fields) {
             *slot = Header {

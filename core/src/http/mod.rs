@@ -122,10 +122,13 @@
 
 mod body;
 mod chars;
+pub mod client;
 mod encode;
 mod error;
 mod head;
 mod limits;
+pub mod route;
+pub mod server;
 
 pub use body::{BodyDecoder, Decoded};
 pub use encode::{

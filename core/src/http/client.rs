@@ -1,0 +1,721 @@
+//! The HTTP/1.1 client (libevent's `evhttp_connection`): requests to one origin over a kept-alive
+//! connection, as a sans-IO state machine over the core's [`Connection`].
+//!
+//! A [`Client`] talks to one origin (the `Host` it sends, and the addresses it may connect to).
+//! It sends one request at a time ([`Client::send`] refuses a second with [`ClientError::Busy`]:
+//! make a few clients for concurrency, as one makes a few `evhttp_connection`s) and hands the
+//! response to a [`Receiver`] passed to [`Client::handle`]: the head, the body in pieces as they
+//! arrive (Content-Length, chunked, or until the server closes), then `done`.
+//!
+//! - **Keep-alive**: after a complete response that allows it, the connection stays open and the
+//!   next request reuses it; it is closed after [`ClientConfig::idle_timeout`] without a request,
+//!   or when the server closes it.
+//! - **Retry**: a request that went out on a *reused* connection and got no byte of response
+//!   before the connection closed or was reset (the server closed an idle connection as the
+//!   request left) is sent again, once, on a new connection, if its method is idempotent (GET,
+//!   HEAD, PUT, DELETE, OPTIONS, TRACE) and it fitted in the client's scratch of `HEAD` bytes.
+//! - **Timeouts**: [`ClientConfig::connect_timeout`] bounds each connect;
+//!   [`ClientConfig::timeout`] bounds a request's silences (no byte sent or received for that
+//!   long ends it with [`ClientError::Timeout`]).
+//!
+//! # Addresses, and where a resolver plugs in
+//!
+//! The client connects through the core's [`Connect`] (`levent-hosts` implements it for
+//! `Sockets` and for the simulated network) to the addresses given to [`Client::new`] or
+//! [`Client::set_addrs`], in order, moving to the next when a connect fails. It does not resolve
+//! names itself: hand it the addresses of a [`dns::Resolver`](crate::dns::Resolver) answer (the
+//! `http-get` example resolves with levent's resolver on the same engine, then sends), or any
+//! other source of `SocketAddr`s.
+//!
+//! # Not here (yet)
+//!
+//! Request bodies are given whole ([`ClientRequest::body`]; with a fixed output buffer they must
+//! fit in it); there is no pipelining, no `Expect: 100-continue`, no TLS, no redirects or cookies
+//! (the application sees 3xx responses and decides).
+
+use super::{
+    BodyDecoder, EncodeError, Framing, HeadError, Header, Limits, Response, ResponseParser, Status,
+    Version, encode_header, encode_request_line,
+};
+use crate::buffer::Buffer;
+use crate::conn::{ConnOptions, Connection};
+use crate::event::{Event, EventId, Fired};
+use crate::events::Events;
+use crate::io::{Connect, IoError, Transport};
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+/// How a [`Client`] behaves.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ClientConfig {
+    /// Limits on response heads and bodies.
+    pub limits: Limits,
+    /// Bound on each connect.
+    pub connect_timeout: Option<Duration>,
+    /// Bound on each silence of a request in progress: no byte received (or sent, while sending)
+    /// for this long.
+    pub timeout: Option<Duration>,
+    /// Close a kept-alive connection after this long without a request.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl ClientConfig {
+    /// Default limits; 10 s to connect, 30 s of silence, 30 s idle.
+    pub const DEFAULT: ClientConfig = ClientConfig {
+        limits: Limits::DEFAULT,
+        connect_timeout: Some(Duration::from_secs(10)),
+        timeout: Some(Duration::from_secs(30)),
+        idle_timeout: Some(Duration::from_secs(30)),
+    };
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A request to send.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientRequest<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The target, origin-form (`/path?query`).
+    pub target: &'a str,
+    /// Fields to send besides `Host` and `Content-Length` (which the client writes).
+    pub headers: &'a [Header<'a>],
+    /// The body (sent with `Content-Length`; none for an empty body, except for POST, PUT and
+    /// PATCH, which say `Content-Length: 0`).
+    pub body: &'a [u8],
+}
+
+impl<'a> ClientRequest<'a> {
+    /// A `GET` of `target` without fields.
+    pub const fn get(target: &'a str) -> Self {
+        ClientRequest {
+            method: "GET",
+            target,
+            headers: &[],
+            body: b"",
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ClientError {
+    /// A request is in progress already.
+    Busy,
+    /// No address to connect to.
+    NoAddress,
+    /// Every address refused or failed; the last error.
+    Connect(IoError),
+    /// The connection failed during the exchange.
+    Io(IoError),
+    /// The connection closed before the response was complete.
+    Closed,
+    /// Silence for longer than [`ClientConfig::timeout`] (or the connect timeout).
+    Timeout,
+    /// The response head was malformed or over a limit.
+    Head(HeadError),
+    /// The response body was malformed or over a limit.
+    Body(super::BodyError),
+    /// The request could not be serialized (an invalid method, target or field).
+    Encode(EncodeError),
+    /// The request does not fit in the connection's output buffer (a fixed buffer).
+    TooLarge,
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Busy => f.write_str("a request is in progress"),
+            ClientError::NoAddress => f.write_str("no address to connect to"),
+            ClientError::Connect(e) => write!(f, "cannot connect: {e}"),
+            ClientError::Io(e) => write!(f, "connection failed: {e}"),
+            ClientError::Closed => f.write_str("connection closed before the response ended"),
+            ClientError::Timeout => f.write_str("timed out"),
+            ClientError::Head(e) => write!(f, "bad response head: {e}"),
+            ClientError::Body(e) => write!(f, "bad response body: {e}"),
+            ClientError::Encode(e) => write!(f, "cannot write the request: {e}"),
+            ClientError::TooLarge => f.write_str("request larger than the output buffer"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}
+
+/// Where a [`Client`] hands a response: see the [module documentation](self).
+pub trait Receiver {
+    /// The final response head (interim 1xx responses are skipped).
+    fn response(&mut self, resp: &Response<'_, '_>);
+    /// A piece of the body.
+    fn body(&mut self, data: &[u8]);
+    /// The exchange ended: the response is complete, or it failed.
+    fn done(&mut self, result: Result<(), ClientError>);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    /// No request in progress.
+    Idle,
+    /// Request sent (or queued); waiting for the response head.
+    Head,
+    /// Reading the body.
+    Body,
+}
+
+/// Most addresses a client tries.
+pub const MAX_ADDRS: usize = 4;
+
+/// An HTTP/1.1 client for one origin. See the [module documentation](self).
+///
+/// `HEAD` is the size of each of its two scratch areas (the request kept for a retry, and the
+/// response head, which must fit in it); `HDRS` the most fields in a response head.
+pub struct Client<T, H, B, const HEAD: usize = 4096, const HDRS: usize = 32> {
+    cfg: ClientConfig,
+    datum: T,
+    addrs: heapless::Vec<SocketAddr, MAX_ADDRS>,
+    host: heapless::Vec<u8, 256>,
+    conn: Option<Connection<H, B>>,
+    timer: Option<EventId>,
+    state: State,
+    /// The connection served a response before this request.
+    reused: bool,
+    /// The current request can be sent again (idempotent, kept whole in `req`).
+    retryable: bool,
+    retried: bool,
+    /// Some response byte arrived for the current request.
+    answered: bool,
+    /// The current connection is established.
+    up: bool,
+    /// Which address the current connection went to.
+    addr_at: usize,
+    method_head: bool,
+    keep: bool,
+    parser: ResponseParser,
+    body: BodyDecoder,
+    req: [u8; HEAD],
+    req_len: usize,
+    rx: [u8; HEAD],
+}
+
+impl<T, H, B, const HEAD: usize, const HDRS: usize> fmt::Debug for Client<T, H, B, HEAD, HDRS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("connected", &self.conn.is_some())
+            .finish()
+    }
+}
+
+fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+    )
+}
+
+impl<T, H, B, const HEAD: usize, const HDRS: usize> Client<T, H, B, HEAD, HDRS>
+where
+    T: Copy,
+    H: Copy + PartialEq + fmt::Debug,
+    B: Buffer + Default,
+{
+    /// A client for origin `host` (the `Host` field: `name[:port]`, at most 256 bytes) at
+    /// `addrs` (the first [`MAX_ADDRS`]); its events carry `datum`.
+    pub fn new(config: ClientConfig, host: &str, addrs: &[SocketAddr], datum: T) -> Self {
+        let mut c = Client {
+            cfg: config,
+            datum,
+            addrs: heapless::Vec::new(),
+            host: heapless::Vec::new(),
+            conn: None,
+            timer: None,
+            state: State::Idle,
+            reused: false,
+            retryable: false,
+            retried: false,
+            answered: false,
+            up: false,
+            addr_at: 0,
+            method_head: false,
+            keep: false,
+            parser: ResponseParser::new(config.limits),
+            body: BodyDecoder::new(Framing::None, &config.limits),
+            req: [0; HEAD],
+            req_len: 0,
+            rx: [0; HEAD],
+        };
+        let n = host.len().min(256);
+        let _ = c
+            .host
+            .extend_from_slice(host.as_bytes().get(..n).unwrap_or_default());
+        c.set_addrs(addrs);
+        c
+    }
+
+    /// Replace the addresses (a resolver's new answer); the open connection, if any, is kept.
+    pub fn set_addrs(&mut self, addrs: &[SocketAddr]) {
+        self.addrs.clear();
+        for a in addrs.iter().take(MAX_ADDRS) {
+            let _ = self.addrs.push(*a);
+        }
+    }
+
+    /// Whether a request is in progress.
+    pub fn is_busy(&self) -> bool {
+        self.state != State::Idle
+    }
+
+    /// Whether a connection is open (kept alive, or serving a request).
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Whether `id` is one of this client's events.
+    pub fn owns(&self, id: EventId) -> bool {
+        self.timer == Some(id) || self.conn.as_ref().is_some_and(|c| c.owns(id))
+    }
+
+    /// Send `req`: on the kept-alive connection if there is one, else on a new one. The response
+    /// comes through the [`Receiver`] given to [`handle`](Self::handle).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Busy`], an invalid request, no address, or a connect that fails at once on
+    /// every address.
+    pub fn send<IO>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        req: &ClientRequest<'_>,
+    ) -> Result<(), ClientError>
+    where
+        IO: Connect<Handle = H>,
+    {
+        if self.state != State::Idle {
+            return Err(ClientError::Busy);
+        }
+        let head = self.encode_head(req)?;
+        let whole = head + req.body.len();
+        let body_in_scratch = whole <= HEAD;
+        if let (true, Some(dst)) = (body_in_scratch, self.req.get_mut(head..whole)) {
+            dst.copy_from_slice(req.body);
+        }
+        self.req_len = if body_in_scratch { whole } else { head };
+        self.retryable = body_in_scratch && idempotent(req.method);
+        self.retried = false;
+        self.method_head = req.method == "HEAD";
+        if self.timer.is_none() {
+            self.timer = Some(
+                events
+                    .create(Event::timer(), self.datum)
+                    .map_err(|_| ClientError::Io(IoError::NoDescriptors))?,
+            );
+        }
+        if let Some(t) = self.timer {
+            let _ = events.del(t);
+        }
+        let extra = if body_in_scratch { &b""[..] } else { req.body };
+        self.begin(events, io, extra)
+    }
+
+    /// Drop the connection, ending a request in progress without calling its receiver.
+    pub fn close<IO: Transport<Handle = H>>(&mut self, events: &mut dyn Events<T>, io: &mut IO) {
+        if let Some(c) = self.conn.take() {
+            c.close(events, io);
+        }
+        if let Some(t) = self.timer.take() {
+            let _ = events.free(t);
+        }
+        self.state = State::Idle;
+    }
+
+    /// Handle a fired event of this client (others are ignored), calling `recv` with what the
+    /// response brings.
+    pub fn handle<IO, R>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        fired: &Fired<T>,
+        recv: &mut R,
+    ) where
+        IO: Connect<Handle = H>,
+        R: Receiver + ?Sized,
+    {
+        if Some(fired.id) == self.timer {
+            if self.state == State::Idle {
+                self.drop_conn(events, io);
+            }
+            return;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if !conn.owns(fired.id) {
+            return;
+        }
+        let out = conn.handle(events, io, fired);
+        if out.connected() {
+            self.up = true;
+            let opts = ConnOptions {
+                read_timeout: self.cfg.timeout,
+                write_timeout: self.cfg.timeout,
+                ..conn.options()
+            };
+            conn.set_options(events, opts);
+        }
+        if !self.up && (out.error().is_some() || out.write_timeout()) {
+            // The connect failed: the next address, if any.
+            self.drop_conn(events, io);
+            self.addr_at += 1;
+            let last = match out.error() {
+                Some(e) => ClientError::Connect(e),
+                None => ClientError::Timeout,
+            };
+            let next = if self.addr_at < self.addrs.len() {
+                self.connect(events, io)
+                    .and_then(|()| self.write_req(events, io, b""))
+            } else {
+                Err(last)
+            };
+            if let Err(e) = next {
+                self.fail(events, io, recv, e);
+            }
+            return;
+        }
+        if out.readable() || out.eof() {
+            self.read(events, io, recv);
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return;
+        };
+        if !(out.failed() || conn.at_eof()) {
+            return;
+        }
+        match self.state {
+            State::Idle => self.drop_conn(events, io),
+            _ if out.read_timeout() || out.write_timeout() => {
+                self.fail(events, io, recv, ClientError::Timeout);
+            }
+            _ if !self.answered && self.reused && self.retryable && !self.retried => {
+                // The server closed the kept-alive connection as the request went out.
+                self.retried = true;
+                self.drop_conn(events, io);
+                self.addr_at = 0;
+                if let Err(e) = self
+                    .connect(events, io)
+                    .and_then(|()| self.write_req(events, io, b""))
+                {
+                    self.fail(events, io, recv, e);
+                }
+            }
+            _ => {
+                let err = match out.error() {
+                    Some(e) => ClientError::Io(e),
+                    None => ClientError::Closed,
+                };
+                self.fail(events, io, recv, err);
+            }
+        }
+    }
+
+    fn encode_head(&mut self, req: &ClientRequest<'_>) -> Result<usize, ClientError> {
+        let buf = &mut self.req;
+        let mut pos = encode_request_line(buf, req.method, req.target, Version::HTTP_11)
+            .map_err(map_encode)?;
+        let mut field = |name: &str, value: &[u8], pos: &mut usize| -> Result<(), ClientError> {
+            let rest = buf.get_mut(*pos..).unwrap_or_default();
+            *pos += encode_header(rest, name, value).map_err(map_encode)?;
+            Ok(())
+        };
+        field("Host", &self.host, &mut pos)?;
+        for h in req.headers {
+            let reserved = ["host", "content-length", "transfer-encoding"];
+            if reserved.iter().any(|r| h.name.eq_ignore_ascii_case(r)) {
+                return Err(ClientError::Encode(EncodeError::InvalidHeaderName));
+            }
+            field(h.name, h.value, &mut pos)?;
+        }
+        if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") {
+            let mut digits = [0u8; 20];
+            let mut n = req.body.len();
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                if let Some(d) = digits.get_mut(i) {
+                    *d = b'0' + (n % 10) as u8;
+                }
+                n /= 10;
+                if n == 0 || i == 0 {
+                    break;
+                }
+            }
+            field(
+                "Content-Length",
+                digits.get(i..).unwrap_or_default(),
+                &mut pos,
+            )?;
+        }
+        let end =
+            buf.get_mut(pos..pos + 2)
+                .ok_or(ClientError::Encode(EncodeError::BufferTooSmall {
+                    needed: pos + 2,
+                }))?;
+        end.copy_from_slice(b"\r\n");
+        Ok(pos + 2)
+    }
+
+    /// Send the prepared request (plus `extra` body bytes not kept in the scratch).
+    fn begin<IO>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        extra: &[u8],
+    ) -> Result<(), ClientError>
+    where
+        IO: Connect<Handle = H>,
+    {
+        self.answered = false;
+        self.reused = self.conn.is_some();
+        if let Some(conn) = self.conn.as_mut() {
+            let opts = ConnOptions {
+                read_timeout: self.cfg.timeout,
+                write_timeout: self.cfg.timeout,
+                ..conn.options()
+            };
+            conn.set_options(events, opts);
+        } else {
+            self.addr_at = 0;
+            self.connect(events, io)?;
+        }
+        self.write_req(events, io, extra)
+    }
+
+    fn write_req<IO>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        extra: &[u8],
+    ) -> Result<(), ClientError>
+    where
+        IO: Connect<Handle = H>,
+    {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(ClientError::Closed);
+        };
+        let len = self.req_len + extra.len();
+        if conn.output().room() < len {
+            return Err(ClientError::TooLarge);
+        }
+        conn.write(events, io, self.req.get(..self.req_len).unwrap_or_default());
+        if !extra.is_empty() {
+            conn.write(events, io, extra);
+        }
+        self.state = State::Head;
+        self.parser.reset();
+        Ok(())
+    }
+
+    /// Connect to the addresses from `addr_at` on, until one starts.
+    fn connect<IO>(&mut self, events: &mut dyn Events<T>, io: &mut IO) -> Result<(), ClientError>
+    where
+        IO: Connect<Handle = H>,
+    {
+        let mut last = ClientError::NoAddress;
+        while let Some(addr) = self.addrs.get(self.addr_at) {
+            match io.connect(*addr) {
+                Ok(h) => {
+                    let opts = ConnOptions {
+                        write_timeout: self.cfg.connect_timeout,
+                        ..ConnOptions::DEFAULT
+                    };
+                    match Connection::connecting(
+                        events,
+                        io,
+                        h,
+                        B::default(),
+                        B::default(),
+                        opts,
+                        self.datum,
+                    ) {
+                        Ok(c) => {
+                            self.conn = Some(c);
+                            self.reused = false;
+                            self.up = false;
+                            return Ok(());
+                        }
+                        Err(_) => {
+                            io.close(events, h);
+                            return Err(ClientError::Io(IoError::NoDescriptors));
+                        }
+                    }
+                }
+                Err(e) => last = ClientError::Connect(e),
+            }
+            self.addr_at += 1;
+        }
+        Err(last)
+    }
+
+    fn drop_conn<IO: Transport<Handle = H>>(&mut self, events: &mut dyn Events<T>, io: &mut IO) {
+        if let Some(c) = self.conn.take() {
+            c.close(events, io);
+        }
+    }
+
+    fn fail<IO, R>(&mut self, events: &mut dyn Events<T>, io: &mut IO, recv: &mut R, e: ClientError)
+    where
+        IO: Transport<Handle = H>,
+        R: Receiver + ?Sized,
+    {
+        self.drop_conn(events, io);
+        self.state = State::Idle;
+        recv.done(Err(e));
+    }
+
+    /// Parse what arrived.
+    fn read<IO, R>(&mut self, events: &mut dyn Events<T>, io: &mut IO, recv: &mut R)
+    where
+        IO: Connect<Handle = H>,
+        R: Receiver + ?Sized,
+    {
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return;
+            };
+            match self.state {
+                State::Idle => {
+                    // Bytes nobody asked for: the connection is not usable any more.
+                    let n = conn.input().len();
+                    if n > 0 {
+                        conn.consume(events, n);
+                        self.drop_conn(events, io);
+                    }
+                    return;
+                }
+                State::Head => {
+                    let avail = conn.input().len();
+                    if avail == 0 {
+                        return;
+                    }
+                    self.answered = true;
+                    let n = avail.min(HEAD);
+                    let view = self.rx.get_mut(..n).unwrap_or_default();
+                    conn.input().peek(0, view);
+                    let mut hdrs = [Header::EMPTY; HDRS];
+                    let view = self.rx.get(..n).unwrap_or_default();
+                    let resp = match self.parser.parse(view, &mut hdrs) {
+                        Ok(Status::Partial) if n < HEAD => return,
+                        Ok(Status::Partial) => {
+                            self.fail(events, io, recv, ClientError::Head(HeadError::HeadTooLarge));
+                            return;
+                        }
+                        Err(e) => {
+                            self.fail(events, io, recv, ClientError::Head(e));
+                            return;
+                        }
+                        Ok(Status::Complete(r)) => r,
+                    };
+                    let head_len = resp.head_len();
+                    if resp.is_interim() {
+                        conn.consume(events, head_len);
+                        self.parser.reset();
+                        continue;
+                    }
+                    let method = if self.method_head { "HEAD" } else { "GET" };
+                    let framing = resp.framing(method);
+                    self.keep = resp.keep_alive()
+                        && !matches!(framing, Framing::CloseDelimited | Framing::Tunnel);
+                    recv.response(&resp);
+                    conn.consume(events, head_len);
+                    self.body = BodyDecoder::new(framing, &self.cfg.limits);
+                    self.state = State::Body;
+                }
+                State::Body => {
+                    let input = conn.input();
+                    let first = input.chunk_at(0);
+                    let mut scratch = false;
+                    let mut decoded = self.body.decode(first);
+                    if matches!(&decoded, Ok(d) if d.consumed == 0 && !d.done)
+                        && input.len() > first.len()
+                    {
+                        let n = input.len().min(HEAD);
+                        let view = self.rx.get_mut(..n).unwrap_or_default();
+                        input.peek(0, view);
+                        decoded = self.body.decode(self.rx.get(..n).unwrap_or_default());
+                        scratch = true;
+                    }
+                    let d = match decoded {
+                        Ok(d) => d,
+                        Err(e) => {
+                            self.fail(events, io, recv, ClientError::Body(e));
+                            return;
+                        }
+                    };
+                    if !d.data.is_empty() {
+                        let data = if scratch {
+                            self.rx.get(d.data.clone()).unwrap_or_default()
+                        } else {
+                            first.get(d.data.clone()).unwrap_or_default()
+                        };
+                        recv.body(data);
+                    }
+                    conn.consume(events, d.consumed);
+                    if d.done {
+                        self.complete(events, io, recv);
+                        return;
+                    }
+                    if d.consumed == 0 {
+                        if conn.at_eof() {
+                            match self.body.finish() {
+                                Ok(()) => {
+                                    self.keep = false;
+                                    self.complete(events, io, recv);
+                                }
+                                Err(e) => self.fail(events, io, recv, ClientError::Body(e)),
+                            }
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn complete<IO, R>(&mut self, events: &mut dyn Events<T>, io: &mut IO, recv: &mut R)
+    where
+        IO: Transport<Handle = H>,
+        R: Receiver + ?Sized,
+    {
+        self.state = State::Idle;
+        let reusable = self.keep
+            && self
+                .conn
+                .as_ref()
+                .is_some_and(|c| !c.at_eof() && c.input().is_empty());
+        if reusable {
+            if let Some(conn) = self.conn.as_mut() {
+                let opts = ConnOptions {
+                    read_timeout: None,
+                    ..conn.options()
+                };
+                conn.set_options(events, opts);
+            }
+            if let Some(t) = self.timer {
+                let _ = events.add(t, self.cfg.idle_timeout);
+            }
+        } else {
+            self.drop_conn(events, io);
+        }
+        recv.done(Ok(()));
+    }
+}
+
+fn map_encode(e: EncodeError) -> ClientError {
+    ClientError::Encode(e)
+}

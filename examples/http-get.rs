@@ -1,0 +1,282 @@
+//! http-get: fetch a URL with levent's HTTP client (libevent's `http-connect.c`).
+//!
+//! ```text
+//! http-get URL [-X METHOD] [-d DATA]
+//! ```
+//!
+//! Prints the body on standard output, and the status line and header fields on standard
+//! error. Exits 0 on a 2xx status, 1 on any other status or failure, with one clear line when
+//! the host cannot be resolved or reached. `-d DATA` sends DATA as the body (and makes the method
+//! POST unless `-X` says otherwise). Only `http://` URLs.
+//!
+//! The host name is resolved by levent's asynchronous resolver on the same engine, with the
+//! system's configuration (`/etc/resolv.conf`, `/etc/hosts`): A and AAAA at once, and the
+//! addresses are tried in turn (IPv6 first, as `dns::Connector` does; up to four). A host given
+//! as an IP address is used as it is.
+
+use levent_core::dns::{DnsError, Query, RType, RequestId};
+use levent_core::http::client::{
+    Client, ClientConfig, ClientError, ClientRequest, MAX_ADDRS, Receiver,
+};
+use levent_core::http::{Header, Response};
+use levent_core::{Engine, Fired};
+use levent_hosts::buffer::ChainBuffer;
+use levent_hosts::dns;
+use levent_hosts::net::{SocketId, Sockets};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+const NAME: &str = "http-get";
+const USAGE: &str = "URL [-X METHOD] [-d DATA]";
+
+/// What the engine's events are for.
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Dns,
+    Http,
+}
+
+/// The engine: the resolver's events (one per lookup and a timer) and the client's.
+type Loop = Engine<Ev, 16, 8, 1>;
+
+/// One address lookup (A or AAAA) and, once it finished, its answer.
+type Lookup = (RequestId, Option<Result<Vec<IpAddr>, DnsError>>);
+
+struct Args {
+    url: String,
+    method: Option<String>,
+    data: Option<String>,
+}
+
+/// The parts of an `http://` URL.
+struct Url {
+    host: String,
+    port: u16,
+    target: String,
+}
+
+#[derive(Default)]
+struct Print {
+    status: Option<u16>,
+    result: Option<Result<(), ClientError>>,
+    write_failed: bool,
+}
+
+impl Receiver for Print {
+    fn response(&mut self, resp: &Response<'_, '_>) {
+        self.status = Some(resp.status());
+        let v = resp.version();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "HTTP/{}.{} {} ", v.major, v.minor, resp.status());
+        let _ = err.write_all(resp.reason());
+        let _ = writeln!(err);
+        for h in resp.headers() {
+            let _ = write!(err, "{}: ", h.name);
+            let _ = err.write_all(h.value);
+            let _ = writeln!(err);
+        }
+    }
+
+    fn body(&mut self, data: &[u8]) {
+        if std::io::stdout().lock().write_all(data).is_err() {
+            self.write_failed = true;
+        }
+    }
+
+    fn done(&mut self, result: Result<(), ClientError>) {
+        self.result = Some(result);
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => return levent_examples::fail(NAME, e),
+    };
+    match fetch(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => levent_examples::fail(NAME, e),
+    }
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut url = None;
+    let mut method = None;
+    let mut data = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("usage: {NAME} {USAGE}");
+                return Ok(None);
+            }
+            "-X" => method = Some(it.next().ok_or("-X needs a method")?),
+            "-d" => data = Some(it.next().ok_or("-d needs data")?),
+            _ if a.starts_with('-') => {
+                return Err(format!("unknown option {a:?}; usage: {NAME} {USAGE}"));
+            }
+            _ if url.is_none() => url = Some(a),
+            _ => return Err(format!("unexpected argument {a:?}; usage: {NAME} {USAGE}")),
+        }
+    }
+    let url = url.ok_or(format!("no URL; usage: {NAME} {USAGE}"))?;
+    Ok(Some(Args { url, method, data }))
+}
+
+fn parse_url(url: &str) -> Result<Url, String> {
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{url}: only http:// URLs are supported, not {scheme}://"
+            ));
+        }
+        None => return Err(format!("{url}: not an http:// URL")),
+    };
+    let (authority, target) = match rest.find(['/', '?', '#']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let target = target.split('#').next().unwrap_or("/");
+    let target = if target.starts_with('?') {
+        format!("/{target}")
+    } else {
+        target.to_string()
+    };
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or(format!("{url}: bad IPv6 address"))?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{url}: no host"));
+    }
+    let port = match port {
+        None | Some("") => 80,
+        Some(p) => p.parse().map_err(|_| format!("{url}: bad port {p:?}"))?,
+    };
+    Ok(Url { host, port, target })
+}
+
+fn fetch(args: &Args) -> Result<bool, String> {
+    let url = parse_url(&args.url)?;
+    let host_field = match (url.host.contains(':'), url.port) {
+        (true, 80) => format!("[{}]", url.host),
+        (true, p) => format!("[{}]:{p}", url.host),
+        (false, 80) => url.host.clone(),
+        (false, p) => format!("{}:{p}", url.host),
+    };
+    let mut io = Sockets::new();
+    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
+    let mut engine: Box<Loop> = Box::new(Engine::new(levent_hosts::PLATFORM));
+    let addrs = match url.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, url.port)],
+        Err(_) => resolve(&mut engine, &mut host, &mut io, &url)?,
+    };
+    let mut client: Client<Ev, SocketId, ChainBuffer> =
+        Client::new(ClientConfig::DEFAULT, &host_field, &addrs, Ev::Http);
+    let body = args.data.as_deref().unwrap_or("").as_bytes();
+    let method = match (&args.method, &args.data) {
+        (Some(m), _) => m.as_str(),
+        (None, Some(_)) => "POST",
+        (None, None) => "GET",
+    };
+    let headers = [
+        Header {
+            name: "User-Agent",
+            value: b"levent-http-get",
+        },
+        Header {
+            name: "Accept",
+            value: b"*/*",
+        },
+    ];
+    let req = ClientRequest {
+        method,
+        target: &url.target,
+        headers: &headers,
+        body,
+    };
+    let mut print = Print::default();
+    client
+        .send(&mut *engine, &mut io, &req)
+        .map_err(|e| describe(&e, &url))?;
+    while print.result.is_none() {
+        let Some(fired) = engine.next(&mut host).map_err(|e| e.to_string())? else {
+            break;
+        };
+        client.handle(&mut *engine, &mut io, &fired, &mut print);
+    }
+    let _ = std::io::stdout().flush();
+    match print.result {
+        Some(Ok(())) if !print.write_failed => {
+            Ok(print.status.is_some_and(|s| (200..300).contains(&s)))
+        }
+        Some(Ok(())) => Err("cannot write the body to standard output".into()),
+        Some(Err(e)) => Err(describe(&e, &url)),
+        None => Err("the event loop ended before the response".into()),
+    }
+}
+
+/// Look `url.host` up (A and AAAA at once) on the engine; the addresses, IPv6 first.
+fn resolve(
+    engine: &mut Loop,
+    host: &mut levent_hosts::DefaultHost,
+    io: &mut Sockets,
+    url: &Url,
+) -> Result<Vec<SocketAddr>, String> {
+    let (config, hosts) = dns::system().map_err(|e| format!("system DNS configuration: {e}"))?;
+    let mut resolver =
+        dns::resolver::<_, 2>(engine, config, hosts, Ev::Dns).map_err(|e| e.to_string())?;
+    let mut lookups: Vec<Lookup> = vec![];
+    for qtype in [RType::AAAA, RType::A] {
+        let query = Query::new(&url.host, qtype).map_err(|e| format!("{:?}: {e}", url.host))?;
+        let id = resolver
+            .lookup(engine, io, query)
+            .map_err(|e| format!("cannot resolve {}: {e}", url.host))?;
+        lookups.push((id, None));
+    }
+    while lookups.iter().any(|(_, r)| r.is_none()) {
+        let Some(fired): Option<Fired<Ev>> = engine.next(host).map_err(|e| e.to_string())? else {
+            break;
+        };
+        if let Some(done) = resolver.handle(engine, io, &fired)
+            && let Some(slot) = lookups.iter_mut().find(|(id, _)| *id == done.id)
+        {
+            slot.1 = Some(done.result.map(|a| a.addrs().collect()));
+        }
+    }
+    let mut addrs = vec![];
+    let mut error = None;
+    for (_, result) in lookups {
+        match result {
+            Some(Ok(ips)) => addrs.extend(ips.into_iter().map(|ip| SocketAddr::new(ip, url.port))),
+            Some(Err(e)) => error = Some(e),
+            None => {}
+        }
+    }
+    addrs.truncate(MAX_ADDRS);
+    match (addrs.is_empty(), error) {
+        (false, _) => Ok(addrs),
+        (true, Some(e)) => Err(format!("cannot resolve {}: {}", url.host, e.kind())),
+        (true, None) => Err(format!("cannot resolve {}: no address", url.host)),
+    }
+}
+
+fn describe(e: &ClientError, url: &Url) -> String {
+    match e {
+        ClientError::Connect(io) => format!("cannot connect to {}:{}: {io}", url.host, url.port),
+        ClientError::Timeout => format!("{}:{}: timed out", url.host, url.port),
+        other => format!("{}:{}: {other}", url.host, url.port),
+    }
+}

@@ -1,0 +1,497 @@
+//! http-server: a small static file server on levent's HTTP server (libevent's `http-server.c`).
+//!
+//! ```text
+//! http-server [ADDR] [--root DIR]      # default 127.0.0.1:8080, the current directory
+//! ```
+//!
+//! - `GET` and `HEAD` of files under the root, with a Content-Type by extension, streamed with
+//!   `Content-Length` and backpressure; a listing for directories (`/dir` redirects to `/dir/`);
+//!   404 for anything missing or outside the root: `..` segments, percent-encoded slashes, dots
+//!   or NULs, and symbolic links that lead out of it are refused alike.
+//! - `POST /echo` answers with the request body (streamed back, chunked).
+//! - `GET /stream` answers with a chunked body of 100 lines, written as the client reads.
+//! - Every request is logged on standard output in the Common Log Format.
+//! - SIGINT or SIGTERM (Ctrl-C or Ctrl-Break on Windows): graceful shutdown (stop accepting,
+//!   finish requests in flight).
+//!
+//! The first line on standard output is `listening on http://ADDR/` (with the real port when
+//! ADDR asks for port 0). File IO uses blocking `std::fs` reads inside the event loop: fine for a
+//! local disk and an example, not for a server that must never stall.
+
+use levent_core::http::route::{Methods, Route, Router, path_of};
+use levent_core::http::server::{ConnId, Exchange, LogEntry, Server, ServerConfig, Service, Token};
+use levent_core::http::{Header, Limits, Request};
+use levent_core::{Engine, Event};
+use levent_hosts::buffer::ChainBuffer;
+use levent_hosts::net::{ListenOptions, SocketId, Sockets};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const NAME: &str = "http-server";
+const USAGE: &str = "[ADDR] [--root DIR]   (default 127.0.0.1:8080, the current directory)";
+/// Connections at once.
+const CONNS: usize = 1024;
+/// Events: three per connection, two for the listener, two signals.
+const EVENTS: usize = 3 * CONNS + 8;
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Http(Token),
+    Stop,
+}
+
+impl From<Token> for Ev {
+    fn from(t: Token) -> Self {
+        Ev::Http(t)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Page {
+    Echo,
+    Stream,
+    Files,
+}
+
+const ROUTES: &[Route<'static, Page>] = &[
+    Route::exact("/echo", Page::Echo).methods(Methods::POST),
+    Route::exact("/stream", Page::Stream),
+];
+
+/// A response in progress.
+enum Pending {
+    File { file: File, left: u64 },
+    Lines { next: u32 },
+    Echo,
+}
+
+struct App {
+    root: PathBuf,
+    pending: HashMap<ConnId, Pending>,
+}
+
+fn main() -> ExitCode {
+    let (addr, root) = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => return levent_examples::fail(NAME, e),
+    };
+    match serve(addr, root) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => levent_examples::fail(NAME, e),
+    }
+}
+
+fn parse_args() -> Result<Option<(SocketAddr, PathBuf)>, String> {
+    let mut addr = None;
+    let mut root = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("usage: {NAME} {USAGE}");
+                return Ok(None);
+            }
+            "--root" => match args.next() {
+                Some(dir) => root = Some(PathBuf::from(dir)),
+                None => return Err("--root needs a directory".into()),
+            },
+            _ if a.starts_with('-') => {
+                return Err(format!("unknown option {a:?}; usage: {NAME} {USAGE}"));
+            }
+            _ if addr.is_none() => {
+                addr = Some(
+                    a.parse::<SocketAddr>()
+                        .map_err(|_| format!("cannot parse address {a:?} (want IP:PORT)"))?,
+                );
+            }
+            _ => return Err(format!("unexpected argument {a:?}; usage: {NAME} {USAGE}")),
+        }
+    }
+    let root = root.unwrap_or_else(|| PathBuf::from("."));
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("--root {}: {e}", root.display()))?;
+    if !root.is_dir() {
+        return Err(format!("--root {}: not a directory", root.display()));
+    }
+    let addr = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    Ok(Some((addr, root)))
+}
+
+fn serve(addr: SocketAddr, root: PathBuf) -> Result<(), String> {
+    #[cfg(unix)]
+    let _ = levent_hosts::unix::raise_fd_limit(4 * CONNS as u64);
+    let mut io = Sockets::new();
+    let listening = io
+        .listen(addr, ListenOptions::default())
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // Accepted sockets inherit it (on Linux): small responses go out at once.
+    let _ = io.set_nodelay(listening, true);
+    let local = io.local_addr(listening).map_err(|e| e.to_string())?;
+    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
+    let mut engine: Box<Engine<Ev, EVENTS, EVENTS, 1>> =
+        Box::new(Engine::new(levent_hosts::PLATFORM));
+    for signo in levent_hosts::signals::STOP {
+        engine
+            .start(Event::signal(signo), Ev::Stop, None)
+            .map_err(|e| e.to_string())?;
+    }
+    let config = ServerConfig {
+        limits: Limits {
+            max_body_size: 64 << 20,
+            ..Limits::DEFAULT
+        },
+        server_name: Some("levent-http-server"),
+        ..ServerConfig::DEFAULT
+    };
+    let mut server: Box<Server<SocketId, ChainBuffer, CONNS>> = Box::new(Server::new(config));
+    server
+        .bind(&mut *engine, &io, listening)
+        .map_err(|e| e.to_string())?;
+    println!("listening on http://{local}/");
+    let mut app = App {
+        root,
+        pending: HashMap::new(),
+    };
+    while let Some(fired) = engine.next(&mut host).map_err(|e| e.to_string())? {
+        match fired.datum {
+            Ev::Http(token) => server.handle(&mut *engine, &mut io, &fired, token, &mut app),
+            Ev::Stop => server.shutdown(&mut *engine, &mut io),
+        }
+        if server.is_finished() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+impl Service for App {
+    fn request(&mut self, req: &Request<'_, '_>, ex: &mut Exchange<'_>) {
+        let page = match Router::new(ROUTES).fallback(Page::Files).find(req) {
+            Ok(p) => p,
+            Err(miss) => {
+                let _ = miss.respond(ex);
+                return;
+            }
+        };
+        match page {
+            // Answered as the body arrives.
+            Page::Echo => {
+                self.pending.insert(ex.id(), Pending::Echo);
+            }
+            Page::Stream => {
+                let h = [Header {
+                    name: "Content-Type",
+                    value: b"text/plain; charset=utf-8",
+                }];
+                if ex.start(200, &h, None).is_ok() {
+                    self.pending.insert(ex.id(), Pending::Lines { next: 1 });
+                    self.writable(ex);
+                }
+            }
+            Page::Files => {
+                if !matches!(req.method(), "GET" | "HEAD") {
+                    let allow = [Header {
+                        name: "Allow",
+                        value: b"GET, HEAD",
+                    }];
+                    let _ = ex.respond(405, &allow, b"Method Not Allowed\n");
+                    return;
+                }
+                self.file(path_of(req.target()), ex);
+            }
+        }
+    }
+
+    fn body(&mut self, data: &[u8], ex: &mut Exchange<'_>) -> usize {
+        if !matches!(self.pending.get(&ex.id()), Some(Pending::Echo)) {
+            return data.len();
+        }
+        if !ex.is_started() {
+            let h = [Header {
+                name: "Content-Type",
+                value: b"application/octet-stream",
+            }];
+            if ex.start(200, &h, None).is_err() {
+                return data.len();
+            }
+        }
+        ex.send(data).unwrap_or(data.len())
+    }
+
+    fn body_end(&mut self, _: &[Header<'_>], ex: &mut Exchange<'_>) {
+        if let Some(Pending::Echo) = self.pending.get(&ex.id()) {
+            self.pending.remove(&ex.id());
+            if !ex.is_started() {
+                let _ = ex.respond(200, &[], b"");
+            } else {
+                let _ = ex.finish();
+            }
+        }
+    }
+
+    fn writable(&mut self, ex: &mut Exchange<'_>) {
+        let id = ex.id();
+        let done = match self.pending.get_mut(&id) {
+            Some(Pending::Lines { next }) => loop {
+                if *next > 100 {
+                    break true;
+                }
+                let line = format!("line {next} of 100\n");
+                match ex.send(line.as_bytes()) {
+                    Ok(n) if n == line.len() => *next += 1,
+                    // The output is full: the rest after the next `writable`.
+                    _ => break false,
+                }
+            },
+            Some(Pending::File { file, left }) => {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    if *left == 0 {
+                        break true;
+                    }
+                    let want = (*left).min(buf.len() as u64).min(ex.room() as u64) as usize;
+                    if want == 0 {
+                        break false;
+                    }
+                    let n = match file.read(&mut buf[..want]) {
+                        Ok(0) | Err(_) => {
+                            // The file shrank or failed: end the response short (it closes).
+                            break true;
+                        }
+                        Ok(n) => n,
+                    };
+                    let taken = ex.send(&buf[..n]).unwrap_or(0);
+                    *left -= taken as u64;
+                    if taken < n {
+                        let _ = file.seek(SeekFrom::Current(taken as i64 - n as i64));
+                        break false;
+                    }
+                }
+            }
+            _ => false,
+        };
+        if done {
+            self.pending.remove(&id);
+            let _ = ex.finish();
+        }
+    }
+
+    fn log(&mut self, e: &LogEntry<'_>) {
+        let host = e.peer.map_or("-".to_string(), |p| p.ip().to_string());
+        let line = if e.request_line.is_empty() {
+            "-"
+        } else {
+            e.request_line
+        };
+        let bytes = if e.body_bytes == 0 {
+            "-".to_string()
+        } else {
+            e.body_bytes.to_string()
+        };
+        println!(
+            "{host} - - [{}] \"{line}\" {} {bytes}",
+            clf_date(std::time::SystemTime::now()),
+            e.status
+        );
+    }
+
+    fn aborted(&mut self, id: ConnId) {
+        self.pending.remove(&id);
+    }
+}
+
+impl App {
+    fn file(&mut self, path: &str, ex: &mut Exchange<'_>) {
+        let Some(full) = resolve(&self.root, path) else {
+            let _ = ex.respond(404, &[], b"Not Found\n");
+            return;
+        };
+        if full.is_dir() {
+            if !path.ends_with('/') {
+                let location = format!("{path}/");
+                let h = [Header {
+                    name: "Location",
+                    value: location.as_bytes(),
+                }];
+                let _ = ex.respond(301, &h, b"");
+                return;
+            }
+            let page = listing(&full, path);
+            let h = [Header {
+                name: "Content-Type",
+                value: b"text/html; charset=utf-8",
+            }];
+            let _ = ex.respond(200, &h, page.as_bytes());
+            return;
+        }
+        let opened = File::open(&full).and_then(|f| Ok((f.metadata()?.len(), f)));
+        let Ok((len, file)) = opened else {
+            let _ = ex.respond(404, &[], b"Not Found\n");
+            return;
+        };
+        let h = [Header {
+            name: "Content-Type",
+            value: content_type(&full).as_bytes(),
+        }];
+        if ex.start(200, &h, Some(len)).is_err() {
+            return;
+        }
+        self.pending
+            .insert(ex.id(), Pending::File { file, left: len });
+        self.writable(ex);
+    }
+}
+
+/// The file under `root` that URL path `path` names, if it exists and is inside `root` once
+/// symbolic links are followed. Percent-encoded slashes, backslashes and NULs, and `..`
+/// segments (encoded or not) are refused.
+fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut rel = PathBuf::new();
+    // Split on the slashes of the raw path, so an encoded slash stays inside a segment.
+    for raw in path.split('/') {
+        let seg = String::from_utf8(percent_decode(raw)?).ok()?;
+        match seg.as_str() {
+            "" | "." => {}
+            ".." => return None,
+            s if s.contains(['/', '\\', '\0']) => return None,
+            s => rel.push(s),
+        }
+    }
+    let full = root.join(rel).canonicalize().ok()?;
+    full.starts_with(root).then_some(full)
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn listing(dir: &Path, path: &str) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| {
+                    let mut n = e.file_name().to_string_lossy().into_owned();
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        n.push('/');
+                    }
+                    n
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let title = html_escape(path);
+    let mut page = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}</title></head>\n<body><h1>Index of {title}</h1>\n<ul>\n"
+    );
+    if path != "/" {
+        page.push_str("<li><a href=\"../\">../</a></li>\n");
+    }
+    for n in names {
+        let (base, slash) = match n.strip_suffix('/') {
+            Some(b) => (b, "/"),
+            None => (n.as_str(), ""),
+        };
+        page.push_str(&format!(
+            "<li><a href=\"{}{slash}\">{}</a></li>\n",
+            percent_encode(base),
+            html_escape(&n)
+        ));
+    }
+    page.push_str("</ul></body></html>\n");
+    page
+}
+
+fn content_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" => "application/json",
+        "txt" | "rs" | "c" | "h" | "toml" | "sh" => "text/plain; charset=utf-8",
+        "md" => "text/markdown; charset=utf-8",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
+        "wasm" => "application/wasm",
+        "pdf" => "application/pdf",
+        "gz" => "application/gzip",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `[10/Oct/2000:13:55:36 +0000]`'s date part, in UTC.
+fn clf_date(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
