@@ -4,29 +4,18 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::example;
+
 use levent_core::dns::{Mx, NameBuf, RData, Rcode, Srv, Txt};
 use levent_core::{Engine, Event};
 use levent_hosts::dns::HostServer;
 use levent_hosts::net::{ListenOptions, Sockets};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(path.exists(), "{} not built", path.display());
-    path
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Ev {

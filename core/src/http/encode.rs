@@ -38,7 +38,8 @@ fn emit(buf: &mut [u8], f: impl Fn(&mut Sink<'_>)) -> Result<usize, EncodeError>
     Ok(sink.len)
 }
 
-fn check_version(v: Version) -> Result<[u8; 8], EncodeError> {
+/// `HTTP/x.y` for a version of single digits.
+pub(crate) fn check_version(v: Version) -> Result<[u8; 8], EncodeError> {
     if v.major > 9 || v.minor > 9 {
         return Err(EncodeError::InvalidVersion);
     }

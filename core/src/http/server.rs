@@ -1298,17 +1298,8 @@ where
     }
 
     fn record_line(slot: &mut Slot<H, B>, req: &Request<'_, '_>) {
-        let v = req.version();
-        let version = [
-            b'H',
-            b'T',
-            b'T',
-            b'P',
-            b'/',
-            b'0' + v.major,
-            b'.',
-            b'0' + v.minor,
-        ];
+        // The parser accepts single digits only, so the fallback is never logged.
+        let version = super::encode::check_version(req.version()).unwrap_or(*b"HTTP/?.?");
         let mut pos = 0;
         for part in [
             req.method().as_bytes(),
