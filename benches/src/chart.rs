@@ -6,7 +6,13 @@ use plotters::prelude::*;
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Draw `rows` (label, levent/libevent, levent/mio; lower is better) into a PNG at `path`.
+/// Rows without any ratio (levent-only metrics such as allocations) are left out; a bar longer
+/// than the axis is cut at its end and labelled with its value.
 pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(), String> {
+    let rows: Vec<_> = rows
+        .iter()
+        .filter(|(_, a, b)| a.is_some() || b.is_some())
+        .collect();
     let font = std::fs::read(FONT).map_err(|e| format!("{FONT}: {e}"))?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)
@@ -47,7 +53,6 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
                 String::new()
             }
         })
-        .x_desc("ratio")
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -58,14 +63,22 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
             (1, vs_libevent, RGBColor(214, 96, 77)),
             (0, vs_mio, RGBColor(67, 147, 195)),
         ] {
-            if let Some(v) = v {
-                let v = v.min(max);
+            if let Some(v) = *v {
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [(0.0, base + k), (v, base + k + 1)],
+                        [(0.0, base + k), (v.min(max), base + k + 1)],
                         color.filled(),
                     )))
                     .map_err(|e| e.to_string())?;
+                if v > max {
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            format!("{v:.1}"),
+                            (max * 0.93, base + k + 1),
+                            ("sans-serif", 13).into_font().color(&WHITE),
+                        )))
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
     }
