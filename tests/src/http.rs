@@ -1170,14 +1170,20 @@ macro_rules! http_server_suite {
     };
 }
 
-/// Whether program `name` runs here (`name --version` succeeds).
+/// Whether program `name` runs here (`name --version` succeeds). Under `.ci/run` (which sets
+/// `LEVENT_CI` and installs the peers) a missing program fails the test instead of skipping it.
 pub fn installed(name: &str) -> bool {
-    std::process::Command::new(name)
+    let found = std::process::Command::new(name)
         .arg("--version")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    assert!(
+        found || std::env::var_os("LEVENT_CI").is_none(),
+        "{name} is not installed, and CI must not skip the tests that need it"
+    );
+    found
 }
 
 /// Run `cmd` to completion while the harness serves; returns its standard output.
