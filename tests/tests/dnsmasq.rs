@@ -69,7 +69,7 @@ fn start(exe: &Path, dir: &Path, port: u16) -> Killed {
         .arg(format!("--addn-hosts={}", hosts.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("dnsmasq runs");
     Killed(child)
@@ -120,20 +120,40 @@ fn resolver_answers_from_a_real_dnsmasq() {
     let dir = std::env::temp_dir().join(format!("levent-dnsmasq-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let mut child = start(&exe, &dir, port);
-    let server: SocketAddr = ([127, 0, 0, 1], port).into();
-    // Wait until it answers.
-    let start = Instant::now();
-    while ask(server, Query::a("www.test.levent").unwrap()).is_err() {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            panic!("dnsmasq exited: {status}");
+    // Start it and wait until it answers. The port was free for UDP a moment ago, but the TCP
+    // port of the same number may be taken (dnsmasq needs both), or be taken in between: then
+    // dnsmasq exits at once, and another port is tried.
+    let mut attempts = 0;
+    let (child, server) = loop {
+        let port = free_port();
+        let mut child = start(&exe, &dir, port);
+        let server: SocketAddr = ([127, 0, 0, 1], port).into();
+        let started = Instant::now();
+        let exited = loop {
+            if ask(server, Query::a("www.test.levent").unwrap()).is_ok() {
+                break None;
+            }
+            if let Some(status) = child.0.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut pipe) = child.0.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut err);
+                }
+                break Some(format!("{status}: {}", err.trim()));
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "dnsmasq never answered"
+            );
+        };
+        match exited {
+            None => break (child, server),
+            Some(why) => {
+                attempts += 1;
+                assert!(attempts < 5, "dnsmasq exited {attempts} times, last: {why}");
+                println!("dnsmasq exited ({why}); trying another port");
+            }
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "dnsmasq never answered"
-        );
-    }
+    };
     let data = |q: Query| ask(server, q).unwrap().0;
     assert_eq!(data(Query::a("www.test.levent").unwrap()), ["192.0.2.1"]);
     assert_eq!(
