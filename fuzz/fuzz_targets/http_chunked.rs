@@ -6,14 +6,7 @@
 use levent_core::http::{BodyDecoder, Framing, Header, Limits, parse_fields};
 use libfuzzer_sys::fuzz_target;
 
-const TIGHT: Limits = Limits {
-    max_request_line: 64,
-    max_headers: 8,
-    max_head_size: 256,
-    max_body_size: 512,
-    max_chunk_ext: 16,
-    max_trailer_size: 64,
-};
+mod common;
 
 fn run(raw: &[u8], limits: Limits, ends: &[usize]) -> String {
     let mut body = BodyDecoder::new(Framing::Chunked, &limits);
@@ -45,15 +38,8 @@ fn run(raw: &[u8], limits: Limits, ends: &[usize]) -> String {
 
 fuzz_target!(|data: &[u8]| {
     let raw = data;
-    let pick = raw
-        .iter()
-        .fold(0x9eu8, |h, &b| h.rotate_left(3) ^ b)
-        .wrapping_add(raw.len() as u8);
-    let limits = if pick & 1 == 0 {
-        Limits::DEFAULT
-    } else {
-        TIGHT
-    };
+    let pick = common::pick(raw);
+    let limits = common::limits(pick);
     let cut = (usize::from(pick >> 1) * raw.len() / 127).min(raw.len());
     let whole = run(raw, limits, &[raw.len()]);
     assert_eq!(whole, run(raw, limits, &[cut, raw.len()]));

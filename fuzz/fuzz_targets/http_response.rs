@@ -3,17 +3,10 @@
 //! the limits, so the input itself is the message (the seeds are raw corpus cases).
 #![no_main]
 
-use levent_core::http::{BodyDecoder, Header, Limits, ResponseParser, Status};
+use levent_core::http::{Header, Limits, ResponseParser, Status};
 use libfuzzer_sys::fuzz_target;
 
-const TIGHT: Limits = Limits {
-    max_request_line: 64,
-    max_headers: 8,
-    max_head_size: 256,
-    max_body_size: 512,
-    max_chunk_ext: 16,
-    max_trailer_size: 64,
-};
+mod common;
 
 /// Parses the response in `raw`, fed up to each of `ends`, then decodes its body.
 fn run(raw: &[u8], limits: Limits, method: &str, ends: &[usize]) -> String {
@@ -37,35 +30,15 @@ fn run(raw: &[u8], limits: Limits, method: &str, ends: &[usize]) -> String {
             resp.keep_alive(),
             resp.is_interim()
         );
-        let mut body = BodyDecoder::new(framing, &limits);
-        let (mut pos, mut data) = (resp.head_len(), Vec::new());
-        loop {
-            match body.decode(&raw[pos..]) {
-                Err(e) => return format!("{head} body error {e:?}"),
-                Ok(d) => {
-                    data.extend_from_slice(d.data(&raw[pos..]));
-                    pos += d.consumed;
-                    if d.done || d.consumed == 0 {
-                        return format!("{head} {data:?} done={} at {pos}", d.done);
-                    }
-                }
-            }
-        }
+        return common::body(&head, framing, &limits, raw, resp.head_len());
     }
     "partial".into()
 }
 
 fuzz_target!(|data: &[u8]| {
     let raw = data;
-    let pick = raw
-        .iter()
-        .fold(0x9eu8, |h, &b| h.rotate_left(3) ^ b)
-        .wrapping_add(raw.len() as u8);
-    let limits = if pick & 1 == 0 {
-        Limits::DEFAULT
-    } else {
-        TIGHT
-    };
+    let pick = common::pick(raw);
+    let limits = common::limits(pick);
     let method = if pick & 2 == 0 { "GET" } else { "HEAD" };
     let cut = usize::from(pick >> 2) * raw.len() / 63;
     let whole = run(raw, limits, method, &[raw.len()]);
