@@ -36,16 +36,9 @@ struct Typed {
 }
 
 fn main() -> ExitCode {
-    let addr = match levent_examples::args(NAME, "[ADDR]   (default 127.0.0.1:8000)", 1) {
-        levent_examples::Args::Run(a) => a
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| "127.0.0.1:8000".into()),
-        levent_examples::Args::Exit(code) => return code,
-    };
-    let addr: SocketAddr = match addr.parse() {
+    let addr = match levent_examples::address_arg(NAME, "127.0.0.1:8000") {
         Ok(a) => a,
-        Err(_) => return levent_examples::fail(NAME, format!("cannot parse address {addr:?}")),
+        Err(code) => return code,
     };
     match talk(addr) {
         Ok(()) => ExitCode::SUCCESS,

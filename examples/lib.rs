@@ -1,6 +1,7 @@
 //! Helpers shared by levent's example programs: argument handling and error reporting, so that
 //! every example answers `--help` with one line of usage and reports errors as one readable line.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 /// What the command line asked for.
@@ -31,4 +32,17 @@ pub fn args(name: &str, usage: &str, max: usize) -> Args {
 pub fn fail(name: &str, error: impl std::fmt::Display) -> ExitCode {
     eprintln!("{name}: {error}");
     ExitCode::from(1)
+}
+
+/// Parse the command line of program `name` whose one optional argument is a socket address,
+/// `default` when it is absent: the address, or the exit status once `--help` was answered or
+/// an error reported (as [`args`] and [`fail`] do).
+pub fn address_arg(name: &str, default: &str) -> Result<SocketAddr, ExitCode> {
+    let usage = format!("[ADDR]   (default {default})");
+    let addr = match args(name, &usage, 1) {
+        Args::Run(a) => a.into_iter().next().unwrap_or_else(|| default.into()),
+        Args::Exit(code) => return Err(code),
+    };
+    addr.parse()
+        .map_err(|_| fail(name, format!("cannot parse address {addr:?}")))
 }
