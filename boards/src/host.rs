@@ -41,6 +41,7 @@
 //! engine's deadline and smoltcp's `poll_at`), a frame, or a notification: the async
 //! [`next`](crate::next) does exactly that on embassy, a simulation moves its virtual clock.
 
+use crate::TimeHost;
 use crate::guard::{Guarded, Tuple};
 use crate::time::{from_smoltcp, to_smoltcp};
 use core::time::Duration;
@@ -169,12 +170,8 @@ pub struct NetHost<'a, D, const N: usize, const L: usize = 1> {
     capacity: usize,
     slots: [Slot; N],
     pools: [Pool; L],
-    clock: Clock,
-    now: Tick,
-    notifier: Option<&'static dyn NotifySource>,
-    pub(crate) signal: Option<usize>,
-    deadline: Option<Tick>,
-    pub(crate) yielded: bool,
+    /// Time, the notifier and yielding: what a host without a network does too.
+    pub(crate) time: TimeHost,
     linger: Tick,
     keep_alive: Option<smoltcp::time::Duration>,
     next_port: u16,
@@ -238,8 +235,8 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
                 "the hardware address does not match the device's medium",
             ));
         }
-        let now = clock.read().unwrap_or(0);
-        let iface = Interface::new(config, &mut device, to_smoltcp(now, clock.hz()));
+        let time = TimeHost::new(clock);
+        let iface = Interface::new(config, &mut device, to_smoltcp(time.now(), clock.hz()));
         let capacity = storage.len().min(N);
         Ok(NetHost {
             iface,
@@ -251,12 +248,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
                 endpoint: None,
                 reg: Reg::default(),
             }; L],
-            clock,
-            now,
-            notifier: None,
-            signal: None,
-            deadline: None,
-            yielded: false,
+            time,
             linger: clock.ticks(Duration::from_secs(30)).unwrap_or(Tick::MAX),
             keep_alive: Some(smoltcp::time::Duration::from_secs(10)),
             next_port: 49152,
@@ -275,20 +267,20 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
 
     /// The time of the last turn (or of [`set_now`](Self::set_now)).
     pub fn now(&self) -> Tick {
-        self.now
+        self.time.now()
     }
 
     /// Move a manual clock to `now` (time never goes back). A readable clock is read at every
     /// turn instead.
     pub fn set_now(&mut self, now: Tick) {
-        self.now = self.now.max(now);
+        self.time.set_now(now);
     }
 
     /// How long a closed connection may take to finish its close (FIN acknowledged) before it is
     /// aborted and its socket reused. 30 seconds by default (under heavy loss smoltcp backs its
     /// retransmissions off to seconds apart).
     pub fn set_linger(&mut self, linger: Duration) {
-        self.linger = self.clock.ticks(linger).unwrap_or(Tick::MAX);
+        self.linger = self.time.clock().ticks(linger).unwrap_or(Tick::MAX);
     }
 
     /// The TCP keep-alive interval of sockets added from now on (smoltcp's `set_keep_alive`);
@@ -497,27 +489,16 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     /// an embassy-sync `Signal`). Fails with [`HostError::Capacity`] when
     /// [`MAX_RUNNERS`](crate::MAX_RUNNERS) hosts already have a notifier attached.
     pub fn attach(&mut self, notifier: &'static dyn NotifySource) -> Result<(), HostError> {
-        let slot = match self.signal {
-            Some(s) => s,
-            None => crate::runner::claim().ok_or(HostError::Capacity)?,
-        };
-        self.signal = Some(slot);
-        notifier.set_waker(Some(crate::runner::waker(slot)));
-        if let Some(old) = self.notifier.replace(notifier)
-            && !core::ptr::addr_eq(old, notifier)
-        {
-            old.set_waker(None);
-        }
-        Ok(())
+        self.time.attach(notifier)
     }
 
     pub(crate) fn hz(&self) -> u64 {
-        self.clock.hz()
+        self.time.hz()
     }
 
     /// Whether the last turn yielded: the engine wanted to wait, and nothing became active.
     pub fn yielded(&self) -> bool {
-        self.yielded
+        self.time.yielded()
     }
 
     /// When the caller should run the next turn at the latest, after a turn yielded: the
@@ -526,10 +507,10 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     /// notification can make something happen. A time not after [`now`](Self::now) means at
     /// once.
     pub fn wake_at(&mut self) -> Option<Tick> {
-        let hz = self.clock.hz();
+        let hz = self.time.hz();
         let poll = self
             .iface
-            .poll_at(to_smoltcp(self.now, hz), &self.sockets)
+            .poll_at(to_smoltcp(self.time.now(), hz), &self.sockets)
             .map(|i| from_smoltcp(i, hz));
         let linger = self
             .slots
@@ -539,7 +520,10 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
                 _ => None,
             })
             .min();
-        [self.deadline, poll, linger].into_iter().flatten().min()
+        [self.time.wake_at(), poll, linger]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Apply the engine's pending changes now, without polling or advancing time.
@@ -596,9 +580,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     /// engine loop runs (the loop ends when no event is left, but closing connections still have
     /// FINs to send and ACKs to take).
     pub fn poll(&mut self) {
-        if let Some(t) = self.clock.read() {
-            self.set_now(t);
-        }
+        self.time.read_clock();
         self.poll_iface();
     }
 
@@ -607,7 +589,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     /// While a pool listens, ingress goes one frame at a time through the SYN guard (see
     /// `guard.rs`), with the connections' 4-tuples refreshed before each frame.
     fn poll_iface(&mut self) {
-        let ts = to_smoltcp(self.now, self.clock.hz());
+        let ts = to_smoltcp(self.time.now(), self.time.hz());
         if self.pools.iter().all(|p| p.endpoint.is_none()) {
             self.iface.poll(ts, &mut self.device, &mut self.sockets);
         } else {
@@ -661,7 +643,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     }
 
     fn housekeeping(&mut self) {
-        let (now, linger) = (self.now, self.linger);
+        let (now, linger) = (self.time.now(), self.linger);
         for i in 0..N {
             let slot = self.slots[i];
             let Some(h) = slot.handle else { continue };
@@ -791,39 +773,13 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     }
 }
 
-impl<D, const N: usize, const L: usize> Drop for NetHost<'_, D, N, L> {
-    fn drop(&mut self) {
-        if let Some(n) = self.notifier.take() {
-            n.set_waker(None);
-        }
-        if let Some(slot) = self.signal.take() {
-            crate::runner::release(slot);
-        }
-    }
-}
-
 impl<D: Device, const N: usize, const L: usize> Host for NetHost<'_, D, N, L> {
     fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
         self.sync(d);
-        if let Some(n) = self.notifier {
-            n.drain_into(d);
-        }
-        if let Some(t) = self.clock.read() {
-            self.set_now(t);
-        }
+        self.time.begin_turn(d);
         self.poll_iface();
         self.feed(d);
-        self.deadline = match wait {
-            Wait::Until(t) => Some(t),
-            Wait::No | Wait::Forever => None,
-        };
-        d.advance(self.now);
-        self.yielded = wait != Wait::No;
-        Ok(if self.yielded {
-            Turn::Yielded
-        } else {
-            Turn::Waited
-        })
+        Ok(self.time.end_turn(d, wait))
     }
 }
 
@@ -878,7 +834,7 @@ impl<'a, D: Device, const N: usize, const L: usize> Transport for NetHost<'a, D,
         if let Some(change) = d.forget_source(h) {
             self.apply(change);
         }
-        let now = self.now;
+        let now = self.time.now();
         if h.0 < N {
             let Some(slot) = self.slots.get(h.0).copied() else {
                 return;

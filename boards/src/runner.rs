@@ -71,10 +71,10 @@ pub trait AsyncHost: Host + sealed::Sealed {
 
 impl<D: Waking, const N: usize, const L: usize> sealed::Sealed for NetHost<'_, D, N, L> {
     fn signal_slot(&self) -> Option<usize> {
-        self.signal
+        self.time.signal
     }
     fn clear_yield(&mut self) {
-        self.yielded = false;
+        self.time.yielded = false;
     }
     fn hz(&self) -> u64 {
         NetHost::hz(self)

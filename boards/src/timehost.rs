@@ -55,7 +55,11 @@ impl TimeHost {
         };
         self.signal = Some(slot);
         notifier.set_waker(Some(crate::runner::waker(slot)));
-        self.notifier = Some(notifier);
+        if let Some(old) = self.notifier.replace(notifier)
+            && !core::ptr::addr_eq(old, notifier)
+        {
+            old.set_waker(None);
+        }
         Ok(())
     }
 
@@ -83,6 +87,41 @@ impl TimeHost {
     pub(crate) fn hz(&self) -> u64 {
         self.clock.hz()
     }
+
+    pub(crate) fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The start of a turn: the notifier drained into `d`, the clock read (a manual clock keeps
+    /// what [`set_now`](Self::set_now) gave it).
+    pub(crate) fn begin_turn(&mut self, d: &mut dyn Dispatcher) {
+        if let Some(n) = self.notifier {
+            n.drain_into(d);
+        }
+        self.read_clock();
+    }
+
+    pub(crate) fn read_clock(&mut self) {
+        if let Some(t) = self.clock.read() {
+            self.set_now(t);
+        }
+    }
+
+    /// The end of a turn: time advanced in `d`, and the turn yields when the engine wanted to
+    /// wait (the caller sleeps until [`wake_at`](Self::wake_at) or a notification).
+    pub(crate) fn end_turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Turn {
+        self.deadline = match wait {
+            Wait::Until(t) => Some(t),
+            Wait::No | Wait::Forever => None,
+        };
+        d.advance(self.now);
+        self.yielded = wait != Wait::No;
+        if self.yielded {
+            Turn::Yielded
+        } else {
+            Turn::Waited
+        }
+    }
 }
 
 impl Drop for TimeHost {
@@ -99,23 +138,8 @@ impl Drop for TimeHost {
 impl Host for TimeHost {
     fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
         while d.next_change().is_some() {}
-        if let Some(n) = self.notifier {
-            n.drain_into(d);
-        }
-        if let Some(t) = self.clock.read() {
-            self.set_now(t);
-        }
-        self.deadline = match wait {
-            Wait::Until(t) => Some(t),
-            Wait::No | Wait::Forever => None,
-        };
-        d.advance(self.now);
-        self.yielded = wait != Wait::No;
-        Ok(if self.yielded {
-            Turn::Yielded
-        } else {
-            Turn::Waited
-        })
+        self.begin_turn(d);
+        Ok(self.end_turn(d, wait))
     }
 }
 
