@@ -8,9 +8,9 @@
 //! Standard input is read by a helper thread that hands lines to the loop through a `Notifier`,
 //! which works the same on every platform (a console is not a socket on Windows).
 
+use levent_core::Host;
 use levent_core::buffer::Eol;
 use levent_core::{ConnOptions, Connection, Engine, Event, Notifier};
-use levent_hosts::Backend;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::Sockets;
 use std::collections::VecDeque;
@@ -74,7 +74,8 @@ fn talk(addr: SocketAddr) -> Result<(), String> {
     let input = engine
         .start(Event::user().persist(), Ev::Input, None)
         .map_err(|e| e.to_string())?;
-    host.attach(notifier.clone().into());
+    host.attach(notifier.clone().into())
+        .map_err(|e| e.to_string())?;
 
     let mut connected = false;
     let mut pending = 0usize;

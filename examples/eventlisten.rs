@@ -37,8 +37,8 @@ fn open(path: &std::path::Path) -> std::io::Result<(std::fs::File, levent_core::
 
 #[cfg(unix)]
 fn listen(path: &std::path::Path) -> Result<(), String> {
+    use levent_core::Host;
     use levent_core::{Engine, Event};
-    use levent_hosts::Backend;
     use std::io::{ErrorKind, Read};
     use std::os::unix::fs::FileTypeExt;
 

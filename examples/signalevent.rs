@@ -7,7 +7,6 @@
 
 use levent_core::callbacks::{self, Call, Callback, Ctl};
 use levent_core::{Engine, Event, Mode};
-use levent_hosts::Backend;
 use levent_hosts::signals::SIGINT;
 use std::process::ExitCode;
 
@@ -28,6 +27,12 @@ fn on_sigint(app: &mut App, base: &mut Ctl<'_, App>, call: Call<()>) {
     }
 }
 
+/// Runs once the loop has started: by then its first turn has registered everything added
+/// before, so SIGINT is caught from here on.
+fn on_start(_: &mut App, _: &mut Ctl<'_, App>, _: Call<()>) {
+    println!("waiting for SIGINT (press Ctrl-C three times)");
+}
+
 fn main() -> ExitCode {
     if let levent_examples::Args::Exit(code) = levent_examples::args(NAME, "", 0) {
         return code;
@@ -40,16 +45,15 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
-    let mut base: Engine<Callback<App>, 2, 1, 1> = Engine::new(levent_hosts::PLATFORM);
+    let mut base: Engine<Callback<App>, 3, 1, 1> = Engine::new(levent_hosts::PLATFORM);
     base.start(
         Event::signal(SIGINT).persist(),
         Callback::new(on_sigint, ()),
         None,
     )
     .map_err(|e| e.to_string())?;
-    // Catch SIGINT now, so a Ctrl-C from here on is counted rather than fatal.
-    host.sync(&mut base).map_err(|e| e.to_string())?;
-    println!("waiting for SIGINT (press Ctrl-C three times)");
+    base.once(Event::timer(), Callback::new(on_start, ()), None)
+        .map_err(|e| e.to_string())?;
     let mut app = App { received: 0 };
     callbacks::run(&mut base, &mut host, &mut app, Mode::Default).map_err(|e| e.to_string())?;
     Ok(())

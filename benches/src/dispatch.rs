@@ -5,9 +5,10 @@
 //! instructions counted are the engine's.
 
 use levent_core::{
-    Change, Dispatcher, Engine, Event, Host, HostError, Platform, Ready, SourceKey, Token, Turn,
-    Wait,
+    Attached, Change, Clock, Engine, Event, Feed, Host, HostError, NotifySource, Platform, Ready,
+    SourceKey, Tick, Token, Turn, Wait,
 };
+use levent_hosts::Heap;
 
 /// A host that reports every registered source readable at every turn.
 #[derive(Default)]
@@ -16,20 +17,31 @@ pub struct AllReady {
 }
 
 impl Host for AllReady {
-    fn turn(&mut self, d: &mut dyn Dispatcher, _: Wait) -> Result<Turn, HostError> {
-        while let Some(c) = d.next_change() {
-            if let Change::Io { token, new, .. } = c {
-                if new.is_empty() {
-                    self.ready.retain(|(t, _)| *t != token);
-                } else if !self.ready.iter().any(|(t, _)| *t == token) {
-                    self.ready.push((token, Ready::READ));
-                }
+    fn clock(&self) -> Option<Clock> {
+        None
+    }
+    fn apply(&mut self, c: Change) -> Result<(), HostError> {
+        if let Change::Io { token, new, .. } = c {
+            if new.is_empty() {
+                self.ready.retain(|(t, _)| *t != token);
+            } else if !self.ready.iter().any(|(t, _)| *t == token) {
+                self.ready.push((token, Ready::READ));
             }
         }
+        Ok(())
+    }
+    fn wait(&mut self, _: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
         d.feed_io(&self.ready);
-        let now = d.now();
-        d.advance(now);
         Ok(Turn::Waited)
+    }
+    fn now(&mut self) -> Tick {
+        0
+    }
+    fn attach(&mut self, _: Attached) -> Result<(), HostError> {
+        Err(HostError::Capacity)
+    }
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        None
     }
 }
 
@@ -38,8 +50,7 @@ pub const EVENTS: usize = 1024;
 
 /// Dispatch `rounds` turns of `n` ready persistent events; returns how many fired.
 pub fn run(n: usize, rounds: usize) -> u64 {
-    let mut engine: Box<Engine<u32, EVENTS, EVENTS, 1>> =
-        Box::new(Engine::new(Platform::manual(1000)));
+    let mut engine: Engine<u32, EVENTS, EVENTS, 1, Heap> = Engine::new(Platform::manual(1000));
     for i in 0..n.min(EVENTS) {
         if engine
             .start(Event::read(SourceKey(i)).persist(), i as u32, None)

@@ -107,7 +107,7 @@ pub fn serve() -> io::Result<Served> {
             let _ = tx.send(Ok(addr));
             let answer = RData::A([192, 0, 2, 1].into());
             while !flag.load(Ordering::Relaxed) {
-                let Some(f) = e.next(&mut host).map_err(levent_hosts::io_error)? else {
+                let Some(f) = e.next(&mut host)? else {
                     break;
                 };
                 if f.datum != Ev::Dns {
@@ -196,8 +196,7 @@ pub fn levent(server: SocketAddr, n: usize, inflight: usize) -> io::Result<DnsRu
         }
         while done < n {
             let f = e
-                .next(&mut host)
-                .map_err(levent_hosts::io_error)?
+                .next(&mut host)?
                 .ok_or_else(|| io::Error::other("loop ended"))?;
             let answered = r
                 .handle(&mut *e, &mut io, &f)

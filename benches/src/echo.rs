@@ -63,7 +63,7 @@ pub fn levent_server(port: u16, secs: u64, allocations: AllocCounter) -> io::Res
     println!("ready");
     let mut conns: Vec<Option<Connection<SocketId, ChainBuffer>>> = Vec::with_capacity(256);
     let (mut bytes, mut mark) = (0u64, None);
-    while let Some(f) = engine.next(&mut host).map_err(levent_hosts::io_error)? {
+    while let Some(f) = engine.next(&mut host)? {
         match f.datum {
             Ev::Listener => {
                 while let Some(Ok(h)) = listener.accept(&mut *engine, &mut io) {

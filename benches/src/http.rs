@@ -88,7 +88,7 @@ pub fn serve_levent(addr: SocketAddr, allocs: AllocCount) -> io::Result<()> {
         allocs,
         at_warmup: None,
     };
-    while let Some(fired) = engine.next(&mut host).map_err(levent_hosts::io_error)? {
+    while let Some(fired) = engine.next(&mut host)? {
         match fired.datum {
             Ev::Http(t) => server.handle(&mut *engine, &mut io, &fired, t, &mut app),
             Ev::Stop => break,

@@ -106,9 +106,7 @@ pub fn levent_counting(
             .start(Event::read(key).persist(), i as u32, None)
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
-    engine
-        .turn(&mut host, false)
-        .map_err(levent_hosts::io_error)?;
+    engine.turn(&mut host, false)?;
     let space = n / a.max(1);
     let mut fired = 0u64;
     for i in 0..a {
@@ -120,9 +118,7 @@ pub fn levent_counting(
     let allocs = allocations();
     let start = Instant::now();
     while count != fired {
-        engine
-            .turn(&mut host, false)
-            .map_err(levent_hosts::io_error)?;
+        engine.turn(&mut host, false)?;
         while let Some(f) = engine.next_fired() {
             let i = f.datum as usize;
             count += (&pairs[i].0).read(&mut byte).unwrap_or(0) as u64;

@@ -41,14 +41,14 @@
 //! engine's deadline and smoltcp's `poll_at`), a frame, or a notification: the async
 //! [`next`](crate::next) does exactly that on embassy, a simulation moves its virtual clock.
 
-use crate::TimeHost;
 use crate::guard::{Guarded, Tuple};
 use crate::time::{from_smoltcp, to_smoltcp};
+use crate::{TimeHost, Waking};
 use core::time::Duration;
 use levent_core::io::{Accept, IoError, Transport};
 use levent_core::{
-    Change, Clock, Dispatcher, Host, HostError, Interest, NotifySource, Ready, SourceKey, Tick,
-    Token, Turn, Wait,
+    Attached, Change, Clock, Dispatcher, Feed, Host, HostError, Interest, NotifySource, Ready,
+    SourceKey, Tick, Token, Turn, Wait,
 };
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet, SocketStorage,
@@ -485,29 +485,13 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
         }
     }
 
-    /// Drain `notifier` into the engine at every turn, and let it wake the async runner (through
-    /// an embassy-sync `Signal`). Fails with [`HostError::Capacity`] when
-    /// [`MAX_RUNNERS`](crate::MAX_RUNNERS) hosts already have a notifier attached.
-    pub fn attach(&mut self, notifier: &'static dyn NotifySource) -> Result<(), HostError> {
-        self.time.attach(notifier)
-    }
-
-    pub(crate) fn hz(&self) -> u64 {
-        self.time.hz()
-    }
-
-    /// Whether the last turn yielded: the engine wanted to wait, and nothing became active.
-    pub fn yielded(&self) -> bool {
-        self.time.yielded()
-    }
-
     /// When the caller should run the next turn at the latest, after a turn yielded: the
     /// earlier of the engine's next deadline, smoltcp's `poll_at` (a retransmission, a delayed
     /// ACK, queued output) and the end of a lingering close. `None`: only a frame or a
     /// notification can make something happen. A time not after [`now`](Self::now) means at
     /// once.
     pub fn wake_at(&mut self) -> Option<Tick> {
-        let hz = self.time.hz();
+        let hz = self.time.clock().hz();
         let poll = self
             .iface
             .poll_at(to_smoltcp(self.time.now(), hz), &self.sockets)
@@ -520,17 +504,10 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
                 _ => None,
             })
             .min();
-        [self.time.wake_at(), poll, linger]
+        [Host::wake_at(&mut self.time), poll, linger]
             .into_iter()
             .flatten()
             .min()
-    }
-
-    /// Apply the engine's pending changes now, without polling or advancing time.
-    pub fn sync(&mut self, d: &mut dyn Dispatcher) {
-        while let Some(change) = d.next_change() {
-            self.apply(change);
-        }
     }
 
     fn reg_mut(&mut self, key: SourceKey) -> Option<&mut Reg> {
@@ -589,7 +566,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     /// While a pool listens, ingress goes one frame at a time through the SYN guard (see
     /// `guard.rs`), with the connections' 4-tuples refreshed before each frame.
     fn poll_iface(&mut self) {
-        let ts = to_smoltcp(self.time.now(), self.time.hz());
+        let ts = to_smoltcp(self.time.now(), self.time.clock().hz());
         if self.pools.iter().all(|p| p.endpoint.is_none()) {
             self.iface.poll(ts, &mut self.device, &mut self.sockets);
         } else {
@@ -715,7 +692,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     }
 
     /// Derive readiness from socket state and feed it, in batches.
-    fn feed(&mut self, d: &mut dyn Dispatcher) {
+    fn feed(&mut self, d: &mut dyn Feed) {
         let mut batch: heapless::Vec<(Token, Ready), 16> = heapless::Vec::new();
         for key in 0..N + L {
             let reg = if key < N {
@@ -773,13 +750,47 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     }
 }
 
-impl<D: Device, const N: usize, const L: usize> Host for NetHost<'_, D, N, L> {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        self.sync(d);
-        self.time.begin_turn(d);
+impl<D: Waking, const N: usize, const L: usize> Host for NetHost<'_, D, N, L> {
+    fn clock(&self) -> Option<Clock> {
+        Some(self.time.clock())
+    }
+
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        NetHost::apply(self, change);
+        Ok(())
+    }
+
+    /// Poll the interface, derive readiness from socket state and feed it; never sleeps: yields
+    /// when the engine would wait.
+    fn wait(&mut self, wait: Wait, feed: &mut dyn Feed) -> Result<Turn, HostError> {
+        self.time.read_clock();
         self.poll_iface();
-        self.feed(d);
-        Ok(self.time.end_turn(d, wait))
+        self.feed(feed);
+        Ok(self.time.yield_for(wait))
+    }
+
+    fn now(&mut self) -> Tick {
+        self.time.now()
+    }
+
+    /// Drain `notifier` into the engine at every turn, and let it wake the async runner. Fails
+    /// with [`HostError::Capacity`] when [`MAX_RUNNERS`](crate::MAX_RUNNERS) hosts already have
+    /// a notifier attached.
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
+        self.time.attach(notifier)
+    }
+
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.time.notifier()
+    }
+
+    fn wake_at(&mut self) -> Option<Tick> {
+        NetHost::wake_at(self)
+    }
+
+    fn register_waker(&mut self, waker: &core::task::Waker) {
+        self.device.register_waker(waker);
+        self.time.register_waker(waker);
     }
 }
 

@@ -61,7 +61,7 @@
 //! - **A turn never sleeps.** [`NetHost`] returns [`Turn::Yielded`](levent_core::Turn::Yielded)
 //!   when the engine would wait, and the caller sleeps: [`next`] in an embassy task, a virtual
 //!   clock in a simulation, or a `wfi` loop on [`NetHost::wake_at`] in a bare-metal super-loop.
-//! - **Notifier wake-ups** go through one of [`MAX_RUNNERS`] static embassy-sync `Signal`s (a
+//! - **Notifier wake-ups** go through one of [`MAX_RUNNERS`] static embassy-sync `AtomicWaker`s (a
 //!   levent [`Waker`](levent_core::Waker) is a function and a word, so a static table keeps it
 //!   free of `unsafe`); on thumbv6m (no compare-and-swap) everything goes through
 //!   `critical-section`.
@@ -85,14 +85,16 @@ pub mod link;
 mod runner;
 mod time;
 mod timehost;
+mod wake;
 
 pub use driver::{DriverDevice, RxToken, TxToken, Waking};
 pub use host::{NetHost, TcpBuffers};
 pub use levent_core;
-pub use runner::{AsyncHost, MAX_RUNNERS, next};
+pub use runner::next;
 pub use smoltcp;
 pub use time::{CLOCK, PLATFORM};
 pub use timehost::TimeHost;
+pub use wake::MAX_RUNNERS;
 
 #[cfg(test)]
 extern crate std;

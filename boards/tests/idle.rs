@@ -6,7 +6,7 @@
 mod support;
 
 use core::time::Duration;
-use levent_core::{Engine, Event, Notifier, Ready};
+use levent_core::{Engine, Event, Host, Notifier, Ready};
 use levent_embassy::link::LinkConfig;
 use smoltcp::phy::Medium;
 use support::{World, big_stack, platform, seed};
@@ -35,7 +35,7 @@ fn timers_and_notifier_wake_ups_while_the_network_is_idle() {
             .unwrap();
         e.start(Event::timer(), Ev::Stop, Some(Duration::from_millis(45)))
             .unwrap();
-        w.server.attach(&IRQ).unwrap();
+        w.server.attach((&IRQ).into()).unwrap();
         // The server listens, but nobody connects: the network stays idle.
         w.server.listen(7, 2).unwrap();
         let mut seen = vec![];
@@ -111,7 +111,7 @@ fn block_on<F: core::future::Future>(f: F) -> F::Output {
 #[test]
 fn async_next_sleeps_until_the_deadline_or_a_notification() {
     let mut host = levent_embassy::TimeHost::new(levent_embassy::CLOCK);
-    host.attach(&ASYNC_IRQ).unwrap();
+    host.attach((&ASYNC_IRQ).into()).unwrap();
     let mut e: Box<Engine<Ev, 8, 2, 2>> = Box::new(Engine::new(levent_embassy::PLATFORM));
     e.set_priorities(2).unwrap();
     let irq = e.start(Event::user().priority(0), Ev::Irq, None).unwrap();

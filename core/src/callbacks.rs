@@ -28,10 +28,10 @@
 //! assert_eq!((app.calls, base.now()), (30, 300));
 //! ```
 
-use crate::engine::{Exit, Mode};
 use crate::error::LoopError;
 use crate::event::{EventId, Ready};
 use crate::events::Events;
+use crate::events::{Exit, Mode};
 use crate::host::Host;
 
 /// The engine as a callback sees it (libevent's `struct event_base *`).

@@ -6,8 +6,9 @@ mod timers;
 
 use crate::error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 use crate::event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
-use crate::events::OnFired;
-use crate::host::{Change, Dispatcher, Host, Platform, Token, Turn, Wait};
+use crate::events::{Events, Exit, Mode, OnFired};
+use crate::host::{Change, Dispatcher, Feed, Host, Platform, Token, Turn, Wait};
+use crate::memory::{Inline, Memory};
 use crate::time::{Overflow, Tick};
 use core::cell::Cell;
 use core::time::Duration;
@@ -121,34 +122,6 @@ impl Queue {
     };
 }
 
-/// How [`Engine::run`] loops (libevent's `event_base_loop` flags).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Mode {
-    /// Until no event is left, `loop_exit` or `loop_break` (`event_base_dispatch`).
-    Default,
-    /// Block until something is active, run everything that becomes active, return
-    /// (`EVLOOP_ONCE`).
-    Once,
-    /// Do not block: run the most urgent events that are ready now, return (`EVLOOP_NONBLOCK`).
-    NoWait,
-}
-
-/// Why a loop returned.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Exit {
-    /// No event is added or active any more: nothing can ever fire (libevent returns 1).
-    Empty,
-    /// [`loop_exit`](Engine::loop_exit) took effect after the pass in progress.
-    Exit,
-    /// [`loop_break`](Engine::loop_break) took effect after the callback in progress.
-    Break,
-    /// [`Mode::Once`] or [`Mode::NoWait`] did what it was asked, or the host yielded to an
-    /// async caller ([`Turn::Yielded`](crate::Turn::Yielded)); events are still pending.
-    Done,
-}
-
 static ENGINES: Mutex<Cell<u16>> = Mutex::new(Cell::new(0));
 
 /// The dispatcher: up to `E` events on up to `S` sources, with up to `P` priorities.
@@ -178,14 +151,14 @@ static ENGINES: Mutex<Cell<u16>> = Mutex::new(Cell::new(0));
 /// }
 /// assert_eq!((ticks, engine.now()), (3, 35));
 /// ```
-pub struct Engine<T, const E: usize, const S: usize, const P: usize> {
-    hot: [Hot; E],
-    cold: [Cold<T>; E],
+pub struct Engine<T, const E: usize, const S: usize, const P: usize, M: Memory = Inline> {
+    hot: M::Table<Hot, E>,
+    cold: M::Table<Cold<T>, E>,
     free_head: u32,
     free_tail: u32,
     live: u32,
-    sources: Sources<S>,
-    timers: TimerHeap<E>,
+    sources: Sources<S, M>,
+    timers: TimerHeap<E, M>,
     queues: [Queue; P],
     later: Queue,
     nprio: u8,
@@ -212,14 +185,7 @@ pub struct Engine<T, const E: usize, const S: usize, const P: usize> {
     last_exit: Option<Exit>,
 }
 
-impl<T: Copy, const E: usize, const S: usize, const P: usize> Default for Engine<T, E, S, P> {
-    /// An engine on virtual time at 1 kHz, as [`Platform::manual`].
-    fn default() -> Self {
-        Self::new(Platform::manual(1000))
-    }
-}
-
-impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P> {
+impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<T, E, S, P, M> {
     const CHECK: () = {
         assert!(E < NIL as usize, "at most 2^32 - 2 events");
         assert!(S < (NIL / 2) as usize, "at most 2^31 - 1 sources");
@@ -237,13 +203,12 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
             c.set(t);
             t
         });
-        let mut hot = [Hot::EMPTY; E];
-        for (i, s) in hot.iter_mut().enumerate() {
-            s.next = if i + 1 < E { (i + 1) as u32 } else { NIL };
-        }
         Engine {
-            hot,
-            cold: [Cold::EMPTY; E],
+            hot: M::table::<Hot, E>(|i| Hot {
+                next: if i + 1 < E { (i + 1) as u32 } else { NIL },
+                ..Hot::EMPTY
+            }),
+            cold: M::table::<Cold<T>, E>(|_| Cold::EMPTY),
             free_head: if E > 0 { 0 } else { NIL },
             free_tail: if E > 0 { (E - 1) as u32 } else { NIL },
             live: 0,
@@ -1091,15 +1056,38 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
 
     // ----- the loop --------------------------------------------------------------------------
 
-    /// One host turn: apply changes, wait (if `block`, as long as the next deadline allows), feed
-    /// readiness, advance time, and open the next pass. Then take events with
+    /// One host turn, in the order the [host contract](crate::host) fixes: apply the change
+    /// list, drain the host's notifier, wait (if `block`, as long as the next deadline allows)
+    /// while the host feeds readiness and signals, drain the notifier again, advance time to the
+    /// host's clock, and open the next pass. Then take events with
     /// [`next_fired`](Self::next_fired).
+    ///
+    /// Fails with [`LoopError::ClockMismatch`] when the host's clock ticks at another rate than
+    /// the engine's platform (an engine made with [`Platform::manual`] on a real host).
     pub fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
         if self.in_callback {
             return Err(LoopError::Reentrant);
         }
-        let wait = if block { self.wait() } else { Wait::No };
-        let turn = host.turn(self, wait)?;
+        if let Some(clock) = host.clock()
+            && !clock.same_as(&self.platform.clock)
+        {
+            return Err(LoopError::ClockMismatch);
+        }
+        while let Some(change) = self.next_change() {
+            host.apply(change)?;
+        }
+        let woken = host.notifier().map_or(0, |n| n.drain_into(self));
+        let wait = if block && woken == 0 {
+            self.wait()
+        } else {
+            Wait::No
+        };
+        let turn = host.wait(wait, self)?;
+        if let Some(n) = host.notifier() {
+            n.drain_into(self);
+        }
+        let now = host.now();
+        self.advance(now);
         self.open_pass();
         Ok(turn)
     }
@@ -1201,12 +1189,96 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Engine<T, E, S, P>
     }
 }
 
+impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Events<T>
+    for Engine<T, E, S, P, M>
+{
+    fn create(&mut self, ev: Event, datum: T) -> Result<EventId, Rejected<T>> {
+        Engine::create(self, ev, datum)
+    }
+    fn add(&mut self, id: EventId, timeout: Option<Duration>) -> Result<(), AddError> {
+        Engine::add(self, id, timeout)
+    }
+    fn start(&mut self, ev: Event, datum: T, t: Option<Duration>) -> Result<EventId, Rejected<T>> {
+        Engine::start(self, ev, datum, t)
+    }
+    fn once(&mut self, ev: Event, datum: T, t: Option<Duration>) -> Result<EventId, Rejected<T>> {
+        Engine::once(self, ev, datum, t)
+    }
+    fn del(&mut self, id: EventId) -> Result<(), IdError> {
+        Engine::del(self, id)
+    }
+    fn free(&mut self, id: EventId) -> Result<T, IdError> {
+        Engine::free(self, id)
+    }
+    fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError> {
+        Engine::remove_timeout(self, id)
+    }
+    fn activate(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
+        Engine::activate(self, id, ready)
+    }
+    fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
+        Engine::activate_later(self, id, ready)
+    }
+    fn pending(&self, id: EventId) -> Result<Pending, IdError> {
+        Engine::pending(self, id)
+    }
+    fn datum(&self, id: EventId) -> Result<T, IdError> {
+        Engine::datum(self, id)
+    }
+    fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError> {
+        Engine::set_datum(self, id, datum)
+    }
+    fn set_priority(&mut self, id: EventId, p: u8) -> Result<(), PriorityError> {
+        Engine::set_priority(self, id, p)
+    }
+    fn set_priorities(&mut self, n: u8) -> Result<(), PriorityError> {
+        Engine::set_priorities(self, n)
+    }
+    fn loop_exit(&mut self, after: Option<Duration>) -> Result<(), Overflow> {
+        Engine::loop_exit(self, after)
+    }
+    fn loop_break(&mut self) {
+        Engine::loop_break(self)
+    }
+    fn platform(&self) -> Platform {
+        Engine::platform(self)
+    }
+    fn is_alive(&self) -> bool {
+        Engine::is_alive(self)
+    }
+    fn last_exit(&self) -> Option<Exit> {
+        Engine::last_exit(self)
+    }
+    fn len(&self) -> usize {
+        Engine::len(self)
+    }
+    fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
+        Engine::turn(self, host, block)
+    }
+    fn next_fired(&mut self) -> Option<Fired<T>> {
+        Engine::next_fired(self)
+    }
+    fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError> {
+        Engine::next(self, host)
+    }
+    fn run(
+        &mut self,
+        host: &mut dyn Host,
+        mode: Mode,
+        handler: &mut OnFired<'_, T>,
+    ) -> Result<Exit, LoopError> {
+        Engine::run(self, host, mode, handler)
+    }
+}
+
 #[cold]
 fn unreachable_datum() -> ! {
     unreachable!("an allocated event slot always holds its datum")
 }
 
-impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Engine<T, E, S, P> {
+impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Dispatcher
+    for Engine<T, E, S, P, M>
+{
     fn now(&self) -> Tick {
         self.now
     }
@@ -1252,44 +1324,6 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
         None
     }
 
-    fn feed_io(&mut self, batch: &[(Token, Ready)]) {
-        for &(token, ready) in batch {
-            let Some(si) = self.sources.by_token(token) else {
-                continue;
-            };
-            let mut e = self.sources.slots[si as usize].head;
-            while e != NIL {
-                let s = &self.hot[e as usize];
-                let next = s.link;
-                let hit = ready & Ready::from(s.interest);
-                if !hit.is_empty() {
-                    self.activate_slot(e, hit);
-                }
-                e = next;
-            }
-        }
-    }
-
-    fn feed_signal(&mut self, signo: i32, count: u32) {
-        if !(1..NSIG as i32).contains(&signo) {
-            return;
-        }
-        let mut e = self.signal_heads[signo as usize];
-        while e != NIL {
-            let c = &mut self.cold[e as usize];
-            c.ncalls = c.ncalls.saturating_add(count);
-            let next = self.hot[e as usize].link;
-            self.activate_slot(e, Ready::SIGNAL);
-            e = next;
-        }
-    }
-
-    fn feed_user(&mut self, id: EventId) {
-        if let Ok(i) = self.check(id) {
-            self.activate_slot(i, Ready::USER);
-        }
-    }
-
     fn advance(&mut self, now: Tick) {
         self.now = self.now.max(now);
         self.expire_timers();
@@ -1330,6 +1364,48 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize> Dispatcher for Eng
             self.sources.release(si);
         }
         change
+    }
+}
+
+impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Feed
+    for Engine<T, E, S, P, M>
+{
+    fn feed_io(&mut self, batch: &[(Token, Ready)]) {
+        for &(token, ready) in batch {
+            let Some(si) = self.sources.by_token(token) else {
+                continue;
+            };
+            let mut e = self.sources.slots[si as usize].head;
+            while e != NIL {
+                let s = &self.hot[e as usize];
+                let next = s.link;
+                let hit = ready & Ready::from(s.interest);
+                if !hit.is_empty() {
+                    self.activate_slot(e, hit);
+                }
+                e = next;
+            }
+        }
+    }
+
+    fn feed_signal(&mut self, signo: i32, count: u32) {
+        if !(1..NSIG as i32).contains(&signo) {
+            return;
+        }
+        let mut e = self.signal_heads[signo as usize];
+        while e != NIL {
+            let c = &mut self.cold[e as usize];
+            c.ncalls = c.ncalls.saturating_add(count);
+            let next = self.hot[e as usize].link;
+            self.activate_slot(e, Ready::SIGNAL);
+            e = next;
+        }
+    }
+
+    fn feed_user(&mut self, id: EventId) {
+        if let Ok(i) = self.check(id) {
+            self.activate_slot(i, Ready::USER);
+        }
     }
 }
 

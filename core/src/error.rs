@@ -76,6 +76,9 @@ pub enum LoopError {
     Reentrant,
     /// The host failed.
     Host(HostError),
+    /// The host's clock ticks at another rate than the engine's platform (an engine made with
+    /// `Platform::manual` on a real host, or a host on another clock).
+    ClockMismatch,
 }
 
 impl From<IdError> for AddError {
@@ -151,6 +154,9 @@ impl fmt::Display for LoopError {
         match self {
             LoopError::Reentrant => f.write_str("the loop is already running"),
             LoopError::Host(e) => fmt::Display::fmt(e, f),
+            LoopError::ClockMismatch => f.write_str(
+                "the engine's clock is not the host's: make the engine with the host's platform",
+            ),
         }
     }
 }

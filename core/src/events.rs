@@ -1,19 +1,47 @@
 //! The object-safe view of an engine, and the [`Handler`] convenience.
 
-use crate::engine::{Engine, Exit, Mode};
 use crate::error::{AddError, IdError, LoopError, PriorityError, Rejected};
 use crate::event::{Event, EventId, Fired, Pending, Ready};
 use crate::host::{Dispatcher, Host, Platform, Turn};
+
 use crate::time::Overflow;
 use core::time::Duration;
 
-/// What [`Engine::run`] calls for every fired event: the engine, and the event.
+/// How [`Engine::run`](crate::Engine::run) loops (libevent's `event_base_loop` flags).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Mode {
+    /// Until no event is left, `loop_exit` or `loop_break` (`event_base_dispatch`).
+    Default,
+    /// Block until something is active, run everything that becomes active, return
+    /// (`EVLOOP_ONCE`).
+    Once,
+    /// Do not block: run the most urgent events that are ready now, return (`EVLOOP_NONBLOCK`).
+    NoWait,
+}
+
+/// Why a loop returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Exit {
+    /// No event is added or active any more: nothing can ever fire (libevent returns 1).
+    Empty,
+    /// [`loop_exit`](crate::Engine::loop_exit) took effect after the pass in progress.
+    Exit,
+    /// [`loop_break`](crate::Engine::loop_break) took effect after the callback in progress.
+    Break,
+    /// [`Mode::Once`] or [`Mode::NoWait`] did what it was asked, or the host yielded to an
+    /// async caller ([`Turn::Yielded`](crate::Turn::Yielded)); events are still pending.
+    Done,
+}
+
+/// What [`Engine::run`](crate::Engine::run) calls for every fired event: the engine, and the event.
 pub type OnFired<'a, T> = dyn FnMut(&mut dyn Events<T>, Fired<T>) + 'a;
 
 /// An engine without its capacities: what a callback, a protocol layer or a helper function takes
 /// so that the const generics appear only where the engine is declared.
 ///
-/// Every method behaves as the [`Engine`] method of the same name. Through the [`Dispatcher`]
+/// Every method behaves as the [`Engine`](crate::Engine) method of the same name. Through the [`Dispatcher`]
 /// supertrait it is also what a host sees.
 ///
 /// ```
@@ -28,148 +56,73 @@ pub type OnFired<'a, T> = dyn FnMut(&mut dyn Events<T>, Fired<T>) + 'a;
 /// assert_eq!(arm(&mut small) + arm(&mut large), 2);
 /// ```
 pub trait Events<T>: Dispatcher {
-    /// See [`Engine::create`].
+    /// See [`Engine::create`](crate::Engine::create).
     fn create(&mut self, ev: Event, datum: T) -> Result<EventId, Rejected<T>>;
-    /// See [`Engine::add`].
+    /// See [`Engine::add`](crate::Engine::add).
     fn add(&mut self, id: EventId, timeout: Option<Duration>) -> Result<(), AddError>;
-    /// See [`Engine::start`].
+    /// See [`Engine::start`](crate::Engine::start).
     fn start(
         &mut self,
         ev: Event,
         datum: T,
         timeout: Option<Duration>,
     ) -> Result<EventId, Rejected<T>>;
-    /// See [`Engine::once`].
+    /// See [`Engine::once`](crate::Engine::once).
     fn once(
         &mut self,
         ev: Event,
         datum: T,
         timeout: Option<Duration>,
     ) -> Result<EventId, Rejected<T>>;
-    /// See [`Engine::del`].
+    /// See [`Engine::del`](crate::Engine::del).
     fn del(&mut self, id: EventId) -> Result<(), IdError>;
-    /// See [`Engine::free`].
+    /// See [`Engine::free`](crate::Engine::free).
     fn free(&mut self, id: EventId) -> Result<T, IdError>;
-    /// See [`Engine::remove_timeout`].
+    /// See [`Engine::remove_timeout`](crate::Engine::remove_timeout).
     fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError>;
-    /// See [`Engine::activate`].
+    /// See [`Engine::activate`](crate::Engine::activate).
     fn activate(&mut self, id: EventId, ready: Ready) -> Result<(), IdError>;
-    /// See [`Engine::activate_later`].
+    /// See [`Engine::activate_later`](crate::Engine::activate_later).
     fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError>;
-    /// See [`Engine::pending`].
+    /// See [`Engine::pending`](crate::Engine::pending).
     fn pending(&self, id: EventId) -> Result<Pending, IdError>;
-    /// See [`Engine::datum`].
+    /// See [`Engine::datum`](crate::Engine::datum).
     fn datum(&self, id: EventId) -> Result<T, IdError>;
-    /// See [`Engine::set_datum`].
+    /// See [`Engine::set_datum`](crate::Engine::set_datum).
     fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError>;
-    /// See [`Engine::set_priority`].
+    /// See [`Engine::set_priority`](crate::Engine::set_priority).
     fn set_priority(&mut self, id: EventId, p: u8) -> Result<(), PriorityError>;
-    /// See [`Engine::set_priorities`].
+    /// See [`Engine::set_priorities`](crate::Engine::set_priorities).
     fn set_priorities(&mut self, n: u8) -> Result<(), PriorityError>;
-    /// See [`Engine::loop_exit`].
+    /// See [`Engine::loop_exit`](crate::Engine::loop_exit).
     fn loop_exit(&mut self, after: Option<Duration>) -> Result<(), Overflow>;
-    /// See [`Engine::loop_break`].
+    /// See [`Engine::loop_break`](crate::Engine::loop_break).
     fn loop_break(&mut self);
-    /// See [`Engine::platform`].
+    /// See [`Engine::platform`](crate::Engine::platform).
     fn platform(&self) -> Platform;
-    /// See [`Engine::is_alive`].
+    /// See [`Engine::is_alive`](crate::Engine::is_alive).
     fn is_alive(&self) -> bool;
-    /// See [`Engine::len`].
+    /// See [`Engine::last_exit`](crate::Engine::last_exit).
+    fn last_exit(&self) -> Option<Exit>;
+    /// See [`Engine::len`](crate::Engine::len).
     fn len(&self) -> usize;
-    /// See [`Engine::is_empty`].
+    /// See [`Engine::is_empty`](crate::Engine::is_empty).
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// See [`Engine::turn`].
+    /// See [`Engine::turn`](crate::Engine::turn).
     fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError>;
-    /// See [`Engine::next_fired`].
+    /// See [`Engine::next_fired`](crate::Engine::next_fired).
     fn next_fired(&mut self) -> Option<Fired<T>>;
-    /// See [`Engine::next`].
+    /// See [`Engine::next`](crate::Engine::next).
     fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError>;
-    /// See [`Engine::run`].
+    /// See [`Engine::run`](crate::Engine::run).
     fn run(
         &mut self,
         host: &mut dyn Host,
         mode: Mode,
         handler: &mut OnFired<'_, T>,
     ) -> Result<Exit, LoopError>;
-}
-
-impl<T: Copy, const E: usize, const S: usize, const P: usize> Events<T> for Engine<T, E, S, P> {
-    fn create(&mut self, ev: Event, datum: T) -> Result<EventId, Rejected<T>> {
-        Engine::create(self, ev, datum)
-    }
-    fn add(&mut self, id: EventId, timeout: Option<Duration>) -> Result<(), AddError> {
-        Engine::add(self, id, timeout)
-    }
-    fn start(&mut self, ev: Event, datum: T, t: Option<Duration>) -> Result<EventId, Rejected<T>> {
-        Engine::start(self, ev, datum, t)
-    }
-    fn once(&mut self, ev: Event, datum: T, t: Option<Duration>) -> Result<EventId, Rejected<T>> {
-        Engine::once(self, ev, datum, t)
-    }
-    fn del(&mut self, id: EventId) -> Result<(), IdError> {
-        Engine::del(self, id)
-    }
-    fn free(&mut self, id: EventId) -> Result<T, IdError> {
-        Engine::free(self, id)
-    }
-    fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError> {
-        Engine::remove_timeout(self, id)
-    }
-    fn activate(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
-        Engine::activate(self, id, ready)
-    }
-    fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
-        Engine::activate_later(self, id, ready)
-    }
-    fn pending(&self, id: EventId) -> Result<Pending, IdError> {
-        Engine::pending(self, id)
-    }
-    fn datum(&self, id: EventId) -> Result<T, IdError> {
-        Engine::datum(self, id)
-    }
-    fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError> {
-        Engine::set_datum(self, id, datum)
-    }
-    fn set_priority(&mut self, id: EventId, p: u8) -> Result<(), PriorityError> {
-        Engine::set_priority(self, id, p)
-    }
-    fn set_priorities(&mut self, n: u8) -> Result<(), PriorityError> {
-        Engine::set_priorities(self, n)
-    }
-    fn loop_exit(&mut self, after: Option<Duration>) -> Result<(), Overflow> {
-        Engine::loop_exit(self, after)
-    }
-    fn loop_break(&mut self) {
-        Engine::loop_break(self)
-    }
-    fn platform(&self) -> Platform {
-        Engine::platform(self)
-    }
-    fn is_alive(&self) -> bool {
-        Engine::is_alive(self)
-    }
-    fn len(&self) -> usize {
-        Engine::len(self)
-    }
-    fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
-        Engine::turn(self, host, block)
-    }
-    fn next_fired(&mut self) -> Option<Fired<T>> {
-        Engine::next_fired(self)
-    }
-    fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError> {
-        Engine::next(self, host)
-    }
-    fn run(
-        &mut self,
-        host: &mut dyn Host,
-        mode: Mode,
-        handler: &mut OnFired<'_, T>,
-    ) -> Result<Exit, LoopError> {
-        Engine::run(self, host, mode, handler)
-    }
 }
 
 /// An application that handles fired events in a method instead of a `match` in a loop.

@@ -5,30 +5,37 @@
 //! never reads a clock while a turn runs and never touches the OS; it only keeps state. This file is
 //! everything the two sides promise each other.
 //!
-//! # One turn
+//! # One turn, written once
 //!
-//! The engine drives the host in *turns*. A turn is one call of [`Host::turn`], in which the host:
+//! The engine drives the host in *turns*, and the order of a turn is the engine's
+//! ([`Engine::turn`](crate::Engine::turn)); a host supplies only its primitives, the methods of
+//! [`Host`]:
 //!
-//! 1. **Drains the change list** with [`Dispatcher::next_change`] until it returns `None`, and
-//!    applies each [`Change`] to its OS object (one `epoll_ctl`, one or two `kevent` changes, an
-//!    `fd_set` update, a `sigaction`). Changes are coalesced between two turns: a source whose
+//! 1. **Changes.** The engine drains its change list and hands each [`Change`] to
+//!    [`Host::apply`], which changes one OS object (one `epoll_ctl`, one or two `kevent` changes,
+//!    an `fd_set` update, a `sigaction`). Changes are coalesced between two turns: a source whose
 //!    interest was toggled off and on again since the last turn produces no change at all.
-//! 2. **Waits** as [`Wait`] allows: not at all, until a deadline, or until something happens.
-//!    A host rounds a remaining sub-tick or sub-millisecond wait *up*, never down to zero, so a
-//!    pending deadline never turns into a busy loop.
-//! 3. **Feeds what happened**: IO readiness with [`Dispatcher::feed_io`] (for each ready source
-//!    the [`Token`] of the change that registered it and the [`Ready`] bits seen, a whole batch
-//!    per call), delivered signals with
-//!    [`Dispatcher::feed_signal`], and the event ids a [`Notifier`](crate::Notifier) queued with
-//!    [`Dispatcher::feed_user`]. End of file is reported as [`Ready::READ`] (with
-//!    [`Ready::CLOSED`] where the OS can tell), errors as `READ | WRITE`, so that the user's next
-//!    read or write sees them.
-//! 4. **Advances time** with [`Dispatcher::advance`], exactly once, as the last step, passing the
-//!    current tick of its clock. Expired timers become active here.
+//! 2. **Wake-ups already queued.** The engine drains the [`Notifier`](crate::Notifier) the host
+//!    holds ([`Host::notifier`]); if that activated anything, the host will not block.
+//! 3. **Waiting.** [`Host::wait`] blocks as [`Wait`] allows (not at all, until a deadline, or until
+//!    something happens) and feeds what happened through [`Feed`]: IO readiness with
+//!    [`Feed::feed_io`] (for each ready source the [`Token`] of the change that registered it and
+//!    the [`Ready`] bits seen, a whole batch per call) and delivered signals with
+//!    [`Feed::feed_signal`]. End of file is reported as [`Ready::READ`] (with [`Ready::CLOSED`]
+//!    where the OS can tell), errors as `READ | WRITE`, so that the user's next read or write sees
+//!    them. A host rounds a remaining sub-tick or sub-millisecond wait *up*, never down to zero,
+//!    so a pending deadline never turns into a busy loop.
+//! 4. **Wake-ups that ended the wait** are drained from the notifier again.
+//! 5. **Time** advances exactly once, to [`Host::now`]. Expired timers become active here.
 //!
 //! Readiness fed with a stale token (a source that was removed, or whose slot was reused since the
 //! change that carried the token) is ignored by the engine, so a host never needs to filter what
 //! its OS reports for a descriptor that was just closed and reused.
+//!
+//! A host says which clock its [`now`](Host::now) reads with [`Host::clock`]; an engine made for
+//! another tick rate (a simulation's [`Platform::manual`] on a real host, say) refuses to run on
+//! it with [`LoopError::ClockMismatch`](crate::LoopError::ClockMismatch) instead of firing
+//! timers a million times too early.
 //!
 //! # When nothing can ever happen
 //!
@@ -40,13 +47,13 @@
 //!
 //! # Hosts that wait asynchronously
 //!
-//! A host inside an async executor (an embassy task polling smoltcp) must not block in `turn`: it
-//! polls, feeds what it saw, advances time and returns [`Turn::Yielded`] instead of waiting. If
-//! nothing became active, [`Engine::next`](crate::Engine::next) and
-//! [`Engine::run`](crate::Engine::run) then return at once (with
-//! [`Exit::Done`](crate::Exit::Done)); the caller awaits the wake-up the host prepared (the
-//! deadline it was given, a frame, a notification) and calls the loop again. `loop_exit` and
-//! `loop_break` keep their meaning, because the engine's own loop is what runs.
+//! A host inside an async executor (an embassy task polling smoltcp) must not block in `wait`: it
+//! polls, feeds what it saw and returns [`Turn::Yielded`] instead of waiting. If nothing became
+//! active, [`Engine::next`](crate::Engine::next) and [`Engine::run`](crate::Engine::run) then
+//! return at once (with [`Exit::Done`](crate::Exit::Done)); the caller awaits the wake-up the host
+//! prepared ([`Host::wake_at`], the waker given to [`Host::register_waker`]) and calls the loop
+//! again. `loop_exit` and `loop_break` keep their meaning, because the engine's own loop is what
+//! runs.
 //!
 //! # Closing a source
 //!
@@ -58,15 +65,17 @@
 //!   drops the source at once (its events stay created but are no longer added, their queued
 //!   activations are dropped) and its token turns stale, so readiness for the old descriptor never
 //!   reaches an event of the new one. `forget_source` returns the deregistration, which a caller
-//!   that has the host at hand applies at once; the engine also delivers it through the change list
-//!   at the next turn. A host applies a deregistration only to the registration that carries the
-//!   same token: by then the descriptor number may have been registered again, with a new token.
+//!   that has the host at hand applies at once ([`Host::forget`]); the engine also delivers it
+//!   through the change list at the next turn. A host applies a deregistration only to the
+//!   registration that carries the same token: by then the descriptor number may have been
+//!   registered again, with a new token.
 //! - A host tolerates a registered descriptor disappearing without that deregistration: epoll and
 //!   kqueue forget closed descriptors by themselves; poll drops an entry that reports `POLLNVAL`;
 //!   select drops sockets that are no longer sockets. And a registration for a descriptor the host
 //!   already has (a reused number) replaces the old one.
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
+use crate::notify::{Attached, NotifySource};
 use crate::time::{Clock, Tick};
 
 /// The handle a host stores with a registered source (in `epoll_event.data`, `kevent.udata`, a
@@ -231,15 +240,11 @@ impl Platform {
     }
 }
 
-/// The engine as a host sees it. Object-safe, so a host is written once for every engine type.
-pub trait Dispatcher {
-    /// The engine's current time: the tick of the last [`advance`](Dispatcher::advance).
-    fn now(&self) -> Tick;
-
-    /// The next change to apply, or `None` when the list is drained. Draining marks each change
-    /// as applied.
-    fn next_change(&mut self) -> Option<Change>;
-
+/// What a host feeds into the engine while it waits: readiness, signals and wake-ups.
+///
+/// Object-safe, so a host is written once for every engine type. It is all a host sees of the
+/// engine in [`Host::wait`]: changes and time belong to the turn the engine runs.
+pub trait Feed {
     /// Readiness of sources, as `(token, ready)` pairs: typically everything one `epoll_wait`
     /// returned. Stale tokens are ignored.
     fn feed_io(&mut self, batch: &[(Token, Ready)]);
@@ -250,9 +255,21 @@ pub trait Dispatcher {
     /// A [`Notifier`](crate::Notifier) queued `id`; activates it with [`Ready::USER`]. Stale or
     /// foreign ids are ignored.
     fn feed_user(&mut self, id: EventId);
+}
 
-    /// Time is now `now`. Called once at the end of every turn; expired timers fire here. Time
-    /// never moves backwards: an earlier tick is treated as the current one.
+/// The engine as code outside a turn sees it: a host applying changes by hand, a transport
+/// forgetting a source before it closes it. Object-safe.
+pub trait Dispatcher: Feed {
+    /// The engine's current time: the tick of the last [`advance`](Dispatcher::advance).
+    fn now(&self) -> Tick;
+
+    /// The next change to apply, or `None` when the list is drained. Draining marks each change
+    /// as applied.
+    fn next_change(&mut self) -> Option<Change>;
+
+    /// Time is now `now`: expired timers fire. The engine's turn calls this once at its end;
+    /// call it yourself only when you drive an engine without a host. Time never moves backwards:
+    /// an earlier tick is treated as the current one.
     fn advance(&mut self, now: Tick);
 
     /// Drop `key` from the engine at once, before the host closes it: its events stay created but
@@ -265,10 +282,98 @@ pub trait Dispatcher {
     fn forget_source(&mut self, key: SourceKey) -> Option<Change>;
 }
 
-/// A host: something that can wait for readiness, signals, wake-ups and time.
+/// A host: the primitives of one backend (epoll, kqueue, select, smoltcp, a simulation). The
+/// engine runs the turn with them; see the [module documentation](self) for its order.
 ///
-/// See the [module documentation](self) for what one turn must do.
+/// Object-safe: the engine takes `&mut dyn Host`.
+///
+/// A minimal host that only keeps time, for a test:
+///
+/// ```
+/// use core::time::Duration;
+/// use levent_core::{
+///     Attached, Change, Clock, Engine, Event, Feed, Host, HostError, NotifySource, Platform,
+///     Tick, Turn, Wait,
+/// };
+///
+/// /// A clock that jumps to every deadline.
+/// struct Jump(Tick);
+///
+/// impl Host for Jump {
+///     fn clock(&self) -> Option<Clock> { None }
+///     fn apply(&mut self, _: Change) -> Result<(), HostError> { Ok(()) }
+///     fn wait(&mut self, wait: Wait, _: &mut dyn Feed) -> Result<Turn, HostError> {
+///         match wait {
+///             Wait::Until(t) => self.0 = self.0.max(t),
+///             Wait::No => {}
+///             Wait::Forever => return Ok(Turn::Never),
+///         }
+///         Ok(Turn::Waited)
+///     }
+///     fn now(&mut self) -> Tick { self.0 }
+///     fn attach(&mut self, _: Attached) -> Result<(), HostError> { Err(HostError::Capacity) }
+///     fn notifier(&self) -> Option<&dyn NotifySource> { None }
+/// }
+///
+/// let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+/// engine.start(Event::timer(), 1, Some(Duration::from_secs(5))).unwrap();
+/// assert_eq!(engine.next(&mut Jump(0)).unwrap().map(|f| f.datum), Some(1));
+/// assert_eq!(engine.now(), 5000);
+/// ```
 pub trait Host {
-    /// Run one turn against `dispatcher`, blocking at most as `wait` allows.
-    fn turn(&mut self, dispatcher: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError>;
+    /// The clock [`now`](Self::now) reads, so that an engine made for another tick rate is
+    /// refused; `None` for hosts whose ticks are whatever the engine's are (simulations).
+    fn clock(&self) -> Option<Clock>;
+
+    /// Apply one change of the engine's change list to the OS. A deregistration applies only to
+    /// the registration with the same token.
+    fn apply(&mut self, change: Change) -> Result<(), HostError>;
+
+    /// Block at most as `wait` allows, and feed what happened (readiness, signals) to `feed`.
+    /// Returns [`Turn::Never`] when asked to wait forever with nothing that could ever end the
+    /// wait, [`Turn::Yielded`] when the host leaves the waiting to an async caller.
+    fn wait(&mut self, wait: Wait, feed: &mut dyn Feed) -> Result<Turn, HostError>;
+
+    /// The current time on this host's clock; the turn advances the engine to it.
+    fn now(&mut self) -> Tick;
+
+    /// Drain `notifier` at every turn and let it wake this host (libevent's
+    /// `evthread_make_base_notifiable`). Replaces a notifier attached before, whose waker is
+    /// cleared. Fails with [`HostError::Capacity`] when the host has no wake-up left for it (a
+    /// board's fixed table of wake-up signals).
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError>;
+
+    /// The attached notifier, drained by the engine's turn.
+    fn notifier(&self) -> Option<&dyn NotifySource>;
+
+    /// For hosts that yield ([`Turn::Yielded`]): the tick by which the caller should run the next
+    /// turn at the latest, after a turn yielded (`None`: only a wake-up can make anything happen).
+    fn wake_at(&mut self) -> Option<Tick> {
+        None
+    }
+
+    /// For hosts that yield: let the host's own wake-up sources (a network driver, the attached
+    /// notifier) wake `waker`, the task that runs the loop.
+    fn register_waker(&mut self, waker: &core::task::Waker) {
+        let _ = waker;
+    }
+
+    /// Apply the engine's pending changes now, without waiting or advancing time: after this,
+    /// every added event is registered with the OS and every watched signal is caught. A turn does
+    /// this first anyway; call it when a registration must take effect before the loop runs.
+    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
+        while let Some(change) = d.next_change() {
+            self.apply(change)?;
+        }
+        Ok(())
+    }
+
+    /// Deregister `key` from the engine and the host at once, before the caller closes it, so that
+    /// a descriptor number reused by the next `open` never inherits the old registration or its
+    /// readiness (see [`Dispatcher::forget_source`]).
+    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
+        if let Some(change) = d.forget_source(key) {
+            let _ = self.apply(change);
+        }
+    }
 }

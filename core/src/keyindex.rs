@@ -3,11 +3,12 @@
 //! The slots themselves live elsewhere; the index asks for a slot's key through a closure.
 
 use crate::event::SourceKey;
+use crate::memory::{Inline, Memory};
 
 const EMPTY: u32 = u32::MAX;
 
-pub(crate) struct KeyIndex<const N: usize> {
-    cells: [[u32; 2]; N],
+pub(crate) struct KeyIndex<const N: usize, M: Memory = Inline> {
+    cells: M::Table<[u32; 2], N>,
 }
 
 #[inline]
@@ -15,12 +16,12 @@ fn hash(key: SourceKey) -> u32 {
     ((key.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32
 }
 
-impl<const N: usize> KeyIndex<N> {
+impl<const N: usize, M: Memory> KeyIndex<N, M> {
     const CELLS: usize = 2 * N;
 
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         KeyIndex {
-            cells: [[EMPTY; 2]; N],
+            cells: M::table::<[u32; 2], N>(|_| [EMPTY; 2]),
         }
     }
 

@@ -71,30 +71,37 @@
 pub mod buffer;
 pub mod callbacks;
 pub mod conn;
+#[cfg(feature = "dns")]
 pub mod dns;
 mod engine;
 mod error;
 mod event;
 mod events;
 pub mod host;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod io;
 mod keyindex;
+pub mod memory;
 mod notify;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "std")]
+mod std_io;
 mod time;
 
 pub use buffer::{Buffer, Eol, RingBuffer};
 pub use conn::{ConnOptions, Connection, Listener, Outcome};
-pub use engine::{Engine, Exit, Mode};
+pub use engine::Engine;
 pub use error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 pub use event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
-pub use events::{Events, Handler, OnFired};
-pub use host::{Change, Dispatcher, Host, HostError, Platform, Signals, Token, Turn, Wait};
+pub use events::{Events, Exit, Handler, Mode, OnFired};
+pub use host::{Change, Dispatcher, Feed, Host, HostError, Platform, Signals, Token, Turn, Wait};
 pub use io::{Accept, Connect, Datagram, IoError, Transport};
-pub use notify::{Notifier, NotifyFull, NotifySource, Waker};
+pub use notify::{Attached, Notifier, NotifierSlot, NotifyFull, NotifySource, Waker};
 pub use time::{Clock, Overflow, Tick};
 
-#[cfg(test)]
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(test, feature = "std"))]
 extern crate std;

@@ -4,14 +4,14 @@
 //! context — an interrupt handler, another thread, a callback — calls [`Notifier::notify`] with
 //! the id of a user event; the notifier remembers the id and wakes the host through the [`Waker`]
 //! the host installed (an eventfd write, an `EVFILT_USER` trigger, an embassy signal). At its next
-//! turn the host drains the notifier into the engine with [`Dispatcher::feed_user`], which
+//! turn the host drains the notifier into the engine with [`Feed::feed_user`], which
 //! activates each event with [`Ready::USER`](crate::Ready::USER).
 //!
 //! Several notifications of the same event before the loop sees them merge into one firing, as
 //! several `event_active` calls do in libevent.
 
 use crate::event::EventId;
-use crate::host::Dispatcher;
+use crate::host::Feed;
 use core::cell::RefCell;
 use critical_section::Mutex;
 
@@ -48,14 +48,14 @@ struct State<const N: usize> {
 /// handlers through [`critical_section`].
 ///
 /// ```
-/// use levent_core::{Dispatcher, Engine, Event, Notifier, Platform, Ready, sim::Sim};
+/// use levent_core::{Engine, Event, Host, Notifier, Platform, Ready, sim::Sim};
 ///
 /// static WAKE: Notifier<4> = Notifier::new();
 ///
 /// let mut engine: Engine<&str, 4, 1, 1> = Engine::new(Platform::manual(1000));
 /// let id = engine.start(Event::user().persist(), "button", None).unwrap();
 /// let mut host = Sim::<4>::new(0);
-/// host.attach(&WAKE);
+/// host.attach((&WAKE).into()).unwrap();
 ///
 /// // In an interrupt handler, or another thread:
 /// WAKE.notify(id).unwrap();
@@ -115,8 +115,8 @@ pub trait NotifySource: Sync {
     /// Install (or, with `None`, remove) the waker. A host removes its waker before it goes away.
     fn set_waker(&self, waker: Option<Waker>);
     /// Take every queued id and feed it to `dispatcher` with
-    /// [`Dispatcher::feed_user`]. Returns how many were fed.
-    fn drain_into(&self, dispatcher: &mut dyn Dispatcher) -> usize;
+    /// [`Feed::feed_user`]. Returns how many were fed.
+    fn drain_into(&self, feed: &mut dyn Feed) -> usize;
 }
 
 impl<const N: usize> NotifySource for Notifier<N> {
@@ -124,12 +124,114 @@ impl<const N: usize> NotifySource for Notifier<N> {
         critical_section::with(|cs| self.state.borrow_ref_mut(cs).waker = waker);
     }
 
-    fn drain_into(&self, dispatcher: &mut dyn Dispatcher) -> usize {
+    fn drain_into(&self, feed: &mut dyn Feed) -> usize {
         let ids =
             critical_section::with(|cs| core::mem::take(&mut self.state.borrow_ref_mut(cs).ids));
         for &id in &ids {
-            dispatcher.feed_user(id);
+            feed.feed_user(id);
         }
         ids.len()
+    }
+}
+
+/// A notifier a host holds: one in a `static`, or (with the `alloc` feature) one shared with
+/// other threads through an `Arc`.
+///
+/// ```
+/// use levent_core::{Attached, Notifier};
+///
+/// static WAKE: Notifier<4> = Notifier::new();
+/// let attached: Attached = (&WAKE).into();
+/// # drop(attached);
+/// ```
+#[derive(Clone)]
+pub enum Attached {
+    /// A notifier in a `static`.
+    Static(&'static dyn NotifySource),
+    /// A notifier shared with other threads.
+    #[cfg(feature = "alloc")]
+    Shared(alloc::sync::Arc<dyn NotifySource + Send + Sync>),
+}
+
+impl Attached {
+    /// The notifier.
+    pub fn get(&self) -> &dyn NotifySource {
+        match self {
+            Attached::Static(n) => *n,
+            #[cfg(feature = "alloc")]
+            Attached::Shared(n) => &**n,
+        }
+    }
+
+    /// Whether `self` and `other` are the same notifier.
+    pub fn is(&self, other: &Attached) -> bool {
+        core::ptr::addr_eq(self.get(), other.get())
+    }
+}
+
+impl core::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Attached(..)")
+    }
+}
+
+impl<const N: usize> From<&'static Notifier<N>> for Attached {
+    fn from(n: &'static Notifier<N>) -> Self {
+        Attached::Static(n)
+    }
+}
+
+impl From<&'static dyn NotifySource> for Attached {
+    fn from(n: &'static dyn NotifySource) -> Self {
+        Attached::Static(n)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<const N: usize> From<alloc::sync::Arc<Notifier<N>>> for Attached {
+    fn from(n: alloc::sync::Arc<Notifier<N>>) -> Self {
+        Attached::Shared(n)
+    }
+}
+
+/// The notifier a host holds, for host writers: installing one sets its waker and clears the
+/// waker of the one it replaces; dropping the slot clears the waker, so a notifier that outlives
+/// its host never pokes a closed descriptor.
+///
+/// ```
+/// use levent_core::{Notifier, NotifierSlot};
+///
+/// static WAKE: Notifier<4> = Notifier::new();
+/// let mut slot = NotifierSlot::default();
+/// assert!(slot.get().is_none());
+/// slot.install((&WAKE).into(), None);
+/// assert!(slot.get().is_some());
+/// ```
+#[derive(Default, Debug)]
+pub struct NotifierSlot(Option<Attached>);
+
+impl NotifierSlot {
+    /// Make `notifier` the one held, waking the host through `waker`; the notifier it replaces
+    /// (unless it is the same one) has its waker cleared.
+    pub fn install(&mut self, notifier: Attached, waker: Option<Waker>) {
+        notifier.get().set_waker(waker);
+        if let Some(old) = self.0.replace(notifier.clone())
+            && !old.is(&notifier)
+        {
+            old.get().set_waker(None);
+        }
+    }
+
+    /// The notifier held, if any.
+    pub fn get(&self) -> Option<&dyn NotifySource> {
+        self.0.as_ref().map(Attached::get)
+    }
+}
+
+impl Drop for NotifierSlot {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.get().set_waker(None);
+        }
     }
 }

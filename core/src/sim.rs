@@ -30,9 +30,10 @@
 //! ```
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
-use crate::host::{Change, Dispatcher, Host, HostError, Token, Turn, Wait};
+use crate::host::{Change, Feed, Host, HostError, Token, Turn, Wait};
 use crate::keyindex::KeyIndex;
-use crate::notify::NotifySource;
+use crate::notify::{Attached, NotifierSlot, NotifySource};
+use crate::time::Clock;
 use crate::time::Tick;
 
 /// Something a script does at a given tick.
@@ -97,7 +98,7 @@ pub struct Sim<const N: usize> {
     signals: [u32; 64],
     watched: u64,
     wakes: heapless::Vec<EventId, N>,
-    notifier: Option<&'static dyn NotifySource>,
+    notifier: NotifierSlot,
     turns: u64,
 }
 
@@ -116,7 +117,7 @@ impl<const N: usize> Sim<N> {
             signals: [0; 64],
             watched: 0,
             wakes: heapless::Vec::new(),
-            notifier: None,
+            notifier: NotifierSlot::default(),
             turns: 0,
         }
     }
@@ -250,7 +251,7 @@ impl<const N: usize> Sim<N> {
 
     /// Apply one change of the engine's change list, as a turn does for every change it drains.
     /// A host closing a source applies the change that
-    /// [`Dispatcher::forget_source`] returned with this.
+    /// [`Dispatcher::forget_source`](crate::Dispatcher::forget_source) returned with this.
     pub fn apply(&mut self, change: Change) -> Result<(), SimFull> {
         match change {
             Change::Io {
@@ -279,11 +280,6 @@ impl<const N: usize> Sim<N> {
             }
         }
         Ok(())
-    }
-
-    /// Drain `notifier` into the engine at every turn.
-    pub fn attach(&mut self, notifier: &'static dyn NotifySource) {
-        self.notifier = Some(notifier);
     }
 
     fn perform(&mut self, action: Action) -> Result<(), SimFull> {
@@ -328,13 +324,32 @@ impl<const N: usize> Sim<N> {
 }
 
 impl<const N: usize> Host for Sim<N> {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
+    /// Virtual ticks are the engine's own: any engine runs here.
+    fn clock(&self) -> Option<Clock> {
+        None
+    }
+
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        Sim::apply(self, change).map_err(|_| HostError::Capacity)
+    }
+
+    fn now(&mut self) -> Tick {
+        self.now
+    }
+
+    /// The simulation never blocks: the notifier needs no waker, only the draining at every turn.
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
+        self.notifier.install(notifier, None);
+        Ok(())
+    }
+
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.notifier.get()
+    }
+
+    fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
         self.turns += 1;
-        while let Some(change) = d.next_change() {
-            self.apply(change).map_err(|_| HostError::Capacity)?;
-        }
-        let woken = self.notifier.map_or(0, |n| n.drain_into(d));
-        let target = if woken > 0 || self.anything_now() {
+        let target = if self.anything_now() {
             self.now
         } else {
             let next = self.next_scripted().map(|(_, at)| at.max(self.now));
@@ -384,7 +399,6 @@ impl<const N: usize> Host for Sim<N> {
         for id in core::mem::take(&mut self.wakes) {
             d.feed_user(id);
         }
-        d.advance(self.now);
         Ok(Turn::Waited)
     }
 }

@@ -61,6 +61,12 @@ impl Clock {
         }
     }
 
+    /// Whether `other` ticks at the same rate and can be read the same way (both readable or
+    /// both manual): what a host checks before it runs an engine.
+    pub fn same_as(&self, other: &Clock) -> bool {
+        self.hz == other.hz && self.read.is_some() == other.read.is_some()
+    }
+
     /// Ticks per second.
     pub const fn hz(&self) -> u64 {
         self.hz

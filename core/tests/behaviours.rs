@@ -937,21 +937,34 @@ fn seventy_sources_ready_at_once_each_fire_once() {
 /// caller's wait; `loop_exit` still ends it.
 #[test]
 fn yielding_host_returns_control_to_the_caller_and_keeps_loop_semantics() {
-    use levent_core::{Host, HostError, Turn, Wait};
+    use levent_core::{Attached, Change, Clock, Feed, Host, HostError, NotifySource, Turn, Wait};
     struct Yielding {
         now: Tick,
         asked: Vec<Wait>,
     }
     impl Host for Yielding {
-        fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-            while d.next_change().is_some() {}
+        fn clock(&self) -> Option<Clock> {
+            None
+        }
+        fn apply(&mut self, _: Change) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn wait(&mut self, wait: Wait, _: &mut dyn Feed) -> Result<Turn, HostError> {
             self.asked.push(wait);
-            d.advance(self.now);
             Ok(if wait == Wait::No {
                 Turn::Waited
             } else {
                 Turn::Yielded
             })
+        }
+        fn now(&mut self) -> Tick {
+            self.now
+        }
+        fn attach(&mut self, _: Attached) -> Result<(), HostError> {
+            Err(HostError::Capacity)
+        }
+        fn notifier(&self) -> Option<&dyn NotifySource> {
+            None
         }
     }
     let mut e = engine();

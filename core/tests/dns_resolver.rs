@@ -12,7 +12,10 @@ use levent_core::dns::{
 };
 use levent_core::io::{Connect, Datagram, IoError, Transport};
 use levent_core::sim::Sim;
-use levent_core::{Dispatcher, Engine, Host, HostError, Platform, Ready, SourceKey, Turn, Wait};
+use levent_core::{
+    Attached, Change, Clock, Dispatcher, Engine, Feed, Host, HostError, NotifySource, Platform,
+    Ready, SourceKey, Tick, Turn, Wait,
+};
 use std::collections::VecDeque;
 
 /// What the fake server does with a query: reply bytes, or silence.
@@ -31,8 +34,23 @@ struct Net {
 }
 
 impl Host for Net {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        self.sim.turn(d, wait)
+    fn clock(&self) -> Option<Clock> {
+        self.sim.clock()
+    }
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        Host::apply(&mut self.sim, change)
+    }
+    fn wait(&mut self, wait: Wait, feed: &mut dyn Feed) -> Result<Turn, HostError> {
+        self.sim.wait(wait, feed)
+    }
+    fn now(&mut self) -> Tick {
+        self.sim.now()
+    }
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
+        self.sim.attach(notifier)
+    }
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.sim.notifier()
     }
 }
 

@@ -9,7 +9,8 @@ use levent_core::http::{Header, Limits, Request};
 use levent_core::io::{Accept, IoError, Transport};
 use levent_core::sim::Sim;
 use levent_core::{
-    Dispatcher, Engine, Host, HostError, Platform, Ready, RingBuffer, SourceKey, Turn, Wait,
+    Attached, Change, Clock, Dispatcher, Engine, Feed, Host, HostError, NotifySource, Platform,
+    Ready, RingBuffer, SourceKey, Tick, Turn, Wait,
 };
 use std::collections::{HashMap, VecDeque};
 
@@ -64,8 +65,23 @@ impl World {
 }
 
 impl Host for World {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        self.sim.turn(d, wait)
+    fn clock(&self) -> Option<Clock> {
+        self.sim.clock()
+    }
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        Host::apply(&mut self.sim, change)
+    }
+    fn wait(&mut self, wait: Wait, feed: &mut dyn Feed) -> Result<Turn, HostError> {
+        self.sim.wait(wait, feed)
+    }
+    fn now(&mut self) -> Tick {
+        self.sim.now()
+    }
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
+        self.sim.attach(notifier)
+    }
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.sim.notifier()
     }
 }
 

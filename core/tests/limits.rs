@@ -6,9 +6,9 @@
 use core::time::Duration;
 use levent_core::sim::{Action, Sim, SimFull};
 use levent_core::{
-    AddError, Change, Clock, CreateError, Dispatcher, Engine, Event, Exit, Host, IdError, Interest,
-    Mode, Notifier, NotifyFull, NotifySource, Platform, PriorityError, Ready, Signals, SourceKey,
-    Token, Waker,
+    AddError, Change, Clock, CreateError, Dispatcher, Engine, Event, Exit, Feed, Host, IdError,
+    Interest, Mode, Notifier, NotifyFull, NotifySource, Platform, PriorityError, Ready, Signals,
+    SourceKey, Token, Waker,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,7 +22,7 @@ fn drain(e: &mut dyn Dispatcher) -> Vec<Change> {
 
 #[test]
 fn full_event_table_hands_the_datum_back_and_loses_no_other_event() {
-    let mut e: Engine<u32, 4, 4, 1> = Engine::default();
+    let mut e: Engine<u32, 4, 4, 1> = Engine::new(Platform::manual(1000));
     let mut sim = Sim::<8>::new(0);
     for i in 0..4 {
         e.start(Event::timer(), i, ms(10 + u64::from(i))).unwrap();
@@ -47,7 +47,7 @@ fn full_event_table_hands_the_datum_back_and_loses_no_other_event() {
 
 #[test]
 fn full_source_table_refuses_new_sources_only() {
-    let mut e: Engine<char, 8, 2, 1> = Engine::default();
+    let mut e: Engine<char, 8, 2, 1> = Engine::new(Platform::manual(1000));
     let mut sim = Sim::<8>::new(0);
     let (a, b, c) = (SourceKey(10), SourceKey(11), SourceKey(12));
     e.start(Event::read(a).persist(), 'a', None).unwrap();
@@ -80,7 +80,7 @@ fn full_source_table_refuses_new_sources_only() {
 
 #[test]
 fn timer_heap_never_fills_under_endless_re_arming() {
-    let mut e: Engine<u32, 4, 1, 1> = Engine::default();
+    let mut e: Engine<u32, 4, 1, 1> = Engine::new(Platform::manual(1000));
     let mut sim = Sim::<4>::new(0);
     let ids: Vec<_> = (0..4)
         .map(|i| e.start(Event::timer(), i, ms(1000)).unwrap())
@@ -108,7 +108,7 @@ fn timer_heap_never_fills_under_endless_re_arming() {
 #[test]
 fn notifier_full_hands_the_id_back_and_repeats_merge() {
     static N: Notifier<2> = Notifier::new();
-    let mut e: Engine<u8, 4, 1, 1> = Engine::default();
+    let mut e: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
     let ids: Vec<_> = (0..3)
         .map(|i| e.start(Event::user().persist(), i, None).unwrap())
         .collect();
@@ -117,7 +117,7 @@ fn notifier_full_hands_the_id_back_and_repeats_merge() {
     assert_eq!(N.notify(ids[1]), Ok(()));
     assert_eq!(N.notify(ids[2]), Err(NotifyFull(ids[2])));
     let mut sim = Sim::<4>::new(0);
-    sim.attach(&N);
+    sim.attach((&N).into()).unwrap();
     let mut seen = vec![];
     e.run(&mut sim, Mode::NoWait, &mut |_, f| {
         seen.push((f.datum, f.ready))
@@ -139,7 +139,7 @@ fn notifier_wakes_the_host_from_another_thread() {
         WOKEN.fetch_add(ctx, Ordering::SeqCst);
     }
     N.set_waker(Some(Waker { wake, context: 1 }));
-    let mut e: Engine<&str, 4, 1, 1> = Engine::default();
+    let mut e: Engine<&str, 4, 1, 1> = Engine::new(Platform::manual(1000));
     let id = e.start(Event::user(), "from thread", None).unwrap();
     std::thread::spawn(move || N.notify(id).unwrap())
         .join()
@@ -148,7 +148,7 @@ fn notifier_wakes_the_host_from_another_thread() {
     N.wake();
     assert_eq!(WOKEN.load(Ordering::SeqCst), 2);
     let mut sim = Sim::<4>::new(0);
-    sim.attach(&N);
+    sim.attach((&N).into()).unwrap();
     let f = e.next(&mut sim).unwrap().unwrap();
     assert_eq!((f.datum, f.ready), ("from thread", Ready::USER));
     N.set_waker(None);
@@ -165,7 +165,7 @@ fn simulation_tables_report_full() {
 
 #[test]
 fn stale_ids_are_refused_by_every_call_and_change_nothing() {
-    let mut e: Engine<u8, 2, 1, 2> = Engine::default();
+    let mut e: Engine<u8, 2, 1, 2> = Engine::new(Platform::manual(1000));
     let id = e.start(Event::timer(), 1, ms(5)).unwrap();
     e.free(id).unwrap();
     let reused = e.start(Event::timer(), 2, ms(7)).unwrap();
@@ -197,8 +197,8 @@ fn stale_ids_are_refused_by_every_call_and_change_nothing() {
 
 #[test]
 fn ids_from_another_engine_are_refused() {
-    let mut a: Engine<u8, 2, 1, 1> = Engine::default();
-    let mut b: Engine<u8, 2, 1, 1> = Engine::default();
+    let mut a: Engine<u8, 2, 1, 1> = Engine::new(Platform::manual(1000));
+    let mut b: Engine<u8, 2, 1, 1> = Engine::new(Platform::manual(1000));
     let ia = a.start(Event::timer(), 1, ms(5)).unwrap();
     let _ib = b.start(Event::timer(), 2, ms(5)).unwrap();
     assert_eq!(b.del(ia), Err(IdError::Foreign));
@@ -238,7 +238,7 @@ fn bad_priorities_signals_and_timeouts_are_refused() {
 
 #[test]
 fn readiness_for_a_forgotten_source_never_reaches_the_next_user_of_its_key() {
-    let mut e: Engine<&str, 4, 2, 1> = Engine::default();
+    let mut e: Engine<&str, 4, 2, 1> = Engine::new(Platform::manual(1000));
     let key = SourceKey(5);
     let old = e.start(Event::read(key).persist(), "old", None).unwrap();
     let changes = drain(&mut e);
@@ -297,24 +297,36 @@ fn readiness_for_a_forgotten_source_never_reaches_the_next_user_of_its_key() {
     e.feed_io(&[(Token(u64::MAX), Ready::READ)]);
 }
 
-/// A host that never sees anything, for driving turns by hand.
+/// A host that never sees anything and whose time stands still, for driving turns by hand.
 struct NullHost;
 impl Host for NullHost {
-    fn turn(
+    fn clock(&self) -> Option<levent_core::Clock> {
+        None
+    }
+    fn apply(&mut self, _: Change) -> Result<(), levent_core::HostError> {
+        Ok(())
+    }
+    fn wait(
         &mut self,
-        d: &mut dyn Dispatcher,
         _: levent_core::Wait,
+        _: &mut dyn levent_core::Feed,
     ) -> Result<levent_core::Turn, levent_core::HostError> {
-        while d.next_change().is_some() {}
-        let now = d.now();
-        d.advance(now);
         Ok(levent_core::Turn::Waited)
+    }
+    fn now(&mut self) -> levent_core::Tick {
+        0
+    }
+    fn attach(&mut self, _: levent_core::Attached) -> Result<(), levent_core::HostError> {
+        Err(levent_core::HostError::Capacity)
+    }
+    fn notifier(&self) -> Option<&dyn levent_core::NotifySource> {
+        None
     }
 }
 
 #[test]
 fn interest_toggled_between_two_turns_produces_no_change() {
-    let mut e: Engine<u8, 4, 2, 1> = Engine::default();
+    let mut e: Engine<u8, 4, 2, 1> = Engine::new(Platform::manual(1000));
     let k = SourceKey(3);
     e.start(Event::read(k).persist(), 0, None).unwrap();
     assert_eq!(drain(&mut e).len(), 1);
@@ -336,7 +348,7 @@ fn interest_toggled_between_two_turns_produces_no_change() {
 #[test]
 fn same_seed_same_trace() {
     fn trace(seed: u64) -> Vec<(u16, u8, u64)> {
-        let mut e: Box<Engine<u16, 128, 64, 4>> = Box::default();
+        let mut e: Box<Engine<u16, 128, 64, 4>> = Box::new(Engine::new(Platform::manual(1000)));
         e.set_priorities(4).unwrap();
         let mut sim = Sim::<256>::new(seed).shuffle(true);
         let mut script = fastrand::Rng::with_seed(seed);

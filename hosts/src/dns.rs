@@ -16,7 +16,7 @@
 //! let mut resolver = levent_hosts::dns::resolver::<_, 64>(&mut *engine, config, hosts, Ev::Dns)
 //!     .map_err(|e| std::io::Error::other(e.to_string()))?;
 //! resolver.lookup(&mut *engine, &mut io, Query::a("example.com").unwrap()).unwrap();
-//! while let Some(fired) = engine.next(&mut host).map_err(levent_hosts::io_error)? {
+//! while let Some(fired) = engine.next(&mut host)? {
 //!     if let Some(done) = resolver.handle(&mut *engine, &mut io, &fired) {
 //!         for addr in done.result.iter().flat_map(|a| a.addrs()) {
 //!             println!("{addr}");

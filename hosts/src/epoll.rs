@@ -17,8 +17,10 @@
 //!   returns the data or the error instead of the event silently never firing.
 
 use crate::unix::{self, SignalSet};
-use crate::{Attached, Backend, NotifierSlot};
-use levent_core::{Change, Dispatcher, Host, HostError, Interest, Ready, Token, Turn, Wait, Waker};
+use levent_core::{
+    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, NotifySource, Ready,
+    Tick, Token, Turn, Wait, Waker,
+};
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -190,10 +192,19 @@ impl Epoll {
 }
 
 impl Host for Epoll {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        while let Some(change) = d.next_change() {
-            self.apply(change)?;
-        }
+    fn clock(&self) -> Option<Clock> {
+        Some(crate::clock::CLOCK)
+    }
+
+    fn now(&mut self) -> Tick {
+        crate::clock::now()
+    }
+
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.notifier.get()
+    }
+
+    fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
         let wait = if self.refused.is_empty() {
             wait
         } else {
@@ -202,7 +213,7 @@ impl Host for Epoll {
         if wait == Wait::Forever
             && self.registered.is_empty()
             && !self.signals.any()
-            && !self.notifier.is_attached()
+            && self.notifier.get().is_none()
         {
             return Ok(Turn::Never);
         }
@@ -224,16 +235,12 @@ impl Host for Epoll {
         if signalled {
             self.signals.feed(d);
         }
-        self.notifier.drain(d);
         if n == self.events.capacity() && n < 65536 {
             self.events.reserve(n);
         }
-        d.advance(crate::clock::now());
         Ok(Turn::Waited)
     }
-}
 
-impl Backend for Epoll {
     fn apply(&mut self, change: Change) -> Result<(), HostError> {
         match change {
             Change::Io {
@@ -291,11 +298,12 @@ impl Backend for Epoll {
         }
     }
 
-    fn attach(&mut self, notifier: Attached) {
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
         let waker = Waker {
             wake: wake_eventfd,
             context: self.wake.as_raw_fd() as usize,
         };
         self.notifier.install(notifier, Some(waker));
+        Ok(())
     }
 }

@@ -239,8 +239,11 @@ pub use os::{Kqueue, catching};
 #[allow(clippy::unnecessary_cast)]
 mod os {
     use super::{Action, DELETE, Filter, Filters, KChange, Returned, Seen, plan, seen};
-    use crate::{Attached, Backend, NotifierSlot, unix};
-    use levent_core::{Change, Dispatcher, Host, HostError, Ready, Token, Turn, Wait, Waker};
+    use crate::unix;
+    use levent_core::{
+        Attached, Change, Clock, Dispatcher, Feed, Host, HostError, NotifierSlot, NotifySource,
+        Ready, Tick, Token, Turn, Wait, Waker,
+    };
     use std::collections::HashMap;
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -511,14 +514,23 @@ mod os {
     }
 
     impl Host for Kqueue {
-        fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-            while let Some(change) = d.next_change() {
-                self.apply(change)?;
-            }
+        fn clock(&self) -> Option<Clock> {
+            Some(crate::clock::CLOCK)
+        }
+
+        fn now(&mut self) -> Tick {
+            crate::clock::now()
+        }
+
+        fn notifier(&self) -> Option<&dyn NotifySource> {
+            self.notifier.get()
+        }
+
+        fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
             if wait == Wait::Forever
                 && self.registered.is_empty()
                 && self.signals.is_empty()
-                && !self.notifier.is_attached()
+                && self.notifier.get().is_none()
                 && self.pending.is_empty()
             {
                 return Ok(Turn::Never);
@@ -557,16 +569,12 @@ mod os {
                 }
             }
             d.feed_io(&self.batch);
-            self.notifier.drain(d);
             if n == self.events.capacity() && n < 65536 {
                 self.events.reserve(n);
             }
-            d.advance(crate::clock::now());
             Ok(Turn::Waited)
         }
-    }
 
-    impl Backend for Kqueue {
         fn apply(&mut self, change: Change) -> Result<(), HostError> {
             match change {
                 Change::Io {
@@ -637,12 +645,13 @@ mod os {
             self.apply_now(&changes).map_err(|e| unix::host_error(&e))
         }
 
-        fn attach(&mut self, notifier: Attached) {
+        fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
             let waker = Waker {
                 wake: wake_user,
                 context: self.kq.as_raw_fd() as usize,
             };
             self.notifier.install(notifier, Some(waker));
+            Ok(())
         }
     }
 

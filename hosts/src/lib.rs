@@ -9,26 +9,40 @@
 //! | `kqueue::Kqueue` | macOS, FreeBSD, NetBSD, OpenBSD, DragonFly (default) | `kevent` | `EVFILT_USER` | `EVFILT_SIGNAL` |
 //! | [`poll::Poll`] | any Unix (forced with `--cfg levent_force_poll`) | `poll` | pipe | self-pipe |
 //! | `select::Select` | Windows (default) | winsock `select` | loopback UDP pair | console Ctrl-C / Ctrl-Break |
-//! | [`sim::SimNet`] | everywhere | virtual time | queue | injected |
+//! | `sim::SimNet` (feature `sim`) | everywhere | virtual time | queue | injected |
 //!
 //! [`DefaultHost`] is the best backend of the platform, [`PLATFORM`] what an engine needs to know
-//! about it (nanosecond ticks, the signals it can catch), and [`run`] runs a dispatcher on a new
-//! default host in one call.
+//! about it (nanosecond ticks, the signals it can catch), [`engine`] makes an engine of any size
+//! on the heap for it, and [`run`] runs a dispatcher on a new default host in one call. Every
+//! error of levent converts into [`std::io::Error`], so `?` works in a `main` that returns
+//! `std::io::Result`.
 //!
-//! ```no_run
-//! use core::time::Duration;
-//! use levent_core::{Engine, Event, Exit};
-//!
-//! let mut engine: Engine<&str, 8, 8, 1> = Engine::new(levent_hosts::PLATFORM);
-//! engine.start(Event::timer(), "hello", Some(Duration::from_millis(10))).unwrap();
-//! let exit = levent_hosts::run(&mut engine, &mut |_, fired| println!("{}", fired.datum)).unwrap();
-//! assert_eq!(exit, Exit::Empty);
 //! ```
+//! use core::time::Duration;
+//! use levent_core::{Event, Exit};
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let mut engine: levent_hosts::Engine<&str, 8> = levent_hosts::engine();
+//!     engine.start(Event::timer(), "hello", Some(Duration::from_millis(10)))?;
+//!     let exit = levent_hosts::run(&mut engine, &mut |_, fired| println!("{}", fired.datum))?;
+//!     assert_eq!(exit, Exit::Empty);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Features
+//!
+//! - `sim`: `sim::SimNet`, a simulated network on virtual time, for tests.
+//! - `count-alloc`: `alloc::Counting`, a global allocator that counts allocations, to show that
+//!   a steady state allocates nothing.
+//! - `log`: log through the `log` crate (listener back-off, refused connections, DNS retries,
+//!   HTTP limits).
 //!
 //! `unsafe` lives only in this crate, each block with a `// SAFETY:` comment.
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "count-alloc")]
 pub mod alloc;
 pub mod buffer;
 pub mod clock;
@@ -55,126 +69,44 @@ pub mod kqueue;
     ))
 ))]
 mod kqueue;
+pub mod memory;
 pub mod net;
 #[cfg(unix)]
 pub mod poll;
 #[cfg(windows)]
 pub mod select;
+#[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(unix)]
 pub mod unix;
 
-use levent_core::{
-    Change, Dispatcher, Events, Exit, Host, NotifySource, OnFired, Platform, SourceKey,
-};
+use levent_core::{Events, Exit, OnFired, Platform};
 use std::io;
-use std::sync::Arc;
 
 pub use levent_core;
+pub use memory::Heap;
 
-/// What the hosts of this crate add to the core's [`Host`] contract.
-pub trait Backend: Host {
-    /// Apply one change of the engine's change list to the OS, as a turn does for every change it
-    /// drains. A deregistration applies only to the registration with the same token.
-    fn apply(&mut self, change: Change) -> Result<(), levent_core::HostError>;
+/// An engine whose tables live on the heap ([`Heap`]): any size, made without ever being on the
+/// stack. `S` sources default to `E` and priorities to 1. Make one with [`engine`].
+pub type Engine<T, const E: usize, const S: usize = E, const P: usize = 1> =
+    levent_core::Engine<T, E, S, P, Heap>;
 
-    /// Apply the engine's pending changes now, without waiting or advancing time: after this,
-    /// every added event is registered with the OS and every watched signal is caught. A turn does
-    /// this first anyway; call it when a registration must take effect before the loop runs (a
-    /// signal raised before the first turn would otherwise meet its old disposition).
-    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), levent_core::HostError> {
-        while let Some(change) = d.next_change() {
-            self.apply(change)?;
-        }
-        Ok(())
-    }
-
-    /// Deregister `key` from the engine and the OS at once, before the caller closes it, so that a
-    /// descriptor number reused by the next `open` never inherits the old registration or its
-    /// readiness (see [`Dispatcher::forget_source`]).
-    fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
-        if let Some(change) = d.forget_source(key) {
-            let _ = self.apply(change);
-        }
-    }
-
-    /// Drain `notifier` into the engine at every turn, and let it wake this host.
-    fn attach(&mut self, notifier: Attached);
-}
-
-/// A notifier a host drains: a `static` one or a shared one.
+/// A new engine on the heap for this platform ([`PLATFORM`]: its clock and its signals).
 ///
 /// ```
-/// use std::sync::Arc;
-/// use levent_core::Notifier;
-/// use levent_hosts::Attached;
+/// use core::time::Duration;
+/// use levent_core::Event;
 ///
-/// static STATIC: Notifier<4> = Notifier::new();
-/// let a: Attached = (&STATIC).into();
-/// let b: Attached = Arc::new(Notifier::<4>::new()).into();
-/// # drop((a, b));
+/// // 16,384 events: about 2 MiB, never on the stack.
+/// let mut engine: levent_hosts::Engine<&str, 16384> = levent_hosts::engine();
+/// engine.start(Event::timer(), "hello", Some(Duration::from_millis(1)))?;
+/// let mut host = levent_hosts::default_host()?;
+/// assert_eq!(engine.next(&mut host)?.map(|f| f.datum), Some("hello"));
+/// # Ok::<(), std::io::Error>(())
 /// ```
-pub enum Attached {
-    /// A notifier in a `static`.
-    Static(&'static dyn NotifySource),
-    /// A notifier shared with other threads.
-    Shared(Arc<dyn NotifySource + Send + Sync>),
-}
-
-impl Attached {
-    /// The notifier.
-    pub fn get(&self) -> &dyn NotifySource {
-        match self {
-            Attached::Static(n) => *n,
-            Attached::Shared(n) => &**n,
-        }
-    }
-}
-
-/// The notifier a host drains, if any: installing one sets its waker and clears the waker of the
-/// one it replaces; dropping the slot clears the waker, so a notifier that outlives its host never
-/// pokes a closed descriptor.
-#[derive(Default)]
-pub(crate) struct NotifierSlot(Option<Attached>);
-
-impl NotifierSlot {
-    /// Make `notifier` the one drained, waking the host through `waker`.
-    pub(crate) fn install(&mut self, notifier: Attached, waker: Option<levent_core::Waker>) {
-        notifier.get().set_waker(waker);
-        if let Some(old) = self.0.replace(notifier) {
-            old.get().set_waker(None);
-        }
-    }
-
-    /// Whether a notifier is attached.
-    pub(crate) fn is_attached(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// Feed what the notifier queued to `d`; returns how many ids.
-    pub(crate) fn drain(&self, d: &mut dyn Dispatcher) -> usize {
-        self.0.as_ref().map_or(0, |n| n.get().drain_into(d))
-    }
-}
-
-impl Drop for NotifierSlot {
-    fn drop(&mut self) {
-        if let Some(n) = self.0.take() {
-            n.get().set_waker(None);
-        }
-    }
-}
-
-impl<const N: usize> From<&'static levent_core::Notifier<N>> for Attached {
-    fn from(n: &'static levent_core::Notifier<N>) -> Self {
-        Attached::Static(n)
-    }
-}
-
-impl<const N: usize> From<Arc<levent_core::Notifier<N>>> for Attached {
-    fn from(n: Arc<levent_core::Notifier<N>>) -> Self {
-        Attached::Shared(n)
-    }
+#[cfg(any(unix, windows))]
+pub fn engine<T: Copy, const E: usize, const S: usize, const P: usize>() -> Engine<T, E, S, P> {
+    levent_core::Engine::new(PLATFORM)
 }
 
 /// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
@@ -292,17 +224,5 @@ pub const PLATFORM: Platform = Platform {
 /// calling `handler` for every fired event.
 pub fn run<T>(events: &mut dyn Events<T>, handler: &mut OnFired<'_, T>) -> io::Result<Exit> {
     let mut host = default_host()?;
-    events
-        .run(&mut host, levent_core::Mode::Default, handler)
-        .map_err(io_error)
-}
-
-/// A loop error as an [`io::Error`]: the OS error a host failed with, or `Other`.
-pub fn io_error(e: levent_core::LoopError) -> io::Error {
-    match e {
-        levent_core::LoopError::Host(levent_core::HostError::Os(code)) => {
-            io::Error::from_raw_os_error(code)
-        }
-        other => io::Error::other(other.to_string()),
-    }
+    Ok(events.run(&mut host, levent_core::Mode::Default, handler)?)
 }

@@ -9,8 +9,10 @@
 //! libevent's poll backend. Timeouts are milliseconds, rounded up. Wake-ups come through a pipe.
 
 use crate::unix::{self, SignalSet};
-use crate::{Attached, Backend, NotifierSlot};
-use levent_core::{Change, Dispatcher, Host, HostError, Interest, Ready, Token, Turn, Wait, Waker};
+use levent_core::{
+    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, NotifySource, Ready,
+    Tick, Token, Turn, Wait, Waker,
+};
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -114,14 +116,23 @@ impl Poll {
 }
 
 impl Host for Poll {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        while let Some(change) = d.next_change() {
-            self.apply(change)?;
-        }
+    fn clock(&self) -> Option<Clock> {
+        Some(crate::clock::CLOCK)
+    }
+
+    fn now(&mut self) -> Tick {
+        crate::clock::now()
+    }
+
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.notifier.get()
+    }
+
+    fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
         if wait == Wait::Forever
             && self.fds.len() == FIXED
             && !self.signals.any()
-            && !self.notifier.is_attached()
+            && self.notifier.get().is_none()
         {
             return Ok(Turn::Never);
         }
@@ -165,13 +176,9 @@ impl Host for Poll {
         if signalled {
             self.signals.feed(d);
         }
-        self.notifier.drain(d);
-        d.advance(crate::clock::now());
         Ok(Turn::Waited)
     }
-}
 
-impl Backend for Poll {
     fn apply(&mut self, change: Change) -> Result<(), HostError> {
         match change {
             Change::Io {
@@ -213,11 +220,12 @@ impl Backend for Poll {
         Ok(())
     }
 
-    fn attach(&mut self, notifier: Attached) {
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
         let waker = Waker {
             wake: wake_pipe,
             context: self.wake_write.as_raw_fd() as usize,
         };
         self.notifier.install(notifier, Some(waker));
+        Ok(())
     }
 }

@@ -49,8 +49,10 @@
 //! events (closing the console window, logoff, shutdown) are left to the next handler.
 //! [`raise`] delivers a control event to this process, for tests.
 
-use crate::{Attached, Backend, NotifierSlot};
-use levent_core::{Change, Dispatcher, Host, HostError, Interest, Ready, Token, Turn, Wait, Waker};
+use levent_core::{
+    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, NotifySource, Ready,
+    Tick, Token, Turn, Wait, Waker,
+};
 use std::collections::HashMap;
 use std::io;
 use std::net::UdpSocket;
@@ -343,14 +345,23 @@ fn host_error(e: &io::Error) -> HostError {
 }
 
 impl Host for Select {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        while let Some(change) = d.next_change() {
-            self.apply(change)?;
-        }
+    fn clock(&self) -> Option<Clock> {
+        Some(crate::clock::CLOCK)
+    }
+
+    fn now(&mut self) -> Tick {
+        crate::clock::now()
+    }
+
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.notifier.get()
+    }
+
+    fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
         if wait == Wait::Forever
             && self.entries.is_empty()
             && !self.signals.iter().any(|&s| s)
-            && !self.notifier.is_attached()
+            && self.notifier.get().is_none()
         {
             return Ok(Turn::Never);
         }
@@ -431,13 +442,9 @@ impl Host for Select {
                 }
             }
         }
-        self.notifier.drain(d);
-        d.advance(crate::clock::now());
         Ok(Turn::Waited)
     }
-}
 
-impl Backend for Select {
     fn apply(&mut self, change: Change) -> Result<(), HostError> {
         match change {
             Change::Io {
@@ -483,7 +490,7 @@ impl Backend for Select {
         Ok(())
     }
 
-    fn attach(&mut self, notifier: Attached) {
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
         // Without the sockets the notifier cannot wake this host; it is still drained at every
         // turn, so notifications are delayed, not lost.
         let context = self.wake_pair().ok().map(WakePair::sender);
@@ -492,6 +499,7 @@ impl Backend for Select {
             context,
         });
         self.notifier.install(notifier, waker);
+        Ok(())
     }
 }
 
@@ -725,7 +733,7 @@ mod tests {
         // Closed without a deregistration: select fails with WSAENOTSOCK until it is dropped.
         drop(gone);
         for _ in 0..3 {
-            assert_eq!(host.turn(&mut engine, Wait::No), Ok(Turn::Waited));
+            assert_eq!(host.wait(Wait::No, &mut engine), Ok(Turn::Waited));
         }
         assert_eq!(host.entries.len(), 1);
         assert_eq!(host.entries[0].socket, kept.as_raw_socket() as usize);
@@ -736,6 +744,6 @@ mod tests {
         let mut engine: levent_core::Engine<u8, 4, 4, 1> =
             levent_core::Engine::new(crate::PLATFORM);
         let mut host = Select::new().unwrap();
-        assert_eq!(host.turn(&mut engine, Wait::Forever), Ok(Turn::Never));
+        assert_eq!(host.wait(Wait::Forever, &mut engine), Ok(Turn::Never));
     }
 }

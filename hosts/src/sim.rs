@@ -17,9 +17,11 @@
 
 pub use levent_core::sim::{Action, Sim, SimFull};
 
-use crate::{Attached, Backend, NotifierSlot};
 use levent_core::io::{Accept, Connect, Datagram, IoError, Transport};
-use levent_core::{Change, Dispatcher, Host, HostError, Ready, SourceKey, Tick, Turn, Wait};
+use levent_core::{
+    Attached, Change, Clock, Dispatcher, Feed, Host, HostError, NotifySource, Ready, SourceKey,
+    Tick, Turn, Wait,
+};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -100,7 +102,6 @@ struct Udp {
 pub struct SimNet {
     /// First, so it is dropped first: the waker is cleared before the descriptors it writes to
     /// close.
-    notifier: NotifierSlot,
     udp: Udp,
     sim: Box<Sim<SIM_CAPACITY>>,
     ends: HashMap<SourceKey, End>,
@@ -123,7 +124,6 @@ impl SimNet {
             capacity: 64 * 1024,
             accepted: Default::default(),
             fd_limit: usize::MAX,
-            notifier: NotifierSlot::default(),
         }
     }
 
@@ -616,21 +616,30 @@ impl Connect for SimNet {
     }
 }
 
+/// The simulated network's host is its simulation host: virtual time, the engine's own ticks.
 impl Host for SimNet {
-    fn turn(&mut self, d: &mut dyn Dispatcher, wait: Wait) -> Result<Turn, HostError> {
-        let woken = self.notifier.drain(d);
-        self.sim.turn(d, if woken > 0 { Wait::No } else { wait })
+    fn clock(&self) -> Option<Clock> {
+        self.sim.clock()
     }
-}
 
-impl Backend for SimNet {
     fn apply(&mut self, change: Change) -> Result<(), HostError> {
-        self.sim.apply(change).map_err(|_| HostError::Capacity)
+        Host::apply(&mut *self.sim, change)
     }
 
-    fn attach(&mut self, notifier: Attached) {
-        // The simulation never blocks: it needs no waker, only the draining at every turn.
-        self.notifier.install(notifier, None);
+    fn wait(&mut self, wait: Wait, feed: &mut dyn Feed) -> Result<Turn, HostError> {
+        self.sim.wait(wait, feed)
+    }
+
+    fn now(&mut self) -> Tick {
+        self.sim.now()
+    }
+
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
+        self.sim.attach(notifier)
+    }
+
+    fn notifier(&self) -> Option<&dyn NotifySource> {
+        self.sim.notifier()
     }
 }
 

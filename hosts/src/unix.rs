@@ -11,7 +11,7 @@
 //! default action instead, which for `SIGINT` kills the process. A library cannot guarantee that,
 //! so levent uses the mechanism that works whatever the threads do.
 
-use levent_core::Dispatcher;
+use levent_core::Feed;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -332,7 +332,7 @@ impl SignalSet {
     }
 
     /// Empty the pipe and feed the counts of the signals this host catches.
-    pub(crate) fn feed(&self, d: &mut dyn Dispatcher) {
+    pub(crate) fn feed(&self, d: &mut dyn Feed) {
         if let Some(fd) = self.pipe() {
             drain(fd);
         }

@@ -3,8 +3,8 @@
 //! names its behaviour; the corpus id is in its doc comment.
 
 use crate::World;
+use levent_core::Host;
 use levent_core::{AddError, Engine, Event, Exit, Fired, Interest, Notifier, Ready, SourceKey};
-use levent_hosts::Backend;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -15,16 +15,15 @@ pub mod dns;
 pub mod http;
 pub mod net;
 
-use levent_core::{Dispatcher, Platform, SourceKey};
+use levent_core::{Attached, Dispatcher, Host, Platform, SourceKey};
 use levent_hosts::sim::SimNet;
-use levent_hosts::{Attached, Backend};
 use std::io;
 use std::time::Duration;
 
 /// What the conformance scenarios need from a backend.
 pub trait World: Sized {
     /// The host under test.
-    type Host: Backend;
+    type Host: Host;
     /// A fresh world.
     fn new() -> Self;
     /// The host.
@@ -71,7 +70,7 @@ pub trait World: Sized {
     fn virtual_time(&self) -> bool;
     /// Attach a notifier.
     fn attach(&mut self, n: Attached) {
-        self.host().attach(n);
+        self.host().attach(n).unwrap();
     }
 }
 
@@ -89,7 +88,7 @@ enum Fd {
 }
 
 #[cfg(unix)]
-impl<H: Backend> OsWorld<H> {
+impl<H: Host> OsWorld<H> {
     fn with(host: H) -> Self {
         OsWorld {
             host,

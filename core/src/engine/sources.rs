@@ -7,6 +7,7 @@
 use crate::event::{Interest, SourceKey};
 use crate::host::Token;
 use crate::keyindex::KeyIndex;
+use crate::memory::{Inline, Memory};
 
 pub(crate) const NIL: u32 = u32::MAX;
 
@@ -49,25 +50,24 @@ impl Src {
     }
 }
 
-pub(crate) struct Sources<const S: usize> {
-    pub(crate) slots: [Src; S],
-    index: KeyIndex<S>,
+pub(crate) struct Sources<const S: usize, M: Memory = Inline> {
+    pub(crate) slots: M::Table<Src, S>,
+    index: KeyIndex<S, M>,
     free: u32,
-    dirty: [u32; S],
+    dirty: M::Table<u32, S>,
     ndirty: usize,
 }
 
-impl<const S: usize> Sources<S> {
+impl<const S: usize, M: Memory> Sources<S, M> {
     pub(crate) fn new() -> Self {
-        let mut slots = [Src::EMPTY; S];
-        for (i, s) in slots.iter_mut().enumerate() {
-            s.head = if i + 1 < S { (i + 1) as u32 } else { NIL };
-        }
         Sources {
-            slots,
+            slots: M::table::<Src, S>(|i| Src {
+                head: if i + 1 < S { (i + 1) as u32 } else { NIL },
+                ..Src::EMPTY
+            }),
             index: KeyIndex::new(),
             free: if S > 0 { 0 } else { NIL },
-            dirty: [NIL; S],
+            dirty: M::table::<u32, S>(|_| NIL),
             ndirty: 0,
         }
     }

@@ -6,6 +6,7 @@
 //! event is live and a compaction frees at least half of it. Equal deadlines keep the order in
 //! which they were armed (`seq`).
 
+use crate::memory::{Inline, Memory};
 use crate::time::Tick;
 
 #[derive(Clone, Copy, Debug)]
@@ -30,17 +31,17 @@ impl Entry {
 }
 
 /// Room for `2 * E` entries, stored as `[[Entry; 2]; E]` because const generics cannot multiply.
-pub(crate) struct TimerHeap<const E: usize> {
-    slots: [[Entry; 2]; E],
+pub(crate) struct TimerHeap<const E: usize, M: Memory = Inline> {
+    slots: M::Table<[Entry; 2], E>,
     len: usize,
     /// Entries in the heap whose event no longer wants them.
     pub(crate) dead: usize,
 }
 
-impl<const E: usize> TimerHeap<E> {
-    pub(crate) const fn new() -> Self {
+impl<const E: usize, M: Memory> TimerHeap<E, M> {
+    pub(crate) fn new() -> Self {
         TimerHeap {
-            slots: [[Entry::EMPTY; 2]; E],
+            slots: M::table::<[Entry; 2], E>(|_| [Entry::EMPTY; 2]),
             len: 0,
             dead: 0,
         }
