@@ -13,7 +13,7 @@
 //! struct App { calls: u32 }
 //!
 //! fn on_timeout(app: &mut App, base: &mut Ctl<'_, App, u32>, call: Call<u32>) {
-//!     app.calls += call.arg;
+//!     app.calls += call.datum;
 //!     if app.calls >= 30 {
 //!         base.loop_exit(None).unwrap();
 //!     }
@@ -29,7 +29,7 @@
 //! ```
 
 use crate::error::LoopError;
-use crate::event::{EventId, Ready};
+use crate::event::Fired;
 use crate::events::Events;
 use crate::events::{Exit, Mode};
 use crate::host::Host;
@@ -73,18 +73,10 @@ impl<A, X: core::fmt::Debug> core::fmt::Debug for Callback<A, X> {
     }
 }
 
-/// What a callback is told (libevent's `fd, what, arg`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Call<X> {
-    /// The event that fired.
-    pub id: EventId,
-    /// What happened.
-    pub ready: Ready,
-    /// How many deliveries this call stands for (coalesced signals), 1 otherwise.
-    pub count: u32,
-    /// The argument given with the callback.
-    pub arg: X,
-}
+/// What a callback is told (libevent's `fd, what, arg`): the [`Fired`] event, whose datum is the
+/// callback's argument. Being a `Fired`, it can be handed to anything that handles fired events,
+/// such as [`Connection::handle`](crate::Connection::handle).
+pub type Call<X> = Fired<X>;
 
 /// Run the loop in `mode`, calling each fired event's callback with `app`
 /// (libevent's `event_base_loop`).
@@ -99,7 +91,7 @@ pub fn run<A, X: Copy>(
             id: f.id,
             ready: f.ready,
             count: f.count,
-            arg: f.datum.arg,
+            datum: f.datum.arg,
         };
         (f.datum.func)(app, ev, call)
     })

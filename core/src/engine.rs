@@ -6,7 +6,7 @@ mod timers;
 
 use crate::error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 use crate::event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
-use crate::events::{Events, Exit, Mode, OnFired};
+use crate::events::{Capacity, Events, Exit, Mode, OnFired};
 use crate::host::{Change, Dispatcher, Feed, Host, Platform, Token, Turn, Wait};
 use crate::memory::{Inline, Memory};
 use crate::time::{Overflow, Tick};
@@ -1024,6 +1024,32 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
         self.live as usize
     }
 
+    /// How many events and sources the engine can hold: `E` and `S`.
+    pub const fn capacity(&self) -> Capacity {
+        Capacity {
+            events: E,
+            sources: S,
+        }
+    }
+
+    /// How many more events could be created, and sources watched, now. What a layer checks when
+    /// it is set up (a connection table needs two events and a source per connection), so that an
+    /// engine too small for it is an error then, not a refused connection later.
+    ///
+    /// ```
+    /// use levent_core::{Capacity, Engine, Event, Platform, SourceKey};
+    ///
+    /// let mut engine: Engine<u8, 8, 4, 1> = Engine::new(Platform::manual(1000));
+    /// engine.start(Event::read(SourceKey(3)), 0, None).unwrap();
+    /// assert_eq!(engine.free_capacity(), Capacity { events: 7, sources: 3 });
+    /// ```
+    pub fn free_capacity(&self) -> Capacity {
+        Capacity {
+            events: E - self.live as usize,
+            sources: S - self.sources.used(),
+        }
+    }
+
     /// Whether no event exists.
     pub fn is_empty(&self) -> bool {
         self.live == 0
@@ -1252,6 +1278,12 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Events<
     fn len(&self) -> usize {
         Engine::len(self)
     }
+    fn capacity(&self) -> Capacity {
+        Engine::capacity(self)
+    }
+    fn free_capacity(&self) -> Capacity {
+        Engine::free_capacity(self)
+    }
     fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
         Engine::turn(self, host, block)
     }
@@ -1286,6 +1318,9 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Dispatc
     fn next_change(&mut self) -> Option<Change> {
         if self.sources.clean() && self.signals_wanted == self.signals_registered {
             return None;
+        }
+        if let Some(dereg) = self.sources.pop_dereg() {
+            return Some(dereg);
         }
         while let Some(si) = self.sources.pop_dirty() {
             let src = &mut self.sources.slots[si as usize];
@@ -1357,11 +1392,12 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Dispatc
             new: Interest::NONE,
             edge: src.registered_edge,
         });
-        if change.is_some() {
-            // The host also hears of it at its next turn, in case the caller does not apply it.
-            self.sources.forget(si);
-        } else {
-            self.sources.release(si);
+        match change {
+            // The host also hears of it at its next turn, in case the caller does not apply it;
+            // the slot is free at once.
+            Some(c) if self.sources.queue_dereg(c) => self.sources.release(si),
+            Some(_) => self.sources.forget(si),
+            None => self.sources.release(si),
         }
         change
     }
@@ -1417,6 +1453,6 @@ mod tests {
     fn hot_part_is_32_bytes_and_a_small_engine_is_small() {
         assert_eq!(core::mem::size_of::<Hot>(), 32);
         let size = core::mem::size_of::<Engine<u8, 16, 8, 4>>();
-        assert!(size < 2600, "{size}");
+        assert!(size < 2900, "{size}");
     }
 }

@@ -35,6 +35,23 @@ pub enum Exit {
     Done,
 }
 
+/// How many events and sources an engine holds: its capacity, or what is free of it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Capacity {
+    /// Events.
+    pub events: usize,
+    /// Sources (file descriptors, sockets).
+    pub sources: usize,
+}
+
+impl Capacity {
+    /// Whether `self` has at least `need` of both.
+    pub const fn covers(&self, need: &Capacity) -> bool {
+        self.events >= need.events && self.sources >= need.sources
+    }
+}
+
 /// What [`Engine::run`](crate::Engine::run) calls for every fired event: the engine, and the event.
 pub type OnFired<'a, T> = dyn FnMut(&mut dyn Events<T>, Fired<T>) + 'a;
 
@@ -106,6 +123,10 @@ pub trait Events<T>: Dispatcher {
     fn last_exit(&self) -> Option<Exit>;
     /// See [`Engine::len`](crate::Engine::len).
     fn len(&self) -> usize;
+    /// See [`Engine::capacity`](crate::Engine::capacity).
+    fn capacity(&self) -> Capacity;
+    /// See [`Engine::free_capacity`](crate::Engine::free_capacity).
+    fn free_capacity(&self) -> Capacity;
     /// See [`Engine::is_empty`](crate::Engine::is_empty).
     fn is_empty(&self) -> bool {
         self.len() == 0

@@ -68,6 +68,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[macro_use]
+mod log;
 pub mod buffer;
 pub mod callbacks;
 pub mod conn;
@@ -91,11 +93,14 @@ mod std_io;
 mod time;
 
 pub use buffer::{Buffer, Eol, RingBuffer};
-pub use conn::{ConnOptions, Connection, Listener, Outcome};
+pub use conn::{
+    Conn, ConnEvent, ConnId, ConnOptions, ConnRejected, ConnTable, Connection, Listener, Outcome,
+    Route,
+};
 pub use engine::Engine;
 pub use error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 pub use event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
-pub use events::{Events, Exit, Handler, Mode, OnFired};
+pub use events::{Capacity, Events, Exit, Handler, Mode, OnFired};
 pub use host::{Change, Dispatcher, Feed, Host, HostError, Platform, Signals, Token, Turn, Wait};
 pub use io::{Accept, Connect, Datagram, IoError, Transport};
 pub use notify::{Attached, Notifier, NotifierSlot, NotifyFull, NotifySource, Waker};

@@ -22,6 +22,7 @@
 //! ```
 
 use crate::buffer::{BufferFull, LineTooLong};
+use crate::conn::{ConnRejected, SetupError};
 use crate::error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 use crate::host::HostError;
 use crate::io::IoError;
@@ -90,6 +91,18 @@ impl From<CreateError> for io::Error {
                 io::Error::new(ErrorKind::InvalidInput, e)
             }
         }
+    }
+}
+
+impl<T, H, B> From<ConnRejected<T, H, B>> for io::Error {
+    fn from(r: ConnRejected<T, H, B>) -> io::Error {
+        r.error.into()
+    }
+}
+
+impl From<SetupError> for io::Error {
+    fn from(e: SetupError) -> io::Error {
+        io::Error::new(ErrorKind::InvalidInput, e)
     }
 }
 

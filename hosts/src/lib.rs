@@ -91,6 +91,13 @@ pub use memory::Heap;
 pub type Engine<T, const E: usize, const S: usize = E, const P: usize = 1> =
     levent_core::Engine<T, E, S, P, Heap>;
 
+/// A connection table whose slots live on the heap ([`Heap`]), for [`net::Sockets`]: up to `C`
+/// connections with `B` buffers, `U` the application's state per connection. Make one with
+/// `ConnTable::new(TableConfig::default())`; the engine needs
+/// [`events_needed`](levent_core::conn::events_needed)`(C, 0)` events.
+pub type ConnTable<T, B, const C: usize, U = ()> =
+    levent_core::conn::ConnTable<T, net::SocketId, B, C, U, Heap>;
+
 /// A new engine on the heap for this platform ([`PLATFORM`]: its clock and its signals).
 ///
 /// ```

@@ -474,9 +474,7 @@ macro_rules! connection_suite {
     ($world:ty, $clients:expr, $messages:expr) => {
         #[test]
         fn thousand_clients_hundred_messages_every_byte_returns_in_order() {
-            $crate::big_stack(|| {
-                $crate::net::echo_every_byte_returns_in_order::<$world>($clients, $messages)
-            });
+            $crate::net::echo_every_byte_returns_in_order::<$world>($clients, $messages);
         }
         $crate::connection_suite!(@tests $world;
             client_that_stops_reading_keeps_server_output_bounded,
@@ -491,7 +489,7 @@ macro_rules! connection_suite {
         $(
             #[test]
             fn $name() {
-                $crate::big_stack($crate::net::$name::<$world>);
+                $crate::net::$name::<$world>();
             }
         )*
     };

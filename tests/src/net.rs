@@ -3,10 +3,12 @@
 //! network and a real one on epoll, kqueue, poll and select.
 
 use levent_core::buffer::Buffer;
-use levent_core::io::{Accept, IoError};
-use levent_core::{
-    ConnOptions, Connection, Engine, Exit, Fired, Host, Interest, Listener, Outcome, Platform,
+use levent_core::conn::{
+    ConnEvent, ConnHandler, ConnId, ConnTable, Refusal, Route, TableConfig, events_needed,
 };
+use levent_core::io::{Accept, IoError};
+use levent_core::{Conn, ConnOptions, Engine, Exit, Fired, Host, Interest, Platform};
+use levent_hosts::Heap;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::{ListenOptions, SocketId, Sockets};
 use levent_hosts::sim::SimNet;
@@ -158,18 +160,22 @@ impl NetWorld for SimNetWorld {
     }
 }
 
+/// The engine's datum: a route into the server's table or the clients' table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ev {
-    Listener,
-    Server(usize),
-    Client(usize),
+    Server(Route),
+    Client(Route),
 }
 
-type Eng = Engine<Ev, 8192, 8192, 1>;
-type Conn<W> = Connection<<W as NetWorld>::Handle, ChainBuffer>;
+/// The most connections a scenario opens on each side.
+const CONNS: usize = 1024;
 
-fn engine<W: NetWorld>(w: &W) -> Box<Eng> {
-    let mut e = Box::new(Engine::new(w.platform()));
+type Eng = Engine<Ev, { 2 * events_needed(CONNS, 0) }, { 2 * CONNS + 2 }, 1, Heap>;
+type Table<W, U> = ConnTable<Ev, <W as NetWorld>::Handle, ChainBuffer, CONNS, U, Heap>;
+type Io<W> = <W as NetWorld>::Io;
+
+fn engine<W: NetWorld>(w: &W) -> Eng {
+    let mut e = Eng::new(w.platform());
     e.loop_exit(Some(Duration::from_secs(120))).unwrap();
     e
 }
@@ -184,96 +190,97 @@ fn message(c: usize, k: usize) -> Vec<u8> {
     m
 }
 
+/// The echo server of the scenarios: a connection table and what it saw.
 struct EchoServer<W: NetWorld> {
-    conns: Vec<Option<Conn<W>>>,
-    opts: ConnOptions,
-    /// Stop reading a client while this much echo is waiting to go out (application-level
-    /// backpressure); 0 for no limit.
+    table: Table<W, ()>,
+    seen: Echo,
+}
+
+/// The server's handler: echo everything, with optional application-level backpressure.
+#[derive(Default)]
+struct Echo {
+    /// Stop reading a client while this much echo is waiting to go out; 0 for no limit.
     output_limit: usize,
     max_output: usize,
     errors: Vec<IoError>,
+    refusals: Vec<Refusal>,
     eofs: usize,
-    half_close: bool,
+    read_timeouts: usize,
+    closed: usize,
+}
+
+impl<IO: levent_core::Transport> ConnHandler<Ev, IO, ChainBuffer, ()> for Echo {
+    fn event(&mut self, c: &mut Conn<'_, Ev, IO, ChainBuffer, ()>, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Read | ConnEvent::Eof => {
+                c.echo();
+                self.max_output = self.max_output.max(c.output().len());
+                if self.output_limit > 0 && c.output().len() > self.output_limit {
+                    c.disable_reading();
+                }
+                self.eofs += usize::from(ev == ConnEvent::Eof);
+            }
+            ConnEvent::Drained if self.output_limit > 0 => c.enable(Interest::READ),
+            ConnEvent::Error(e) => self.errors.push(e),
+            ConnEvent::Timeout { read } => self.read_timeouts += usize::from(read),
+            ConnEvent::Closed => self.closed += 1,
+            _ => {}
+        }
+    }
+
+    fn refused(&mut self, why: Refusal) {
+        self.refusals.push(why);
+    }
 }
 
 impl<W: NetWorld> EchoServer<W> {
-    fn new(opts: ConnOptions) -> Self {
-        EchoServer {
-            conns: vec![],
-            opts,
-            output_limit: 0,
-            max_output: 0,
-            errors: vec![],
-            eofs: 0,
-            half_close: false,
-        }
-    }
-
-    fn accept(&mut self, e: &mut Eng, w: &mut W, l: &mut Listener<W::Handle>) {
-        while let Some(r) = l.accept(&mut *e, w.io()) {
-            let h = match r {
-                Ok(h) => h,
-                Err(err) => {
-                    self.errors.push(err);
-                    continue;
-                }
-            };
-            let slot = self.conns.len();
-            let c = Connection::new(
-                &mut *e,
-                w.io(),
-                h,
-                ChainBuffer::new(),
-                ChainBuffer::new(),
-                self.opts,
-                Ev::Server(slot),
-            )
-            .unwrap();
-            self.conns.push(Some(c));
-        }
-    }
-
-    /// Handle an event of server connection `i`; returns its outcome.
-    fn handle(&mut self, e: &mut Eng, w: &mut W, i: usize, f: &Fired<Ev>) -> Outcome {
-        let Some(c) = self.conns[i].as_mut() else {
-            return Outcome::default();
+    fn new(e: &mut Eng, w: &mut W, opts: ConnOptions) -> (Self, std::net::SocketAddr) {
+        let (lh, target) = w.listen();
+        let cfg = TableConfig {
+            conn: opts,
+            ..TableConfig::default()
         };
-        let out = c.handle(&mut *e, w.io(), f);
-        if out.readable() || out.eof() {
-            loop {
-                let chunk = c.input().chunk_at(0).to_vec();
-                if chunk.is_empty() {
-                    break;
-                }
-                let n = c.write(&mut *e, w.io(), &chunk);
-                assert_eq!(n, chunk.len(), "a growable output takes everything");
-                c.consume(&mut *e, n);
-            }
-            self.max_output = self.max_output.max(c.output().len());
-            if self.output_limit > 0 && c.output().len() > self.output_limit {
-                c.disable_reading(&mut *e);
-            }
-        }
-        if out.drained() && self.output_limit > 0 {
-            c.enable(&mut *e, Interest::READ);
-        }
-        if out.eof() {
-            self.eofs += 1;
-            if self.half_close {
-                c.shutdown(&mut *e, w.io()).unwrap();
-                return out;
-            }
-        }
-        if let Some(err) = out.error() {
-            self.errors.push(err);
-        }
-        if (out.failed() || (out.eof() && !self.half_close))
-            && let Some(c) = self.conns[i].take()
-        {
-            c.close(&mut *e, w.io());
-        }
-        out
+        let mut table = Table::<W, ()>::with_datum(cfg, Ev::Server);
+        table.listen(e, w.io(), lh).unwrap();
+        let server = EchoServer {
+            table,
+            seen: Echo::default(),
+        };
+        (server, target)
     }
+
+    fn handle(&mut self, e: &mut Eng, w: &mut W, f: &Fired<Ev>, r: Route) {
+        let seen: &mut dyn ConnHandler<Ev, W::Io, ChainBuffer, ()> = &mut self.seen;
+        self.table.dispatch(e, w.io(), f, r, seen);
+    }
+}
+
+/// A client's state, in the clients' table.
+#[derive(Default)]
+struct Client {
+    /// Its number, for its messages.
+    n: usize,
+    sent: usize,
+    expect: Vec<u8>,
+    got: usize,
+    done: bool,
+}
+
+/// A table of client connections, connecting to `target`.
+fn clients<W: NetWorld>(
+    e: &mut Eng,
+    w: &mut W,
+    target: std::net::SocketAddr,
+    n: usize,
+) -> (Table<W, Client>, Vec<ConnId>) {
+    let mut table = Table::<W, Client>::with_datum(TableConfig::default(), Ev::Client);
+    let ids = (0..n)
+        .map(|_| {
+            let h = w.connect(target);
+            table.connect(e, w.io(), h).unwrap()
+        })
+        .collect();
+    (table, ids)
 }
 
 /// EL43 at scale: `clients` concurrent clients each send `messages` messages of 1 byte to 64 KiB
@@ -281,38 +288,12 @@ impl<W: NetWorld> EchoServer<W> {
 pub fn echo_every_byte_returns_in_order<W: NetWorld>(clients: usize, messages: usize) {
     let mut w = W::new();
     let mut e = engine(&w);
-    let (lh, target) = w.listen();
-    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
-    let mut server = EchoServer::<W>::new(ConnOptions::DEFAULT);
-    struct Client<H> {
-        conn: Option<Connection<H, ChainBuffer>>,
-        sent: usize,
-        expect: Vec<u8>,
-        got: usize,
-        done: bool,
+    let (mut server, target) = EchoServer::<W>::new(&mut e, &mut w, ConnOptions::DEFAULT);
+    let (mut cs, ids) = self::clients(&mut e, &mut w, target, clients);
+    let mut numbers = std::collections::HashMap::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        numbers.insert(id, i);
     }
-    let mut cs: Vec<Client<W::Handle>> = (0..clients)
-        .map(|i| {
-            let h = w.connect(target);
-            let conn = Connection::connecting(
-                &mut *e,
-                w.io(),
-                h,
-                ChainBuffer::new(),
-                ChainBuffer::new(),
-                ConnOptions::DEFAULT,
-                Ev::Client(i),
-            )
-            .unwrap();
-            Client {
-                conn: Some(conn),
-                sent: 0,
-                expect: vec![],
-                got: 0,
-                done: false,
-            }
-        })
-        .collect();
     let mut finished = 0;
     let mut buf = vec![0u8; 64 * 1024];
     while finished < clients {
@@ -323,54 +304,70 @@ pub fn echo_every_byte_returns_in_order<W: NetWorld>(clients: usize, messages: u
             )
         };
         match f.datum {
-            Ev::Listener => server.accept(&mut e, &mut w, &mut l),
-            Ev::Server(i) => {
-                server.handle(&mut e, &mut w, i, &f);
-            }
-            Ev::Client(i) => {
-                let c = &mut cs[i];
-                let Some(conn) = c.conn.as_mut() else {
-                    continue;
-                };
-                let out = conn.handle(&mut *e, w.io(), &f);
-                assert!(out.error().is_none(), "client {i}: {:?}", out.error());
-                assert!(!out.eof(), "client {i}: the server closed early");
-                if out.connected() {
-                    c.expect = message(i, 0);
-                    conn.write(&mut *e, w.io(), &c.expect);
-                    c.sent = 1;
+            Ev::Server(r) => server.handle(&mut e, &mut w, &f, r),
+            Ev::Client(r) => cs.handle(&mut e, w.io(), &f, r, |c, ev| {
+                assert!(
+                    !matches!(ev, ConnEvent::Error(_) | ConnEvent::Eof),
+                    "client {}: {ev:?}",
+                    c.id()
+                );
+                if ev == ConnEvent::Opened {
+                    let n = numbers[&c.id()];
+                    let expect = message(n, 0);
+                    c.write(&expect);
+                    *c.state() = Client {
+                        n,
+                        sent: 1,
+                        expect,
+                        ..Client::default()
+                    };
                 }
-                while c.got < c.expect.len() {
-                    let n = conn.read(&mut *e, &mut buf[..c.expect.len() - c.got]);
+                if ev != ConnEvent::Read {
+                    return;
+                }
+                loop {
+                    let st = c.state();
+                    let want = st.expect.len() - st.got;
+                    if want == 0 {
+                        break;
+                    }
+                    let n = c.read(&mut buf[..want]);
                     if n == 0 {
                         break;
                     }
+                    let st = c.state();
                     assert_eq!(
                         &buf[..n],
-                        &c.expect[c.got..c.got + n],
-                        "client {i} message {}",
-                        c.sent - 1
+                        &st.expect[st.got..st.got + n],
+                        "client {} message {}",
+                        st.n,
+                        st.sent - 1
                     );
-                    c.got += n;
+                    st.got += n;
                 }
-                if c.got == c.expect.len() && !c.expect.is_empty() && !c.done {
-                    if c.sent == messages {
-                        c.done = true;
+                let st = c.state();
+                if st.got == st.expect.len() && !st.done {
+                    if st.sent == messages {
+                        st.done = true;
                         finished += 1;
-                        if let Some(conn) = c.conn.take() {
-                            conn.close(&mut *e, w.io());
-                        }
+                        c.close();
                     } else {
-                        c.expect = message(i, c.sent);
-                        c.got = 0;
-                        c.sent += 1;
-                        conn.write(&mut *e, w.io(), &c.expect);
+                        st.expect = message(st.n, st.sent);
+                        st.got = 0;
+                        st.sent += 1;
+                        let next = st.expect.clone();
+                        c.write(&next);
                     }
                 }
-            }
+            }),
         }
     }
-    assert!(server.errors.is_empty(), "{:?}", server.errors);
+    assert!(server.seen.errors.is_empty(), "{:?}", server.seen.errors);
+    assert!(
+        server.seen.refusals.is_empty(),
+        "{:?}",
+        server.seen.refusals
+    );
 }
 
 /// A client that stops reading: the server stops reading it too once its echo output passes a
@@ -381,53 +378,37 @@ pub fn client_that_stops_reading_keeps_server_output_bounded<W: NetWorld>() {
     const TOTAL: usize = 8 * 1024 * 1024;
     let mut w = W::new();
     let mut e = engine(&w);
-    let (lh, target) = w.listen();
-    w.small_buffers(lh);
-    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
     // Each read takes at most 64 KiB (the high watermark), so the echo output passes the limit
     // by at most that much before the server stops reading.
     let opts = ConnOptions {
         read_high: 64 * 1024,
         ..ConnOptions::DEFAULT
     };
-    let mut server = EchoServer::<W>::new(opts);
-    server.output_limit = LIMIT;
-    let h = w.connect(target);
-    w.small_buffers(h);
-    let mut client = Connection::connecting(
-        &mut *e,
-        w.io(),
-        h,
-        ChainBuffer::new(),
-        ChainBuffer::new(),
-        ConnOptions::DEFAULT,
-        Ev::Client(0),
-    )
-    .unwrap();
+    let (mut server, target) = EchoServer::<W>::new(&mut e, &mut w, opts);
+    server.seen.output_limit = LIMIT;
+    let (mut cs, ids) = clients(&mut e, &mut w, target, 1);
     let mut data = vec![0u8; TOTAL];
     fastrand::Rng::with_seed(7).fill(&mut data);
     let data = &data[..];
     // Phase 1: send everything, read nothing, until nothing moves any more.
-    client.disable_reading(&mut *e);
     let mut idle = 0;
     let mut sent = false;
+    let mut pending = 0;
     while idle < 500 {
         e.turn(w.host(), false).unwrap();
         let mut any = false;
         while let Some(f) = e.next_fired() {
             any = true;
             match f.datum {
-                Ev::Listener => server.accept(&mut e, &mut w, &mut l),
-                Ev::Server(i) => {
-                    server.handle(&mut e, &mut w, i, &f);
-                }
-                Ev::Client(_) => {
-                    let out = client.handle(&mut *e, w.io(), &f);
-                    if out.connected() && !sent {
-                        client.write(&mut *e, w.io(), data);
+                Ev::Server(r) => server.handle(&mut e, &mut w, &f, r),
+                Ev::Client(r) => cs.handle(&mut e, w.io(), &f, r, |c, ev| {
+                    if ev == ConnEvent::Opened {
+                        c.disable_reading();
+                        c.write(data);
                         sent = true;
                     }
-                }
+                    pending = c.output().len();
+                }),
             }
         }
         idle = if any { 0 } else { idle + 1 };
@@ -437,46 +418,47 @@ pub fn client_that_stops_reading_keeps_server_output_bounded<W: NetWorld>() {
     }
     assert!(sent);
     assert!(
-        server.max_output <= LIMIT + 64 * 1024,
+        server.seen.max_output <= LIMIT + 64 * 1024,
         "server output grew to {}",
-        server.max_output
+        server.seen.max_output
     );
     assert!(
-        client.output().len() > 0,
+        pending > 0,
         "the client could not send everything: flow control held"
     );
     // Phase 2: the client reads; everything comes back in order.
-    client.enable(&mut *e, Interest::READ);
     let mut got = 0;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut read_all = |c: &mut Conn<'_, Ev, Io<W>, ChainBuffer, Client>, got: &mut usize| loop {
+        let n = c.read(&mut buf);
+        if n == 0 {
+            break;
+        }
+        assert_eq!(&buf[..n], &data[*got..*got + n]);
+        *got += n;
+    };
+    let mut nobody = levent_core::conn::NoHandler;
+    cs.with(&mut e, w.io(), ids[0], &mut nobody, |c| {
+        c.enable(Interest::READ);
+        read_all(c, &mut got);
+    });
     while got < TOTAL {
         let f = e
             .next(w.host())
             .unwrap()
             .expect("loop ended before the echo completed");
         match f.datum {
-            Ev::Listener => server.accept(&mut e, &mut w, &mut l),
-            Ev::Server(i) => {
-                server.handle(&mut e, &mut w, i, &f);
-            }
-            Ev::Client(_) => {
-                let out = client.handle(&mut *e, w.io(), &f);
-                assert!(out.error().is_none());
-                loop {
-                    let n = client.read(&mut *e, &mut buf);
-                    if n == 0 {
-                        break;
-                    }
-                    assert_eq!(&buf[..n], &data[got..got + n]);
-                    got += n;
-                }
-            }
+            Ev::Server(r) => server.handle(&mut e, &mut w, &f, r),
+            Ev::Client(r) => cs.handle(&mut e, w.io(), &f, r, |c, ev| {
+                assert!(!matches!(ev, ConnEvent::Error(_)), "{ev:?}");
+                read_all(c, &mut got);
+            }),
         }
     }
     assert!(
-        server.max_output <= LIMIT + 64 * 1024,
+        server.seen.max_output <= LIMIT + 64 * 1024,
         "server output grew to {}",
-        server.max_output
+        server.seen.max_output
     );
 }
 
@@ -485,142 +467,109 @@ pub fn client_that_stops_reading_keeps_server_output_bounded<W: NetWorld>() {
 pub fn peer_reset_mid_message_leaves_the_server_serving<W: NetWorld>() {
     let mut w = W::new();
     let mut e = engine(&w);
-    let (lh, target) = w.listen();
-    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
-    let mut server = EchoServer::<W>::new(ConnOptions::DEFAULT);
-    let bad = w.connect(target);
-    let good = w.connect(target);
-    let mut cs: Vec<Option<Conn<W>>> = [bad, good]
-        .iter()
-        .enumerate()
-        .map(|(i, &h)| {
-            Some(
-                Connection::connecting(
-                    &mut *e,
-                    w.io(),
-                    h,
-                    ChainBuffer::new(),
-                    ChainBuffer::new(),
-                    ConnOptions::DEFAULT,
-                    Ev::Client(i),
-                )
-                .unwrap(),
-            )
-        })
-        .collect();
-    let mut reset_done = false;
+    let (mut server, target) = EchoServer::<W>::new(&mut e, &mut w, ConnOptions::DEFAULT);
+    let (mut cs, ids) = clients(&mut e, &mut w, target, 2);
+    let (bad, good) = (ids[0], ids[1]);
+    let mut to_reset = None;
     let mut echoed = 0;
     while echoed < 5 {
         let f = e.next(w.host()).unwrap().expect("loop ended");
         match f.datum {
-            Ev::Listener => server.accept(&mut e, &mut w, &mut l),
-            Ev::Server(i) => {
-                server.handle(&mut e, &mut w, i, &f);
-            }
-            Ev::Client(i) => {
-                let Some(c) = cs[i].as_mut() else { continue };
-                let out = c.handle(&mut *e, w.io(), &f);
-                if out.connected() {
-                    c.write(&mut *e, w.io(), b"half a mess");
+            Ev::Server(r) => server.handle(&mut e, &mut w, &f, r),
+            Ev::Client(r) => cs.handle(&mut e, w.io(), &f, r, |c, ev| {
+                if ev == ConnEvent::Opened {
+                    c.write(b"half a mess");
+                    if c.id() == bad {
+                        // Reset it as a crashing peer would: out of the table's hands first.
+                        to_reset = Some(c.handle_id());
+                    }
                 }
-                if i == 0 && out.connected() && !reset_done {
-                    let h = c.handle_id();
-                    cs[0] = None;
-                    w.reset(&mut *e, h);
-                    reset_done = true;
-                } else if i == 1 && out.readable() {
+                if c.id() == good && ev == ConnEvent::Read {
                     let mut buf = [0u8; 64];
-                    let n = c.read(&mut *e, &mut buf);
+                    let n = c.read(&mut buf);
                     echoed += 1;
                     assert_eq!(&buf[..n], b"half a mess");
                     if echoed < 5 {
-                        c.write(&mut *e, w.io(), b"half a mess");
+                        c.write(b"half a mess");
                     }
                 }
-            }
+            }),
+        }
+        if let Some(h) = to_reset.take() {
+            let mut nobody = levent_core::conn::NoHandler;
+            // The table forgets the connection without closing the socket, which the reset
+            // closes.
+            assert!(cs.release(&mut e, w.io(), bad, &mut nobody).is_some());
+            w.reset(&mut e, h);
         }
     }
     // The reset client's server side is gone: closed after an error or end of file, or never
     // accepted at all when the reset reached it in the listen queue (Windows drops it there or
     // fails the accept; the listener reports `Aborted` and goes on).
     let dropped = |server: &EchoServer<W>| {
-        server.conns.iter().filter(|c| c.is_none()).count()
+        server.seen.closed
             + server
-                .errors
+                .seen
+                .refusals
                 .iter()
-                .filter(|e| **e == IoError::Aborted)
+                .filter(|r| **r == Refusal::Accept(IoError::Aborted))
                 .count()
     };
     let mut turns = 0;
     while dropped(&server) == 0 && turns < 1000 {
         e.turn(w.host(), true).unwrap();
         while let Some(f) = e.next_fired() {
-            if let Ev::Server(i) = f.datum {
-                server.handle(&mut e, &mut w, i, &f);
+            if let Ev::Server(r) = f.datum {
+                server.handle(&mut e, &mut w, &f, r);
             }
         }
         turns += 1;
     }
     assert_eq!(dropped(&server), 1, "the reset client was dropped");
-    assert_eq!(
-        server.conns.iter().filter(|c| c.is_some()).count(),
-        1,
-        "the other client was kept"
-    );
+    assert_eq!(server.table.len(), 1, "the other client was kept");
 }
 
 /// A peer that half-closes: the server reads everything, sees end of file, echoes, flushes and
-/// half-closes too; the client receives every byte and then end of file.
+/// closes; the client receives every byte and then end of file.
 pub fn half_close_flushes_then_shuts_down<W: NetWorld>() {
     let mut w = W::new();
     let mut e = engine(&w);
-    let (lh, target) = w.listen();
-    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
-    let mut server = EchoServer::<W>::new(ConnOptions::DEFAULT);
-    server.half_close = true;
+    let (mut server, target) = EchoServer::<W>::new(&mut e, &mut w, ConnOptions::DEFAULT);
+    let cfg = TableConfig {
+        close_on_eof: false,
+        ..TableConfig::default()
+    };
+    let mut cs = Table::<W, Client>::with_datum(cfg, Ev::Client);
     let h = w.connect(target);
-    let mut c = Connection::connecting(
-        &mut *e,
-        w.io(),
-        h,
-        ChainBuffer::new(),
-        ChainBuffer::new(),
-        ConnOptions::DEFAULT,
-        Ev::Client(0),
-    )
-    .unwrap();
+    cs.connect(&mut e, w.io(), h).unwrap();
     let data = message(3, 3).repeat(20);
     let mut got = vec![];
     let mut eof = false;
     while !eof {
         let f = e.next(w.host()).unwrap().expect("loop ended");
         match f.datum {
-            Ev::Listener => server.accept(&mut e, &mut w, &mut l),
-            Ev::Server(i) => {
-                server.handle(&mut e, &mut w, i, &f);
-            }
-            Ev::Client(_) => {
-                let out = c.handle(&mut *e, w.io(), &f);
-                if out.connected() {
-                    c.write(&mut *e, w.io(), &data);
-                    c.shutdown(&mut *e, w.io()).unwrap();
+            Ev::Server(r) => server.handle(&mut e, &mut w, &f, r),
+            Ev::Client(r) => cs.handle(&mut e, w.io(), &f, r, |c, ev| {
+                assert!(!matches!(ev, ConnEvent::Error(_)), "{ev:?}");
+                if ev == ConnEvent::Opened {
+                    c.write(&data);
+                    c.shutdown().unwrap();
                 }
                 let mut buf = vec![0u8; 65536];
                 loop {
-                    let n = c.read(&mut *e, &mut buf);
+                    let n = c.read(&mut buf);
                     if n == 0 {
                         break;
                     }
                     got.extend_from_slice(&buf[..n]);
                 }
-                eof = out.eof();
-                assert!(out.error().is_none(), "{:?}", out.error());
-            }
+                eof |= ev == ConnEvent::Eof;
+            }),
         }
     }
     assert_eq!(got.len(), data.len());
     assert!(got == data);
-    assert_eq!(server.eofs, 1);
+    assert_eq!(server.seen.eofs, 1);
 }
 
 /// Data written while the connect is still in progress goes out once it completes (writing
@@ -628,106 +577,73 @@ pub fn half_close_flushes_then_shuts_down<W: NetWorld>() {
 pub fn data_written_while_connecting_goes_out_once_connected<W: NetWorld>() {
     let mut w = W::new();
     let mut e = engine(&w);
-    let (lh, target) = w.listen();
-    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
-    let mut server = EchoServer::<W>::new(ConnOptions::DEFAULT);
-    let h = w.connect(target);
-    let mut c = Connection::connecting(
-        &mut *e,
-        w.io(),
-        h,
-        ChainBuffer::new(),
-        ChainBuffer::new(),
-        ConnOptions::DEFAULT,
-        Ev::Client(0),
-    )
-    .unwrap();
-    assert_eq!(c.write(&mut *e, w.io(), b"early bird"), 10);
+    let (mut server, target) = EchoServer::<W>::new(&mut e, &mut w, ConnOptions::DEFAULT);
+    let (mut cs, ids) = clients(&mut e, &mut w, target, 1);
+    let mut nobody = levent_core::conn::NoHandler;
+    cs.with(&mut e, w.io(), ids[0], &mut nobody, |c| {
+        assert_eq!(c.write(b"early bird"), 10);
+    });
     let mut connected = false;
     let mut got = vec![];
     while got.len() < 10 {
         let f = e.next(w.host()).unwrap().expect("loop ended");
         match f.datum {
-            Ev::Listener => server.accept(&mut e, &mut w, &mut l),
-            Ev::Server(i) => {
-                server.handle(&mut e, &mut w, i, &f);
-            }
-            Ev::Client(_) => {
-                let out = c.handle(&mut *e, w.io(), &f);
-                assert!(out.error().is_none(), "{:?}", out.error());
-                connected |= out.connected();
+            Ev::Server(r) => server.handle(&mut e, &mut w, &f, r),
+            Ev::Client(r) => cs.handle(&mut e, w.io(), &f, r, |c, ev| {
+                assert!(!matches!(ev, ConnEvent::Error(_)), "{ev:?}");
+                connected |= ev == ConnEvent::Opened;
                 let mut buf = [0u8; 64];
-                let n = c.read(&mut *e, &mut buf);
+                let n = c.read(&mut buf);
                 got.extend_from_slice(&buf[..n]);
-            }
+            }),
         }
     }
     assert!(connected);
     assert_eq!(got, b"early bird");
 }
 
-/// A connect to where nobody listens arrives as an error event, not as `connected`.
+/// A connect to where nobody listens arrives as an error event, not as `Opened`, then the
+/// connection is closed.
 pub fn connect_refused_arrives_as_an_error<W: NetWorld>() {
     let mut w = W::new();
     let mut e = engine(&w);
     let nowhere = w.nowhere();
-    let h = w.connect(nowhere);
-    let mut c = Connection::connecting(
-        &mut *e,
-        w.io(),
-        h,
-        ChainBuffer::new(),
-        ChainBuffer::new(),
-        ConnOptions::DEFAULT,
-        Ev::Client(0),
-    )
-    .unwrap();
-    let f = e.next(w.host()).unwrap().expect("loop ended");
-    let out = c.handle(&mut *e, w.io(), &f);
-    assert!(!out.connected());
-    assert_eq!(out.error(), Some(IoError::Refused));
-    c.close(&mut *e, w.io());
+    let (mut cs, _) = clients(&mut e, &mut w, nowhere, 1);
+    let mut seen = vec![];
+    while !seen.contains(&ConnEvent::Closed) {
+        let f = e.next(w.host()).unwrap().expect("loop ended");
+        if let Ev::Client(r) = f.datum {
+            cs.handle(&mut e, w.io(), &f, r, |_, ev| seen.push(ev));
+        }
+    }
+    assert_eq!(
+        seen,
+        [ConnEvent::Error(IoError::Refused), ConnEvent::Closed]
+    );
+    assert!(cs.is_empty());
 }
 
-/// EL44: a read timeout fires when nothing arrives, and disables reading.
+/// EL44: a read timeout fires when nothing arrives; the server's table closes the connection.
 pub fn read_timeout_fires_when_nothing_arrives<W: NetWorld>() {
     let mut w = W::new();
     let mut e = engine(&w);
-    let (lh, target) = w.listen();
-    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
     let opts = ConnOptions {
         read_timeout: Some(Duration::from_millis(50)),
         ..ConnOptions::DEFAULT
     };
-    let mut server = EchoServer::<W>::new(opts);
-    let h = w.connect(target);
-    let mut c = Connection::connecting(
-        &mut *e,
-        w.io(),
-        h,
-        ChainBuffer::new(),
-        ChainBuffer::new(),
-        ConnOptions::DEFAULT,
-        Ev::Client(0),
-    )
-    .unwrap();
+    let (mut server, target) = EchoServer::<W>::new(&mut e, &mut w, opts);
+    let (mut cs, _) = clients(&mut e, &mut w, target, 1);
     let start = e.now();
-    let mut timed_out = false;
-    while !timed_out {
+    while server.seen.read_timeouts == 0 {
         let f = e.next(w.host()).unwrap().expect("loop ended");
         match f.datum {
-            Ev::Listener => server.accept(&mut e, &mut w, &mut l),
-            Ev::Server(i) => {
-                let out = server.handle(&mut e, &mut w, i, &f);
-                timed_out = out.read_timeout();
-                assert!(!out.readable());
-            }
-            Ev::Client(_) => {
-                let out = c.handle(&mut *e, w.io(), &f);
-                assert!(out.error().is_none());
-            }
+            Ev::Server(r) => server.handle(&mut e, &mut w, &f, r),
+            Ev::Client(r) => cs.handle(&mut e, w.io(), &f, r, |_, ev| {
+                assert!(!matches!(ev, ConnEvent::Error(_)), "{ev:?}");
+            }),
         }
     }
+    assert_eq!(server.seen.closed, 1);
     assert!(
         e.now() - start >= 50_000_000,
         "after {} ns",
@@ -740,10 +656,7 @@ pub fn read_timeout_fires_when_nothing_arrives<W: NetWorld>() {
 pub fn listener_backs_off_when_descriptors_run_out_and_recovers_sim() {
     let mut w = SimNetWorld::new();
     let mut e = engine(&w);
-    let (lh, target) = w.listen();
-    let mut l = Listener::new(&mut *e, w.io(), lh, Ev::Listener).unwrap();
-    l.set_backoff(Duration::from_millis(100));
-    let mut server = EchoServer::<SimNetWorld>::new(ConnOptions::DEFAULT);
+    let (mut server, target) = EchoServer::<SimNetWorld>::new(&mut e, &mut w, ConnOptions::DEFAULT);
     // Room for four accepted clients only.
     let clients: Vec<_> = (0..10).map(|_| w.connect(target)).collect();
     w.net.set_fd_limit(4);
@@ -754,23 +667,24 @@ pub fn listener_backs_off_when_descriptors_run_out_and_recovers_sim() {
         let f = e.next(w.host()).unwrap().expect("loop ended");
         turns += 1;
         assert!(turns < 10_000, "spinning");
-        if f.datum == Ev::Listener {
-            server.accept(&mut e, &mut w, &mut l);
+        if let Ev::Server(r) = f.datum {
+            server.handle(&mut e, &mut w, &f, r);
             backoffs += server
-                .errors
+                .seen
+                .refusals
                 .drain(..)
-                .filter(|e| *e == IoError::NoDescriptors)
+                .filter(|r| *r == Refusal::Accept(IoError::NoDescriptors))
                 .count();
         }
-        let accepted = server.conns.len();
-        if l.is_backing_off() && !freed {
+        let accepted = server.table.stats().opened as usize;
+        if server.table.is_backing_off() && !freed {
             assert_eq!(accepted, 4);
-            // Two clients go away: their server ends can be closed, freeing descriptors.
-            for (i, c) in server.conns.iter_mut().take(2).enumerate() {
-                if let Some(c) = c.take() {
-                    c.close(&mut *e, w.io());
-                }
-                let _ = w.net.close(&mut *e, clients[i]);
+            // Two clients go away: their server ends are closed, freeing descriptors.
+            let ids: Vec<ConnId> = server.table.ids().take(2).collect();
+            for (i, id) in ids.into_iter().enumerate() {
+                let seen: &mut dyn ConnHandler<Ev, SimNet, ChainBuffer, ()> = &mut server.seen;
+                server.table.close(&mut e, w.io(), id, seen);
+                let _ = w.net.close(&mut e, clients[i]);
             }
             w.net.set_fd_limit(64);
             freed = true;

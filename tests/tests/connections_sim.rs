@@ -4,7 +4,5 @@ levent_tests::connection_suite!(levent_tests::net::SimNetWorld, 1000, 100);
 
 #[test]
 fn listener_backs_off_when_descriptors_run_out_and_recovers() {
-    levent_tests::big_stack(
-        levent_tests::net::listener_backs_off_when_descriptors_run_out_and_recovers_sim,
-    );
+    levent_tests::net::listener_backs_off_when_descriptors_run_out_and_recovers_sim();
 }

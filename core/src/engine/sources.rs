@@ -5,7 +5,7 @@
 //! what the host's [`Token`] names.
 
 use crate::event::{Interest, SourceKey};
-use crate::host::Token;
+use crate::host::{Change, Token};
 use crate::keyindex::KeyIndex;
 use crate::memory::{Inline, Memory};
 
@@ -56,6 +56,10 @@ pub(crate) struct Sources<const S: usize, M: Memory = Inline> {
     free: u32,
     dirty: M::Table<u32, S>,
     ndirty: usize,
+    used: usize,
+    /// Deregistrations of forgotten sources, waiting for the host: their slots are free already.
+    deregs: M::Table<Change, S>,
+    nderegs: usize,
 }
 
 impl<const S: usize, M: Memory> Sources<S, M> {
@@ -69,7 +73,39 @@ impl<const S: usize, M: Memory> Sources<S, M> {
             free: if S > 0 { 0 } else { NIL },
             dirty: M::table::<u32, S>(|_| NIL),
             ndirty: 0,
+            used: 0,
+            deregs: M::table::<Change, S>(|_| Change::Signal {
+                signo: 0,
+                watch: false,
+            }),
+            nderegs: 0,
         }
+    }
+
+    /// Queue the deregistration of a forgotten source for the host and free its slot at once, so
+    /// that closing a connection and accepting the next in one pass never runs out of slots.
+    /// Returns `false`, queueing nothing, when the queue is full (the slot must then wait as a
+    /// zombie for the change list).
+    pub(crate) fn queue_dereg(&mut self, change: Change) -> bool {
+        match self.deregs.get_mut(self.nderegs) {
+            Some(d) => {
+                *d = change;
+                self.nderegs += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next queued deregistration.
+    pub(crate) fn pop_dereg(&mut self) -> Option<Change> {
+        self.nderegs = self.nderegs.checked_sub(1)?;
+        self.deregs.get(self.nderegs).copied()
+    }
+
+    /// Slots in use (registered sources, and forgotten ones not yet deregistered).
+    pub(crate) fn used(&self) -> usize {
+        self.used
     }
 
     pub(crate) fn find(&self, key: SourceKey) -> Option<u32> {
@@ -90,6 +126,7 @@ impl<const S: usize, M: Memory> Sources<S, M> {
         s.key = key;
         s.head = NIL;
         s.used = true;
+        self.used += 1;
         s.wanted = Interest::NONE;
         s.registered = Interest::NONE;
         s.edge = false;
@@ -116,6 +153,9 @@ impl<const S: usize, M: Memory> Sources<S, M> {
             self.index.remove(key, |v| slots[v as usize].key);
         }
         let s = &mut self.slots[i as usize];
+        if s.used {
+            self.used -= 1;
+        }
         s.used = false;
         s.generation = s.generation.wrapping_add(1);
         s.wanted = Interest::NONE;
@@ -144,7 +184,7 @@ impl<const S: usize, M: Memory> Sources<S, M> {
     /// Whether no source waits in the dirty list.
     #[inline]
     pub(crate) fn clean(&self) -> bool {
-        self.ndirty == 0
+        self.ndirty == 0 && self.nderegs == 0
     }
 
     /// Take one dirty slot index off the list.

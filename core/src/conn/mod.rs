@@ -26,11 +26,21 @@
 //!   half-close); [`Connection::close`] frees the events and, with `close_on_free`, closes the
 //!   transport.
 
+mod listener;
+mod table;
+
+pub use listener::Listener;
+pub use table::{
+    Conn, ConnEvent, ConnHandler, ConnId, ConnTable, NoHandler, Refusal, Route, SetupError,
+    TableConfig, TableStats, events_needed,
+};
+
 use crate::buffer::{Buffer, Eol, LineTooLong};
-use crate::error::{CreateError, Rejected};
+use crate::error::CreateError;
 use crate::event::{Event, EventId, Fired, Interest, Ready};
 use crate::events::Events;
-use crate::io::{Accept, IoError, Transport};
+use crate::io::{IoError, Transport};
+use core::fmt;
 use core::time::Duration;
 
 /// Watermarks, timeouts and ownership of a [`Connection`] (libevent's `bufferevent_setwatermark`,
@@ -74,7 +84,11 @@ impl Default for ConnOptions {
 }
 
 /// What [`Connection::handle`] found (libevent's read, write and event callbacks in one value).
+///
+/// Ignoring it is the classic way to stall a connection (input never parsed, a closed peer
+/// never noticed), so the compiler warns when it is dropped unlooked-at.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[must_use = "an outcome says what the connection needs: read its input, write more, or close it"]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Outcome {
     flags: u8,
@@ -128,6 +142,30 @@ impl Outcome {
     }
 }
 
+/// A connection that could not be made, with everything it was given handed back: the transport
+/// handle (still open: close it or try again), both buffers and the datum.
+#[derive(Debug)]
+pub struct ConnRejected<T, H, B> {
+    /// Why.
+    pub error: CreateError,
+    /// The datum its events would have carried.
+    pub datum: T,
+    /// The transport, still open.
+    pub handle: H,
+    /// The input buffer.
+    pub input: B,
+    /// The output buffer.
+    pub output: B,
+}
+
+impl<T, H, B> fmt::Display for ConnRejected<T, H, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot make the connection: {}", self.error)
+    }
+}
+
+impl<T: fmt::Debug, H: fmt::Debug, B: fmt::Debug> core::error::Error for ConnRejected<T, H, B> {}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum State {
@@ -164,8 +202,33 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     /// A connection over an open transport (an accepted socket, a connected stream): reading
     /// starts at once. Both events carry `datum`, so route them to this connection.
     ///
-    /// Fails, handing `datum` back, when the engine has no room for the two events or the
-    /// transport's source cannot be added.
+    /// Fails when the engine has no room for the two events or the transport's source cannot be
+    /// added; the handle (still open), the buffers and the datum come back in the error.
+    ///
+    /// ```
+    /// use levent_core::sim::Sim;
+    /// use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::{Dispatcher, IoError, SourceKey, Transport};
+    /// # struct Pipe; // a transport that is never ready
+    /// # impl Transport for Pipe {
+    /// #     type Handle = u8;
+    /// #     fn source(&self, h: u8) -> SourceKey { SourceKey(h.into()) }
+    /// #     fn read(&mut self, _: u8, _: &mut [u8]) -> Result<usize, IoError> { Err(IoError::WouldBlock) }
+    /// #     fn write(&mut self, _: u8, b: &[u8]) -> Result<usize, IoError> { Ok(b.len()) }
+    /// #     fn shutdown_write(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn connected(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn close(&mut self, d: &mut dyn Dispatcher, h: u8) { let _ = d.forget_source(SourceKey(h.into())); }
+    /// # }
+    ///
+    /// // Room for one connection's two events only.
+    /// let mut engine: Engine<&str, 2, 2, 1> = Engine::new(Platform::manual(1000));
+    /// let first = Connection::new(&mut engine, &Pipe, 1, RingBuffer::<64>::new(),
+    ///     RingBuffer::new(), ConnOptions::DEFAULT, "first").unwrap();
+    /// let refused = Connection::new(&mut engine, &Pipe, 2, RingBuffer::<64>::new(),
+    ///     RingBuffer::new(), ConnOptions::DEFAULT, "second").unwrap_err();
+    /// assert_eq!((refused.handle, refused.datum), (2, "second")); // close it, or try later
+    /// # let _ = first;
+    /// ```
     pub fn new<T: Copy, IO: Transport<Handle = H>>(
         events: &mut dyn Events<T>,
         io: &IO,
@@ -174,22 +237,19 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         output: B,
         opts: ConnOptions,
         datum: T,
-    ) -> Result<Self, Rejected<T>> {
+    ) -> Result<Self, ConnRejected<T, H, B>> {
         let mut c = Self::make(events, io, handle, input, output, opts, datum)?;
         c.state = State::Open;
         if let Err(e) = c.update_reading(events) {
-            c.free_events(events);
-            return Err(Rejected {
-                error: CreateError::Add(e),
-                datum,
-            });
+            return Err(c.unmake(events, CreateError::Add(e), datum));
         }
         Ok(c)
     }
 
     /// A connection over a transport whose non-blocking connect is in progress: the first
     /// [`handle`](Self::handle) that sees it complete reports [`Outcome::connected`] (or the
-    /// error), then reading starts. `write_timeout` bounds the connect.
+    /// error), then reading starts. `write_timeout` bounds the connect. Fails as
+    /// [`new`](Self::new) does, handing everything back.
     pub fn connecting<T: Copy, IO: Transport<Handle = H>>(
         events: &mut dyn Events<T>,
         io: &IO,
@@ -198,14 +258,10 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         output: B,
         opts: ConnOptions,
         datum: T,
-    ) -> Result<Self, Rejected<T>> {
+    ) -> Result<Self, ConnRejected<T, H, B>> {
         let mut c = Self::make(events, io, handle, input, output, opts, datum)?;
         if let Err(e) = events.add(c.write_ev, opts.write_timeout) {
-            c.free_events(events);
-            return Err(Rejected {
-                error: CreateError::Add(e),
-                datum,
-            });
+            return Err(c.unmake(events, CreateError::Add(e), datum));
         }
         c.write_added = true;
         Ok(c)
@@ -219,14 +275,24 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         output: B,
         opts: ConnOptions,
         datum: T,
-    ) -> Result<Self, Rejected<T>> {
+    ) -> Result<Self, ConnRejected<T, H, B>> {
         let key = io.source(handle);
-        let read_ev = events.create(Event::read(key).persist(), datum)?;
+        let give_back = |error, input, output| ConnRejected {
+            error,
+            datum,
+            handle,
+            input,
+            output,
+        };
+        let read_ev = match events.create(Event::read(key).persist(), datum) {
+            Ok(id) => id,
+            Err(r) => return Err(give_back(r.error, input, output)),
+        };
         let write_ev = match events.create(Event::write(key).persist(), datum) {
             Ok(id) => id,
             Err(r) => {
                 let _ = events.free(read_ev);
-                return Err(r);
+                return Err(give_back(r.error, input, output));
             }
         };
         Ok(Connection {
@@ -243,6 +309,23 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             eof: false,
             drained_directly: false,
         })
+    }
+
+    /// Free the events of a connection that could not be set up and hand its parts back.
+    fn unmake<T: Copy>(
+        mut self,
+        events: &mut dyn Events<T>,
+        error: CreateError,
+        datum: T,
+    ) -> ConnRejected<T, H, B> {
+        self.free_events(events);
+        ConnRejected {
+            error,
+            datum,
+            handle: self.handle,
+            input: self.input,
+            output: self.output,
+        }
     }
 
     /// The transport handle.
@@ -277,12 +360,13 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     }
 
     /// Handle a fired event: do the IO it allows and say what happened. Events that are not this
-    /// connection's give an empty outcome.
-    pub fn handle<T: Copy, IO: Transport<Handle = H>>(
+    /// connection's give an empty outcome. `fired` may carry any datum: the engine's own, or the
+    /// argument of a [`callbacks::Call`](crate::callbacks::Call).
+    pub fn handle<T: Copy, D, IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
-        fired: &Fired<T>,
+        fired: &Fired<D>,
     ) -> Outcome {
         let mut out = Outcome::default();
         if fired.id == self.read_ev {
@@ -646,124 +730,15 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         }
     }
 
-    fn free_events<T: Copy>(&mut self, events: &mut dyn Events<T>) {
-        let _ = events.free(self.read_ev);
-        let _ = events.free(self.write_ev);
-    }
-}
-
-/// A listening transport that accepts in a loop (libevent's evconnlistener).
-///
-/// When accepting fails because the process is out of descriptors, the listener neither dies nor
-/// spins: it stops watching the listening transport for a back-off period (100 ms by default),
-/// reports the error, and tries again when the back-off timer fires.
-#[derive(Debug)]
-pub struct Listener<H> {
-    handle: H,
-    read_ev: EventId,
-    backoff_ev: EventId,
-    backoff: Duration,
-    enabled: bool,
-    backing_off: bool,
-}
-
-impl<H: Copy + PartialEq + core::fmt::Debug> Listener<H> {
-    /// Watch listening transport `handle`; its events carry `datum`.
-    pub fn new<T: Copy, IO: Accept<Handle = H>>(
-        events: &mut dyn Events<T>,
-        io: &IO,
-        handle: H,
-        datum: T,
-    ) -> Result<Self, Rejected<T>> {
-        let read_ev = events.start(Event::read(io.source(handle)).persist(), datum, None)?;
-        let backoff_ev = match events.create(Event::timer(), datum) {
-            Ok(id) => id,
-            Err(r) => {
-                let _ = events.free(read_ev);
-                return Err(r);
-            }
-        };
-        Ok(Listener {
-            handle,
-            read_ev,
-            backoff_ev,
-            backoff: Duration::from_millis(100),
-            enabled: true,
-            backing_off: false,
-        })
-    }
-
-    /// Wait this long after running out of descriptors before accepting again.
-    pub fn set_backoff(&mut self, backoff: Duration) {
-        self.backoff = backoff;
-    }
-
-    /// The listening transport's handle.
-    pub fn handle_id(&self) -> H {
+    /// Free the connection's events and hand the transport back open, whatever `close_on_free`
+    /// says: the caller owns the transport again (to pass it on, or to reset it).
+    pub fn release<T: Copy>(mut self, events: &mut dyn Events<T>) -> H {
+        self.free_events(events);
         self.handle
     }
 
-    /// Whether `id` is one of this listener's events.
-    pub fn owns(&self, id: EventId) -> bool {
-        id == self.read_ev || id == self.backoff_ev
-    }
-
-    /// Whether accepting is paused after running out of descriptors.
-    pub fn is_backing_off(&self) -> bool {
-        self.backing_off
-    }
-
-    /// The next accepted connection, or `None` when nobody is waiting (call this in a loop when
-    /// the listener's event fires). Transient failures of one connection (`Aborted`) come back as
-    /// errors and the loop may continue; [`IoError::NoDescriptors`] starts the back-off.
-    pub fn accept<T: Copy, IO: Accept<Handle = H>>(
-        &mut self,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-    ) -> Option<Result<H, IoError>> {
-        if !self.enabled {
-            return None;
-        }
-        if self.backing_off {
-            if events.pending(self.backoff_ev).is_ok_and(|p| p.added) {
-                return None;
-            }
-            self.backing_off = false;
-            let _ = events.add(self.read_ev, None);
-        }
-        match io.accept(self.handle) {
-            Ok(h) => Some(Ok(h)),
-            Err(IoError::WouldBlock) => None,
-            Err(IoError::NoDescriptors) => {
-                self.backing_off = true;
-                let _ = events.del(self.read_ev);
-                let _ = events.add(self.backoff_ev, Some(self.backoff));
-                Some(Err(IoError::NoDescriptors))
-            }
-            Err(e) => Some(Err(e)),
-        }
-    }
-
-    /// Stop accepting until [`enable`](Self::enable).
-    pub fn disable<T: Copy>(&mut self, events: &mut dyn Events<T>) {
-        self.enabled = false;
-        let _ = events.del(self.read_ev);
-        let _ = events.del(self.backoff_ev);
-        self.backing_off = false;
-    }
-
-    /// Accept again.
-    pub fn enable<T: Copy>(&mut self, events: &mut dyn Events<T>) {
-        if !self.enabled {
-            self.enabled = true;
-            let _ = events.add(self.read_ev, None);
-        }
-    }
-
-    /// Free the listener's events and close the listening transport.
-    pub fn close<T: Copy, IO: Accept<Handle = H>>(self, events: &mut dyn Events<T>, io: &mut IO) {
+    fn free_events<T: Copy>(&mut self, events: &mut dyn Events<T>) {
         let _ = events.free(self.read_ev);
-        let _ = events.free(self.backoff_ev);
-        io.close(events, self.handle);
+        let _ = events.free(self.write_ev);
     }
 }

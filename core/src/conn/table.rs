@@ -1,0 +1,1038 @@
+//! [`ConnTable`]: connections that route themselves.
+//!
+//! A fixed-capacity table of buffered [`Connection`]s that accepts from a [`Listener`] into
+//! generation-checked slots, routes every fired event to its connection, frees the slot when the
+//! connection ends (end of file, error, timeout, or a close asked for) and tells the application
+//! what happened, per connection, as libevent's `bufferevent_setcb` callbacks do: a [`Conn`] (the
+//! connection, with the engine and the IO storage at hand, so `c.write(..)` needs nothing more)
+//! and a [`ConnEvent`].
+//!
+//! The events of the table carry a [`Route`] in their datum (the datum type is `From<Route>`, or
+//! the table is made [`with_datum`](ConnTable::with_datum)); hand the route back with the fired
+//! event to [`handle`](ConnTable::handle):
+//!
+//! ```
+//! use levent_core::conn::{ConnEvent, ConnTable, Route, TableConfig, events_needed};
+//! use levent_core::{Engine, Platform, RingBuffer};
+//! # use levent_core::{Accept, Dispatcher, IoError, SourceKey, Transport};
+//! # struct Net; // a listener with nobody waiting
+//! # impl Transport for Net {
+//! #     type Handle = u8;
+//! #     fn source(&self, h: u8) -> SourceKey { SourceKey(h.into()) }
+//! #     fn read(&mut self, _: u8, _: &mut [u8]) -> Result<usize, IoError> { Err(IoError::WouldBlock) }
+//! #     fn write(&mut self, _: u8, b: &[u8]) -> Result<usize, IoError> { Ok(b.len()) }
+//! #     fn shutdown_write(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+//! #     fn connected(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+//! #     fn close(&mut self, d: &mut dyn Dispatcher, h: u8) { let _ = d.forget_source(SourceKey(h.into())); }
+//! # }
+//! # impl Accept for Net {
+//! #     fn accept(&mut self, _: u8) -> Result<u8, IoError> { Err(IoError::WouldBlock) }
+//! # }
+//! # let (mut io, listening, mut host) = (Net, 0, levent_core::sim::Sim::<8>::new(0));
+//!
+//! const CLIENTS: usize = 4;
+//! let mut engine: Engine<Route, { events_needed(CLIENTS, 0) }, { CLIENTS + 1 }, 1> =
+//!     Engine::new(Platform::manual(1000));
+//! let mut clients = ConnTable::<Route, u8, RingBuffer<512>, CLIENTS>::new(TableConfig::default());
+//! clients.listen(&mut engine, &io, listening)?;
+//! while let Some(fired) = engine.next(&mut host)? {
+//!     clients.handle(&mut engine, &mut io, &fired, fired.datum, |c, ev| {
+//!         if ev == ConnEvent::Read {
+//!             c.echo(); // every byte back, as it arrives
+//!         }
+//!     });
+//! }
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+//!
+//! # Life of a connection
+//!
+//! - [`ConnEvent::Opened`] when it is accepted (or, for [`connect`](ConnTable::connect), when its
+//!   connect completes).
+//! - [`ConnEvent::Read`] when its input reaches the low watermark, [`ConnEvent::Drained`] when its
+//!   output falls to the low watermark after progress, [`ConnEvent::Fired`] for an event of its
+//!   own (a timer the application made with [`Conn::create_event`]).
+//! - [`ConnEvent::Eof`] when the peer has finished sending. By default
+//!   ([`TableConfig::close_on_eof`]) the table then finishes the connection ([`Conn::finish`]):
+//!   it closes it once the output went out and the input is consumed (or the application leaves
+//!   it alone), with [`ConnEvent::Drained`] meanwhile, so a half-closed client still gets the
+//!   rest of its answer.
+//! - [`ConnEvent::Error`] or [`ConnEvent::Timeout`]: the connection is finished.
+//! - [`ConnEvent::Closed`], always last and always once: clean up per-connection state here.
+//!   After it returns the transport is closed and the slot free.
+//!
+//! [`Conn::close`] ends a connection at once, [`Conn::finish`] after its output is sent.
+//!
+//! # Capacity
+//!
+//! Every connection needs two engine events and one source, plus the extra events its
+//! application makes ([`TableConfig::extra_events`]); the listener needs two events and one
+//! source. [`listen`](ConnTable::listen) checks that the engine has that much free for all `C`
+//! connections ([`events_needed`]) and fails with [`SetupError::TooSmall`] otherwise, so an
+//! undersized engine is an error at set-up, not connections dropped later. When all `C` slots are
+//! busy the table stops accepting (the kernel's backlog holds new clients) and resumes when a slot
+//! frees; a connection that is accepted but cannot be set up (the engine's room was taken by
+//! something else) is closed, counted in [`TableStats::refused`], logged, and reported to
+//! [`ConnHandler::refused`].
+
+use super::{ConnOptions, ConnRejected, Connection, Listener, Outcome};
+use crate::buffer::{Buffer, Eol, LineTooLong};
+use crate::error::CreateError;
+use crate::event::{Event, EventId, Fired, Interest, Ready};
+use crate::events::{Capacity, Events};
+use crate::io::{Accept, IoError, Transport};
+use crate::memory::{Inline, Memory};
+use core::fmt;
+use core::time::Duration;
+
+const NIL: u32 = u32::MAX;
+
+/// What the events of a [`ConnTable`] carry: the listener, or a connection slot. Make the
+/// engine's datum type `From<Route>` and hand the route of a fired event back to
+/// [`ConnTable::handle`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Route(u32);
+
+impl Route {
+    /// The route of a table's listener.
+    pub const LISTENER: Route = Route(u32::MAX);
+
+    /// The slot this route names, or `None` for the listener.
+    pub const fn slot(self) -> Option<usize> {
+        if self.0 == u32::MAX {
+            None
+        } else {
+            Some(self.0 as usize)
+        }
+    }
+}
+
+/// A connection of a [`ConnTable`], for as long as it lives. Its number ([`Display`](fmt::Display))
+/// counts the connections the table has admitted, from 1; an id whose connection has closed
+/// names nothing, even when its slot is in use again.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConnId {
+    slot: u32,
+    serial: u32,
+}
+
+impl ConnId {
+    /// The slot the connection occupies (below the table's capacity).
+    pub const fn slot(&self) -> usize {
+        self.slot as usize
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.serial)
+    }
+}
+
+/// What happened on a connection of a [`ConnTable`]. See the [module documentation](self) for
+/// the order.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConnEvent {
+    /// The connection was accepted, or its connect completed.
+    Opened,
+    /// The input holds at least the low watermark (libevent's read callback).
+    Read,
+    /// The output drained to the low watermark (libevent's write callback).
+    Drained,
+    /// The peer closed its writing side: the input holds everything it will.
+    Eof,
+    /// The transport failed (a reset, a refused connect); `Closed` follows.
+    Error(IoError),
+    /// Nothing arrived within the read timeout (`read: true`), or pending output made no
+    /// progress within the write timeout; `Closed` follows.
+    Timeout {
+        /// The read timeout, rather than the write timeout.
+        read: bool,
+    },
+    /// An event of the connection's own fired (one made with [`Conn::create_event`]).
+    Fired(EventId, Ready),
+    /// The last event: the transport is closed and the slot freed once this returns.
+    Closed,
+}
+
+/// Why an accepted connection was not admitted, or accepting failed. Each is logged and counted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The engine had no room for the connection's events or source: it was accepted and closed.
+    Engine(CreateError),
+    /// Accepting failed: [`IoError::NoDescriptors`] (the listener backs off and tries again) or a
+    /// connection that died before it was accepted.
+    Accept(IoError),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Engine(e) => write!(f, "connection refused: {e}"),
+            Refusal::Accept(e) => write!(f, "accept failed: {e}"),
+        }
+    }
+}
+
+/// Why a [`ConnTable`] could not start listening.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The engine has less room free than the table needs for all its connections.
+    TooSmall {
+        /// What the table needs.
+        need: Capacity,
+        /// What the engine has free.
+        free: Capacity,
+    },
+    /// The table listens already.
+    Listening,
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::TooSmall { need, free } => write!(
+                f,
+                "engine too small for the connection table: it needs {} events and {} sources \
+                 free, and has {} and {}",
+                need.events, need.sources, free.events, free.sources
+            ),
+            SetupError::Listening => f.write_str("the connection table listens already"),
+        }
+    }
+}
+
+impl core::error::Error for SetupError {}
+
+/// Engine events a [`ConnTable`] of `conns` connections needs, with `extra` events of the
+/// application's per connection: two per connection (read and write), plus `extra`, plus two for
+/// the listener. A `const fn`, for an engine's capacity:
+/// `Engine<Route, { events_needed(CLIENTS, 0) }, { CLIENTS + 1 }, 1>`.
+pub const fn events_needed(conns: usize, extra: usize) -> usize {
+    2 + conns * (2 + extra)
+}
+
+/// How a [`ConnTable`] runs its connections.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TableConfig {
+    /// Watermarks and timeouts of every connection.
+    pub conn: ConnOptions,
+    /// Engine events the application makes per connection ([`Conn::create_event`]), so that
+    /// [`ConnTable::listen`] checks room for them too.
+    pub extra_events: usize,
+    /// After [`ConnEvent::Eof`], finish the connection ([`Conn::finish`]): close it once its output
+    /// went out and its input is consumed (the default).
+    /// Off, the connection stays open until the application closes it (to answer a request
+    /// that arrived with the end of file later, say).
+    pub close_on_eof: bool,
+    /// Connections accepted per firing of the listener at most, so that a flood of new clients
+    /// does not starve the open ones; the listener fires again at the next turn while clients
+    /// wait. 64 by default.
+    pub accept_batch: usize,
+    /// Wait this long after running out of descriptors before accepting again.
+    pub backoff: Duration,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            conn: ConnOptions::DEFAULT,
+            extra_events: 0,
+            close_on_eof: true,
+            accept_batch: 64,
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What a [`ConnTable`] did so far.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TableStats {
+    /// Connections admitted (accepted and set up, adopted, or connecting).
+    pub opened: u64,
+    /// Connections closed.
+    pub closed: u64,
+    /// Connections accepted and closed at once because the engine had no room for them.
+    pub refused: u64,
+    /// Times accepting failed (out of descriptors, a connection aborted before its accept).
+    pub accept_errors: u64,
+    /// Times every slot was busy and accepting paused.
+    pub full: u64,
+}
+
+/// What a [`ConnTable`] tells the application: libevent's `bufferevent_setcb` callbacks in one
+/// trait. A closure `|c: &mut Conn<..>, ev: ConnEvent|` is one (through
+/// [`ConnTable::handle`]); implement the trait to hear of refused connections too.
+pub trait ConnHandler<T, IO: Transport, B, U> {
+    /// `ev` happened on connection `c`.
+    fn event(&mut self, c: &mut Conn<'_, T, IO, B, U>, ev: ConnEvent);
+
+    /// A connection was refused or accepting failed (already logged and counted).
+    fn refused(&mut self, why: Refusal) {
+        let _ = why;
+    }
+}
+
+/// A [`ConnHandler`] that ignores everything: for [`ConnTable::with`] and
+/// [`ConnTable::close`] when nobody needs to hear of the close.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHandler;
+
+impl<T, IO: Transport, B, U> ConnHandler<T, IO, B, U> for NoHandler {
+    fn event(&mut self, _: &mut Conn<'_, T, IO, B, U>, _: ConnEvent) {}
+}
+
+/// A closure as a [`ConnHandler`].
+struct Closure<F>(F);
+
+impl<T, IO: Transport, B, U, F> ConnHandler<T, IO, B, U> for Closure<F>
+where
+    F: FnMut(&mut Conn<'_, T, IO, B, U>, ConnEvent),
+{
+    fn event(&mut self, c: &mut Conn<'_, T, IO, B, U>, ev: ConnEvent) {
+        (self.0)(c, ev);
+    }
+}
+
+/// What becomes of a connection after the event being handled.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum End {
+    /// It stays open.
+    Open,
+    /// Flush the output, shut down writing, close once the output is empty.
+    Finish,
+    /// Close now.
+    Close,
+}
+
+struct Live<H, B, U> {
+    conn: Connection<H, B>,
+    state: U,
+    end: End,
+}
+
+struct Slot<H, B, U> {
+    serial: u32,
+    next_free: u32,
+    live: Option<Live<H, B, U>>,
+}
+
+/// A fixed-capacity table of up to `C` connections that accepts, routes and frees them. See the
+/// [module documentation](self).
+///
+/// - `T`: the engine's datum type; `H`, `B`: the transport handle and buffer types;
+/// - `U`: the application's state per connection (`U::default()` when a connection opens);
+/// - `M`: where the slots live ([`Inline`], or a host's heap memory).
+pub struct ConnTable<T, H, B, const C: usize, U = (), M: Memory = Inline> {
+    cfg: TableConfig,
+    wrap: fn(Route) -> T,
+    listener: Option<Listener<H>>,
+    slots: M::Table<Slot<H, B, U>, C>,
+    free: u32,
+    live: usize,
+    serial: u32,
+    /// Accepting is paused: every slot is busy.
+    paused: bool,
+    stats: TableStats,
+}
+
+impl<T, H, B, const C: usize, U, M: Memory> fmt::Debug for ConnTable<T, H, B, C, U, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnTable")
+            .field("open", &self.live)
+            .field("capacity", &C)
+            .field("listening", &self.listener.is_some())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<T, H, B, const C: usize, U, M> ConnTable<T, H, B, C, U, M>
+where
+    T: Copy + From<Route>,
+    H: Copy + PartialEq + fmt::Debug,
+    B: Buffer + Default,
+    U: Default,
+    M: Memory,
+{
+    /// An empty table whose events carry `T::from(route)`.
+    pub fn new(cfg: TableConfig) -> Self {
+        Self::with_datum(cfg, T::from)
+    }
+}
+
+impl<T, H, B, const C: usize, U, M> ConnTable<T, H, B, C, U, M>
+where
+    T: Copy,
+    H: Copy + PartialEq + fmt::Debug,
+    B: Buffer + Default,
+    U: Default,
+    M: Memory,
+{
+    /// An empty table whose events carry `wrap(route)`: for datum types that cannot be
+    /// `From<Route>`, such as a [`Callback`](crate::callbacks::Callback) whose argument is the
+    /// route.
+    pub fn with_datum(cfg: TableConfig, wrap: fn(Route) -> T) -> Self {
+        let () = Self::CHECK;
+        ConnTable {
+            cfg,
+            wrap,
+            listener: None,
+            slots: M::table::<Slot<H, B, U>, C>(|i| Slot {
+                serial: 0,
+                next_free: if i + 1 < C { (i + 1) as u32 } else { NIL },
+                live: None,
+            }),
+            free: if C > 0 { 0 } else { NIL },
+            live: 0,
+            serial: 0,
+            paused: false,
+            stats: TableStats::default(),
+        }
+    }
+
+    const CHECK: () = assert!(C < NIL as usize, "at most 2^32 - 2 connections");
+
+    /// What the table needs of an engine to listen: events and sources for all `C` connections
+    /// and the listener.
+    pub const fn needs(&self) -> Capacity {
+        Capacity {
+            events: events_needed(C, self.cfg.extra_events),
+            sources: C + 1,
+        }
+    }
+
+    /// Accept connections from listening transport `handle` (one listener per table).
+    ///
+    /// Fails, changing nothing, when the engine has less room free than [`needs`](Self::needs)
+    /// says, or when the table listens already.
+    pub fn listen<IO: Accept<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+    ) -> Result<(), SetupError> {
+        if self.listener.is_some() {
+            return Err(SetupError::Listening);
+        }
+        let (need, free) = (self.needs(), events.free_capacity());
+        if !free.covers(&need) {
+            return Err(SetupError::TooSmall { need, free });
+        }
+        let mut listener = Listener::new(events, io, handle, (self.wrap)(Route::LISTENER))
+            .map_err(|_| SetupError::TooSmall { need, free })?;
+        listener.set_backoff(self.cfg.backoff);
+        self.listener = Some(listener);
+        Ok(())
+    }
+
+    /// Stop accepting and close the listening transport; open connections carry on.
+    pub fn close_listener<IO: Accept<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+    ) {
+        if let Some(l) = self.listener.take() {
+            l.close(events, io);
+        }
+        self.paused = false;
+    }
+
+    /// Whether the table has a listener.
+    pub fn is_listening(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// Whether accepting is paused after running out of descriptors (see [`Listener`]).
+    pub fn is_backing_off(&self) -> bool {
+        self.listener.as_ref().is_some_and(Listener::is_backing_off)
+    }
+
+    /// Connections open now.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// What the table did so far.
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TableConfig {
+        &self.cfg
+    }
+
+    /// The ids of the open connections, in slot order.
+    pub fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.live.as_ref().map(|_| ConnId {
+                slot: i as u32,
+                serial: s.serial,
+            })
+        })
+    }
+
+    /// The connection `id` names, if it is still open.
+    pub fn get(&self, id: ConnId) -> Option<&Connection<H, B>> {
+        self.live_of(id).map(|l| &l.conn)
+    }
+
+    /// The application's state of connection `id`, if it is still open.
+    pub fn state(&self, id: ConnId) -> Option<&U> {
+        self.live_of(id).map(|l| &l.state)
+    }
+
+    fn live_of(&self, id: ConnId) -> Option<&Live<H, B, U>> {
+        let s = self.slots.get(id.slot())?;
+        if s.serial != id.serial {
+            return None;
+        }
+        s.live.as_ref()
+    }
+
+    /// Take an open transport (a connected socket made elsewhere) into the table. It gets no
+    /// [`ConnEvent::Opened`] (the caller knows); its other events come as for an accepted one.
+    /// Fails, handing the transport back still open, when every slot is busy or the engine has
+    /// no room.
+    pub fn adopt<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+    ) -> Result<ConnId, ConnRejected<T, H, B>> {
+        self.admit(events, io, handle, false)
+    }
+
+    /// Take a transport whose non-blocking connect is in progress into the table:
+    /// [`ConnEvent::Opened`] comes when it completes, [`ConnEvent::Error`] (then `Closed`) when it
+    /// fails; the write timeout of [`TableConfig::conn`] bounds it. Fails as
+    /// [`adopt`](Self::adopt) does.
+    pub fn connect<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+    ) -> Result<ConnId, ConnRejected<T, H, B>> {
+        self.admit(events, io, handle, true)
+    }
+
+    fn admit<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &IO,
+        handle: H,
+        connecting: bool,
+    ) -> Result<ConnId, ConnRejected<T, H, B>> {
+        let i = self.free;
+        let route = Route(i);
+        let datum = (self.wrap)(route);
+        let Some(slot) = self.slots.get_mut(i as usize) else {
+            return Err(ConnRejected {
+                error: CreateError::Full,
+                datum,
+                handle,
+                input: B::default(),
+                output: B::default(),
+            });
+        };
+        let (input, output, opts) = (B::default(), B::default(), self.cfg.conn);
+        let conn = if connecting {
+            Connection::connecting(events, io, handle, input, output, opts, datum)?
+        } else {
+            Connection::new(events, io, handle, input, output, opts, datum)?
+        };
+        self.serial = self.serial.wrapping_add(1).max(1);
+        self.free = slot.next_free;
+        slot.serial = self.serial;
+        slot.next_free = NIL;
+        slot.live = Some(Live {
+            conn,
+            state: U::default(),
+            end: End::Open,
+        });
+        self.live += 1;
+        self.stats.opened += 1;
+        Ok(ConnId {
+            slot: i,
+            serial: self.serial,
+        })
+    }
+
+    /// Handle a fired event whose datum carried `route`: accept, read, write, and call `f` with
+    /// each connection and what happened to it. Events that are not the table's (stale ones
+    /// included) are ignored. `fired` may carry any datum (a [`Call`](crate::callbacks::Call) is
+    /// one).
+    pub fn handle<IO, D, F>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        fired: &Fired<D>,
+        route: Route,
+        f: F,
+    ) where
+        IO: Accept<Handle = H>,
+        F: FnMut(&mut Conn<'_, T, IO, B, U>, ConnEvent),
+    {
+        self.dispatch(events, io, fired, route, &mut Closure(f));
+    }
+
+    /// [`handle`](Self::handle), with a [`ConnHandler`] instead of a closure.
+    pub fn dispatch<IO, D>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        fired: &Fired<D>,
+        route: Route,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+    ) where
+        IO: Accept<Handle = H>,
+    {
+        let Some(i) = route.slot() else {
+            if self.listener.as_ref().is_some_and(|l| l.owns(fired.id)) {
+                self.accept(events, io, handler);
+            }
+            return;
+        };
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else {
+            return;
+        };
+        let before;
+        if live.conn.owns(fired.id) {
+            let out = live.conn.handle(events, io, fired);
+            before = live.conn.input().len();
+            self.report(i, out, events, io, handler);
+        } else {
+            before = live.conn.input().len();
+            self.deliver(
+                i,
+                events,
+                io,
+                handler,
+                ConnEvent::Fired(fired.id, fired.ready),
+            );
+        }
+        self.settle(i, before, events, io, handler);
+    }
+
+    /// Run `f` on connection `id` if it is still open (to answer later what an event asked, or to
+    /// write to one connection from another's event), then carry on with it as after any event:
+    /// a close asked for in `f` takes effect. Returns whether the connection was found.
+    pub fn with<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        id: ConnId,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+        f: impl FnOnce(&mut Conn<'_, T, IO, B, U>),
+    ) -> bool {
+        if self.live_of(id).is_none() {
+            return false;
+        }
+        let i = id.slot();
+        let mut before = 0;
+        if let Some(mut c) = self.view(i, events, io) {
+            before = c.input().len();
+            f(&mut c);
+        }
+        self.settle(i, before, events, io, handler);
+        true
+    }
+
+    /// Close connection `id` now (its [`ConnEvent::Closed`] goes to `handler`). Returns whether it
+    /// was open.
+    pub fn close<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        id: ConnId,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+    ) -> bool {
+        self.with(events, io, id, handler, |c| c.close())
+    }
+
+    /// Take connection `id` out of the table without closing its transport (its
+    /// [`ConnEvent::Closed`] goes to `handler`): the transport handle comes back, open, for the
+    /// caller to pass on or close. `None` if the connection was not open.
+    pub fn release<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        id: ConnId,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+    ) -> Option<H> {
+        self.live_of(id)?;
+        let i = id.slot();
+        self.deliver(i, events, io, handler, ConnEvent::Closed);
+        let live = self.free_slot(i, events)?;
+        Some(live.conn.release(events))
+    }
+
+    /// Empty slot `i`, handing back what lived there.
+    fn free_slot(&mut self, i: usize, events: &mut dyn Events<T>) -> Option<Live<H, B, U>> {
+        let slot = self.slots.get_mut(i)?;
+        let live = slot.live.take()?;
+        slot.next_free = self.free;
+        self.free = i as u32;
+        self.live -= 1;
+        self.stats.closed += 1;
+        self.resume(events);
+        Some(live)
+    }
+
+    fn accept<IO: Accept<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+    ) {
+        for _ in 0..self.cfg.accept_batch.max(1) {
+            if self.free == NIL {
+                self.pause(events);
+                return;
+            }
+            let Some(listener) = self.listener.as_mut() else {
+                return;
+            };
+            let h = match listener.accept(events, io) {
+                None => return,
+                Some(Ok(h)) => h,
+                Some(Err(e)) => {
+                    self.stats.accept_errors += 1;
+                    if e == IoError::NoDescriptors {
+                        warn!("levent: accept: out of descriptors; backing off");
+                    } else {
+                        debug!("levent: accept failed: {}", e);
+                    }
+                    handler.refused(Refusal::Accept(e));
+                    if listener.is_backing_off() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            match self.admit(events, io, h, false) {
+                Ok(id) => {
+                    let i = id.slot();
+                    self.deliver(i, events, io, handler, ConnEvent::Opened);
+                    self.settle(i, 0, events, io, handler);
+                }
+                Err(r) => {
+                    io.close(events, r.handle);
+                    self.stats.refused += 1;
+                    warn!("levent: connection refused: {}", r.error);
+                    handler.refused(Refusal::Engine(r.error));
+                }
+            }
+        }
+    }
+
+    fn pause(&mut self, events: &mut dyn Events<T>) {
+        if let (false, Some(l)) = (self.paused, self.listener.as_mut()) {
+            l.disable(events);
+            self.paused = true;
+            self.stats.full += 1;
+            info!("levent: all {} connection slots busy: accepting paused", C);
+        }
+    }
+
+    fn resume(&mut self, events: &mut dyn Events<T>) {
+        if let (true, Some(l)) = (self.paused, self.listener.as_mut()) {
+            l.enable(events);
+            self.paused = false;
+            info!("levent: a connection slot is free: accepting again");
+        }
+    }
+
+    /// Tell the application what `out` says, in the order of the module documentation, until
+    /// the connection is closed.
+    fn report<IO: Transport<Handle = H>>(
+        &mut self,
+        i: usize,
+        out: Outcome,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+    ) {
+        let mut evs: [Option<ConnEvent>; 5] = [None; 5];
+        let mut n = 0;
+        let mut push = |ev| {
+            if let Some(slot) = evs.get_mut(n) {
+                *slot = Some(ev);
+                n += 1;
+            }
+        };
+        if out.connected() {
+            push(ConnEvent::Opened);
+        }
+        if out.readable() {
+            push(ConnEvent::Read);
+        }
+        if out.drained() {
+            push(ConnEvent::Drained);
+        }
+        if out.eof() {
+            push(ConnEvent::Eof);
+        }
+        if let Some(e) = out.error() {
+            push(ConnEvent::Error(e));
+        } else if out.read_timeout() || out.write_timeout() {
+            push(ConnEvent::Timeout {
+                read: out.read_timeout(),
+            });
+        }
+        for ev in evs.into_iter().flatten() {
+            let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else {
+                return;
+            };
+            if live.end == End::Close {
+                return;
+            }
+            match ev {
+                ConnEvent::Eof if self.cfg.close_on_eof && live.end == End::Open => {
+                    live.end = End::Finish;
+                }
+                ConnEvent::Error(_) | ConnEvent::Timeout { .. } => live.end = End::Close,
+                _ => {}
+            }
+            self.deliver(i, events, io, handler, ev);
+        }
+    }
+
+    fn view<'a, IO: Transport<Handle = H>>(
+        &'a mut self,
+        i: usize,
+        events: &'a mut dyn Events<T>,
+        io: &'a mut IO,
+    ) -> Option<Conn<'a, T, IO, B, U>> {
+        let wrap = self.wrap;
+        let slot = self.slots.get_mut(i)?;
+        let serial = slot.serial;
+        let live = slot.live.as_mut()?;
+        Some(Conn {
+            id: ConnId {
+                slot: i as u32,
+                serial,
+            },
+            datum: wrap(Route(i as u32)),
+            conn: &mut live.conn,
+            state: &mut live.state,
+            end: &mut live.end,
+            events,
+            io,
+        })
+    }
+
+    fn deliver<IO: Transport<Handle = H>>(
+        &mut self,
+        i: usize,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+        ev: ConnEvent,
+    ) {
+        if let Some(mut c) = self.view(i, events, io) {
+            handler.event(&mut c, ev);
+        }
+    }
+
+    /// After the events of a firing: close the connection if it ended, or if it is finishing and
+    /// nothing is left to do: its output went out, and its input is empty or was left untouched
+    /// by the application (which holds `before` bytes of input before the events).
+    fn settle<IO: Transport<Handle = H>>(
+        &mut self,
+        i: usize,
+        before: usize,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        handler: &mut dyn ConnHandler<T, IO, B, U>,
+    ) {
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else {
+            return;
+        };
+        if live.end == End::Finish && live.conn.output().is_empty() {
+            let input = live.conn.input().len();
+            if input == 0 || input >= before {
+                live.end = End::Close;
+            }
+        }
+        if live.end != End::Close {
+            return;
+        }
+        self.deliver(i, events, io, handler, ConnEvent::Closed);
+        if let Some(live) = self.free_slot(i, events) {
+            // The transport goes whatever `close_on_free` says: the table owns its connections.
+            let h = live.conn.release(events);
+            io.close(events, h);
+        }
+    }
+}
+
+/// A connection of a [`ConnTable`], with the engine and the IO storage it runs on: what a
+/// [`ConnHandler`] gets with each [`ConnEvent`]. Its methods are those of [`Connection`] without
+/// the engine and IO arguments.
+pub struct Conn<'a, T, IO: Transport, B, U> {
+    id: ConnId,
+    datum: T,
+    conn: &'a mut Connection<IO::Handle, B>,
+    state: &'a mut U,
+    end: &'a mut End,
+    events: &'a mut dyn Events<T>,
+    io: &'a mut IO,
+}
+
+impl<T, IO: Transport, B: Buffer, U> fmt::Debug for Conn<'_, T, IO, B, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id)
+            .field("handle", &self.conn.handle_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
+    /// The connection's id: keep it to reach the connection later ([`ConnTable::with`]).
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The input buffer: look at (parse) what arrived, then [`consume`](Self::consume) it.
+    pub fn input(&self) -> &B {
+        self.conn.input()
+    }
+
+    /// The output buffer: what is still waiting to be sent.
+    pub fn output(&self) -> &B {
+        self.conn.output()
+    }
+
+    /// The address of the peer, where the transport knows it.
+    pub fn peer_addr(&self) -> Option<core::net::SocketAddr> {
+        self.io.peer_addr(self.conn.handle_id())
+    }
+
+    /// The transport handle.
+    pub fn handle_id(&self) -> IO::Handle {
+        self.conn.handle_id()
+    }
+
+    /// Queue `data` for sending (see [`Connection::write`]); returns how much was taken.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        self.conn.write(self.events, self.io, data)
+    }
+
+    /// Send everything in the input back out, as it arrived (see [`Connection::echo`]).
+    pub fn echo(&mut self) -> usize {
+        self.conn.echo(self.events, self.io)
+    }
+
+    /// Consume `n` bytes of input.
+    pub fn consume(&mut self, n: usize) -> usize {
+        self.conn.consume(self.events, n)
+    }
+
+    /// Take input bytes into `buf`.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        self.conn.read(self.events, buf)
+    }
+
+    /// Take one complete line of input (see [`Buffer::read_line`]).
+    pub fn read_line(&mut self, eol: Eol, out: &mut [u8]) -> Result<Option<usize>, LineTooLong> {
+        self.conn.read_line(self.events, eol, out)
+    }
+
+    /// Enable reading and/or writing (libevent's `bufferevent_enable`).
+    pub fn enable(&mut self, what: Interest) {
+        self.conn.enable(self.events, what);
+    }
+
+    /// Stop reading until [`enable`](Self::enable).
+    pub fn disable_reading(&mut self) {
+        self.conn.disable_reading(self.events);
+    }
+
+    /// Change watermarks and timeouts of this connection.
+    pub fn set_options(&mut self, opts: ConnOptions) {
+        self.conn.set_options(self.events, opts);
+    }
+
+    /// Flush the output, then shut down writing; reading continues.
+    pub fn shutdown(&mut self) -> Result<(), IoError> {
+        self.conn.shutdown(self.events, self.io)
+    }
+
+    /// Close the connection once the event being handled is done: pending output is dropped.
+    /// [`ConnEvent::Closed`] follows.
+    pub fn close(&mut self) {
+        *self.end = End::Close;
+    }
+
+    /// Close once the output went out (and the input is consumed, or the application stopped
+    /// consuming it): [`ConnEvent::Drained`] keeps coming meanwhile.
+    pub fn finish(&mut self) {
+        if *self.end == End::Open {
+            *self.end = End::Finish;
+        }
+    }
+
+    /// Whether the connection is closing ([`close`](Self::close) or [`finish`](Self::finish)
+    /// was asked, or it ended).
+    pub fn is_closing(&self) -> bool {
+        *self.end != End::Open
+    }
+
+    /// The application's state of this connection.
+    pub fn state(&mut self) -> &mut U {
+        self.state
+    }
+
+    /// The buffered connection itself.
+    pub fn connection(&mut self) -> &mut Connection<IO::Handle, B> {
+        self.conn
+    }
+
+    /// The engine.
+    pub fn events(&mut self) -> &mut dyn Events<T> {
+        self.events
+    }
+
+    /// The IO storage.
+    pub fn io(&mut self) -> &mut IO {
+        self.io
+    }
+
+    /// Make an event of this connection's own (a timer, say), routed back to it as
+    /// [`ConnEvent::Fired`]. Count it in [`TableConfig::extra_events`], and free it when the
+    /// connection closes.
+    pub fn create_event(&mut self, ev: Event) -> Result<EventId, CreateError> {
+        self.events.create(ev, self.datum).map_err(|r| r.error)
+    }
+
+    /// The application's state, the connection, the engine and the IO storage at once, for code
+    /// written against [`Connection`].
+    pub fn parts(
+        &mut self,
+    ) -> (
+        &mut U,
+        &mut Connection<IO::Handle, B>,
+        &mut dyn Events<T>,
+        &mut IO,
+    ) {
+        (self.state, self.conn, self.events, self.io)
+    }
+}
