@@ -236,17 +236,21 @@ impl<IO: levent_core::Transport> ConnHandler<Ev, IO, ChainBuffer, ()> for Echo {
 impl<W: NetWorld> EchoServer<W> {
     fn new(e: &mut Eng, w: &mut W, opts: ConnOptions) -> (Self, std::net::SocketAddr) {
         let (lh, target) = w.listen();
+        (Self::on(e, w, lh, opts), target)
+    }
+
+    /// A server on listening socket `lh`.
+    fn on(e: &mut Eng, w: &mut W, lh: W::Handle, opts: ConnOptions) -> Self {
         let cfg = TableConfig {
             conn: opts,
             ..TableConfig::default()
         };
         let mut table = Table::<W, ()>::with_datum(cfg, Ev::Server);
         table.listen(e, w.io(), lh).unwrap();
-        let server = EchoServer {
+        EchoServer {
             table,
             seen: Echo::default(),
-        };
-        (server, target)
+        }
     }
 
     fn handle(&mut self, e: &mut Eng, w: &mut W, f: &Fired<Ev>, r: Route) {
@@ -384,9 +388,14 @@ pub fn client_that_stops_reading_keeps_server_output_bounded<W: NetWorld>() {
         read_high: 64 * 1024,
         ..ConnOptions::DEFAULT
     };
-    let (mut server, target) = EchoServer::<W>::new(&mut e, &mut w, opts);
+    let (lh, target) = w.listen();
+    w.small_buffers(lh);
+    let mut server = EchoServer::<W>::on(&mut e, &mut w, lh, opts);
     server.seen.output_limit = LIMIT;
-    let (mut cs, ids) = clients(&mut e, &mut w, target, 1);
+    let mut cs = Table::<W, Client>::with_datum(TableConfig::default(), Ev::Client);
+    let h = w.connect(target);
+    w.small_buffers(h);
+    let ids = [cs.connect(&mut e, w.io(), h).unwrap()];
     let mut data = vec![0u8; TOTAL];
     fastrand::Rng::with_seed(7).fill(&mut data);
     let data = &data[..];
