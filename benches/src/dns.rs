@@ -11,7 +11,7 @@
 //! `levent_hosts::alloc::Counting`),
 //! after a warm-up of 1,000 lookups.
 
-use levent_core::Engine;
+use levent_core::{Engine, Route};
 use levent_core::dns::{Config, Hosts, Query, RData, Rcode};
 use levent_hosts::alloc::{allocations, count_here};
 use levent_hosts::dns::{HostResolver, HostServer};
@@ -75,7 +75,14 @@ impl Drop for Served {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Ev {
     Dns,
+    Server(Route),
     Tick,
+}
+
+impl From<Route> for Ev {
+    fn from(r: Route) -> Ev {
+        Ev::Server(r)
+    }
 }
 
 /// Start levent's DNS server on a loopback port: every A query gets `192.0.2.1`, anything else
@@ -91,34 +98,30 @@ pub fn serve() -> io::Result<Served> {
             io.set_buffers(udp, 1 << 20, 1 << 20)?;
             let addr = io.local_addr(udp)?;
             let mut host = levent_hosts::default_host()?;
-            let mut e: Box<Engine<Ev, 64, 16, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
-            let other = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
-            let mut server: Box<HostServer<1>> =
-                Box::new(levent_core::dns::Server::new(&mut *e, Ev::Dns).map_err(|e| other(&e))?);
-            server
-                .serve_udp(&mut *e, &io, udp, Ev::Dns)
-                .map_err(|e| other(&e))?;
+            let mut e: levent_hosts::Engine<Ev, 64, 16> = levent_hosts::engine();
+            let mut server: Box<HostServer<Ev, 1>> =
+                Box::new(levent_core::dns::Server::new(&mut e, 0)?);
+            server.serve_udp(&mut e, &io, udp)?;
             e.start(
                 levent_core::Event::timer().persist(),
                 Ev::Tick,
                 Some(Duration::from_millis(20)),
-            )
-            .map_err(|e| other(&e))?;
+            )?;
             let _ = tx.send(Ok(addr));
             let answer = RData::A([192, 0, 2, 1].into());
             while !flag.load(Ordering::Relaxed) {
                 let Some(f) = e.next(&mut host)? else {
                     break;
                 };
-                if f.datum != Ev::Dns {
+                let Ev::Server(route) = f.datum else {
                     continue;
-                }
-                while let Some(req) = server.handle(&mut *e, &mut io, &f) {
+                };
+                while let Some(req) = server.handle(&mut e, &mut io, &f, route) {
                     let msg = req.message();
                     let Some(q) = msg.question() else { continue };
                     let a = q.qtype == levent_core::dns::RType::A;
                     let rcode = if a { Rcode::NOERROR } else { Rcode::NXDOMAIN };
-                    let _ = req.respond(&mut *e, &mut io, rcode, true, |b| {
+                    let _ = req.respond(&mut e, &mut io, rcode, true, |b| {
                         if a {
                             b.answer(q.name, 60, &answer)?;
                         }

@@ -8,7 +8,7 @@ mod common;
 use common::example;
 
 use levent_core::dns::{Mx, NameBuf, RData, Rcode, Srv, Txt};
-use levent_core::{Engine, Event};
+use levent_core::{Event, Route};
 use levent_hosts::dns::HostServer;
 use levent_hosts::net::{ListenOptions, Sockets};
 use std::net::SocketAddr;
@@ -19,8 +19,14 @@ use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Ev {
-    Dns,
+    Dns(Route),
     Tick,
+}
+
+impl From<Route> for Ev {
+    fn from(r: Route) -> Ev {
+        Ev::Dns(r)
+    }
 }
 
 /// levent's DNS server with a small zone under `test.`, in a thread, until dropped.
@@ -58,11 +64,11 @@ fn serve() -> TestServer {
             })
             .unwrap();
         let mut host = levent_hosts::default_host().unwrap();
-        let mut e: Box<Engine<Ev, 64, 32, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
-        let mut server: Box<HostServer<4>> =
-            Box::new(levent_core::dns::Server::new(&mut *e, Ev::Dns).unwrap());
-        server.serve_udp(&mut *e, &io, udp, Ev::Dns).unwrap();
-        server.serve_tcp(&mut *e, &io, tcp, Ev::Dns).unwrap();
+        let mut e: levent_hosts::Engine<Ev, 64, 32> = levent_hosts::engine();
+        let mut server: Box<HostServer<Ev, 4>> =
+            Box::new(levent_core::dns::Server::new(&mut e, 0).unwrap());
+        server.serve_udp(&mut e, &io, udp).unwrap();
+        server.serve_tcp(&mut e, &io, tcp).unwrap();
         e.start(
             Event::timer().persist(),
             Ev::Tick,
@@ -74,10 +80,10 @@ fn serve() -> TestServer {
             let Some(f) = e.next(&mut host).unwrap() else {
                 break;
             };
-            if f.datum != Ev::Dns {
+            let Ev::Dns(route) = f.datum else {
                 continue;
-            }
-            let Some(req) = server.handle(&mut *e, &mut io, &f) else {
+            };
+            let Some(req) = server.handle(&mut e, &mut io, &f, route) else {
                 continue;
             };
             let msg = req.message();
@@ -104,7 +110,7 @@ fn serve() -> TestServer {
                 ("notimp.test", _) => Rcode::NOTIMP,
                 ("garbage.test", _) => {
                     let id = msg.id().to_be_bytes();
-                    req.send_raw(&mut *e, &mut io, &[id[0], id[1], 0x81, 0x80, 0, 1])
+                    req.send_raw(&mut e, &mut io, &[id[0], id[1], 0x81, 0x80, 0, 1])
                         .unwrap();
                     continue;
                 }
@@ -156,7 +162,7 @@ fn serve() -> TestServer {
                 }
                 _ => Rcode::NXDOMAIN,
             };
-            let _ = req.respond(&mut *e, &mut io, rcode, true, |b| {
+            let _ = req.respond(&mut e, &mut io, rcode, true, |b| {
                 for (owner, data) in &answers {
                     b.answer(owner, 60, data)?;
                 }

@@ -4,20 +4,18 @@
 //!
 //! ```no_run
 //! use levent_core::dns::Query;
-//! use levent_core::Engine;
 //! use levent_hosts::net::Sockets;
 //!
 //! #[derive(Clone, Copy, Debug)]
 //! enum Ev { Dns }
-//! let mut engine: Box<Engine<Ev, 512, 64, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
+//! let mut engine: levent_hosts::Engine<Ev, 512, 64> = levent_hosts::engine();
 //! let mut host = levent_hosts::default_host()?;
 //! let mut io = Sockets::new();
 //! let (config, hosts) = levent_hosts::dns::system()?;
-//! let mut resolver = levent_hosts::dns::resolver::<_, 64>(&mut *engine, config, hosts, Ev::Dns)
-//!     .map_err(|e| std::io::Error::other(e.to_string()))?;
-//! resolver.lookup(&mut *engine, &mut io, Query::a("example.com").unwrap()).unwrap();
+//! let mut resolver = levent_hosts::dns::resolver::<_, 64>(&mut engine, config, hosts, Ev::Dns)?;
+//! resolver.lookup(&mut engine, &mut io, Query::a("example.com")?)?;
 //! while let Some(fired) = engine.next(&mut host)? {
-//!     if let Some(done) = resolver.handle(&mut *engine, &mut io, &fired) {
+//!     if let Some(done) = resolver.handle(&mut engine, &mut io, &fired) {
 //!         for addr in done.result.iter().flat_map(|a| a.addrs()) {
 //!             println!("{addr}");
 //!         }
@@ -52,8 +50,8 @@ pub const HOSTS: usize = 64;
 pub type HostResolver<const Q: usize = 128> = Resolver<SocketId, ChainBuffer, Q, HOSTS, 65535>;
 
 /// The core's DNS server sized for a host: `C` TCP connections (64 by default), 64 KiB
-/// messages, growable buffers.
-pub type HostServer<const C: usize = 64> = Server<SocketId, ChainBuffer, C, 65535>;
+/// messages, growable buffers; its events carry `T::from(route)`.
+pub type HostServer<T, const C: usize = 64> = Server<T, SocketId, ChainBuffer, C, 65535>;
 
 /// A line of a configuration file that was not used, and why.
 #[derive(Clone, PartialEq, Eq, Debug)]

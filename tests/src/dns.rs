@@ -8,7 +8,7 @@ use levent_core::dns::{
     MessageBuilder, NameBuf, Origin, Query, RData, RType, Rcode, Request, Resolver, Server, Txt,
 };
 use levent_core::io::{Accept, Connect, Datagram};
-use levent_core::{Engine, Event, EventId, Fired, Host, Platform};
+use levent_core::{Engine, Event, EventId, Fired, Host, Platform, Route};
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::{ListenOptions, SocketId, Sockets};
 use levent_hosts::sim::{Fate, SimNet};
@@ -177,8 +177,8 @@ impl DnsWorld for SimDns {
 pub enum Ev {
     /// The resolver.
     Dns,
-    /// Test server `n`.
-    Server(usize),
+    /// Test server `route.tag()`.
+    Server(Route),
     /// A delayed reply of server `n`.
     Delayed(usize),
     /// A connector.
@@ -187,10 +187,16 @@ pub enum Ev {
     Listen,
 }
 
-type Eng = Engine<Ev, 512, 128, 1>;
+impl From<Route> for Ev {
+    fn from(r: Route) -> Ev {
+        Ev::Server(r)
+    }
+}
+
+type Eng = Engine<Ev, 512, 128, 1, levent_hosts::Heap>;
 /// The resolver under test: 8 lookups, 8 hosts entries, 4 KiB messages.
 pub type TestResolver<H> = Resolver<H, ChainBuffer, 8, 8, 4096>;
-type TestServer<H> = Server<H, ChainBuffer, 4, 4096>;
+type TestServer<H> = Server<Ev, H, ChainBuffer, 4, 4096>;
 
 /// A record the test zone serves.
 #[derive(Clone, Debug)]
@@ -366,20 +372,16 @@ impl<W: DnsWorld> Bed<W> {
     /// As [`new`](Self::new), with the configuration shaped by `shape` (servers are added).
     pub fn with(servers: usize, shape: impl FnOnce(&mut Config)) -> Self {
         let mut w = W::new();
-        let mut e: Box<Eng> = Box::new(Engine::new(w.platform()));
+        let mut e = Box::new(Eng::new(w.platform()));
         e.loop_exit(Some(Duration::from_secs(60))).unwrap();
         let mut zones = vec![];
         let mut config = Config::new();
         config.timeout = Duration::from_millis(300);
         for i in 0..servers {
             let (udp, tcp, addr) = w.server_sockets();
-            let mut server: TestServer<W::H> = Server::new(&mut *e, Ev::Server(i)).unwrap();
-            server
-                .serve_udp(&mut *e, w.io(), udp, Ev::Server(i))
-                .unwrap();
-            server
-                .serve_tcp(&mut *e, w.io(), tcp, Ev::Server(i))
-                .unwrap();
+            let mut server: TestServer<W::H> = Server::new(&mut *e, i as u16).unwrap();
+            server.serve_udp(&mut *e, w.io(), udp).unwrap();
+            server.serve_tcp(&mut *e, w.io(), tcp).unwrap();
             config.add_server(addr).unwrap();
             zones.push(Zone {
                 server,
@@ -450,7 +452,7 @@ impl<W: DnsWorld> Bed<W> {
                     self.order.push(id);
                 }
             }
-            Ev::Server(i) => self.serve(i, f),
+            Ev::Server(r) => self.serve(r, f),
             Ev::Delayed(i) => {
                 let z = &mut self.zones[i];
                 if let Some(k) = z.delayed.iter().position(|d| d.0 == f.id) {
@@ -463,7 +465,8 @@ impl<W: DnsWorld> Bed<W> {
         }
     }
 
-    fn serve(&mut self, i: usize, f: &Fired<Ev>) {
+    fn serve(&mut self, r: Route, f: &Fired<Ev>) {
+        let i = usize::from(r.tag());
         let spoofer = match self.zones[i].quirks.spoof_first && self.zones[i].spoofer.is_none() {
             true => Some(self.w.io().bind("127.0.0.1:0".parse().unwrap()).unwrap()),
             false => None,
@@ -473,7 +476,7 @@ impl<W: DnsWorld> Bed<W> {
             z.spoofer = spoofer;
         }
         let server_udp = z.server.udp_socket().unwrap();
-        let Some(req) = z.server.handle(&mut *self.e, self.w.io(), f) else {
+        let Some(req) = z.server.handle(&mut *self.e, self.w.io(), f, r) else {
             return;
         };
         let msg = req.message();
@@ -551,7 +554,7 @@ impl<W: DnsWorld> Bed<W> {
 }
 
 fn reply_raw<H, IO>(
-    req: Request<'_, H, ChainBuffer, 4, 4096>,
+    req: Request<'_, Ev, H, ChainBuffer, 4, 4096>,
     e: &mut Eng,
     io: &mut IO,
     bytes: &[u8],

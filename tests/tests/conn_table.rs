@@ -306,7 +306,7 @@ fn a_connection_the_engine_has_no_room_for_is_refused_reported_and_closed() {
     let first = w.net.connect(PORT);
     w.run();
     // Take every free event.
-    while w.engine.create(Event::timer(), Route::LISTENER).is_ok() {}
+    while w.engine.create(Event::timer(), Route::listener(0)).is_ok() {}
     let second = w.net.connect(PORT);
     w.run();
     assert_eq!(w.table.len(), 1);

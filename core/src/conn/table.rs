@@ -87,24 +87,35 @@ use core::time::Duration;
 
 const NIL: u32 = u32::MAX;
 
-/// What the events of a [`ConnTable`] carry: the listener, or a connection slot. Make the
-/// engine's datum type `From<Route>` and hand the route of a fired event back to
-/// [`ConnTable::handle`].
+/// What the events of a [`ConnTable`] carry: which table (its [`TableConfig::tag`]), and the
+/// listener or a connection slot. Make the engine's datum type `From<Route>` and hand the route
+/// of a fired event back to [`ConnTable::handle`]; with several tables on one engine, route by
+/// [`tag`](Self::tag).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Route(u32);
+pub struct Route {
+    tag: u16,
+    slot: u32,
+}
 
 impl Route {
-    /// The route of a table's listener.
-    pub const LISTENER: Route = Route(u32::MAX);
+    /// The route of the listener (and of a layer's own events) of the table tagged `tag`.
+    pub const fn listener(tag: u16) -> Route {
+        Route { tag, slot: NIL }
+    }
 
     /// The slot this route names, or `None` for the listener.
     pub const fn slot(self) -> Option<usize> {
-        if self.0 == u32::MAX {
+        if self.slot == NIL {
             None
         } else {
-            Some(self.0 as usize)
+            Some(self.slot as usize)
         }
+    }
+
+    /// The tag of the table this route belongs to.
+    pub const fn tag(self) -> u16 {
+        self.tag
     }
 }
 
@@ -224,6 +235,8 @@ pub const fn events_needed(conns: usize, extra: usize) -> usize {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TableConfig {
+    /// A number the table's routes carry ([`Route::tag`]), to tell several tables apart.
+    pub tag: u16,
     /// Watermarks and timeouts of every connection.
     pub conn: ConnOptions,
     /// Engine events the application makes per connection ([`Conn::create_event`]), so that
@@ -245,6 +258,7 @@ pub struct TableConfig {
 impl Default for TableConfig {
     fn default() -> Self {
         TableConfig {
+            tag: 0,
             conn: ConnOptions::DEFAULT,
             extra_events: 0,
             close_on_eof: true,
@@ -429,7 +443,7 @@ where
         if !free.covers(&need) {
             return Err(SetupError::TooSmall { need, free });
         }
-        let mut listener = Listener::new(events, io, handle, (self.wrap)(Route::LISTENER))
+        let mut listener = Listener::new(events, io, handle, (self.wrap)(Route::listener(self.cfg.tag)))
             .map_err(|_| SetupError::TooSmall { need, free })?;
         listener.set_backoff(self.cfg.backoff);
         self.listener = Some(listener);
@@ -488,6 +502,15 @@ where
         })
     }
 
+    /// The id of the connection in slot `slot`, if one is open there.
+    pub fn id_at(&self, slot: usize) -> Option<ConnId> {
+        let s = self.slots.get(slot)?;
+        s.live.as_ref().map(|_| ConnId {
+            slot: slot as u32,
+            serial: s.serial,
+        })
+    }
+
     /// The connection `id` names, if it is still open.
     pub fn get(&self, id: ConnId) -> Option<&Connection<H, B>> {
         self.live_of(id).map(|l| &l.conn)
@@ -540,8 +563,10 @@ where
         connecting: bool,
     ) -> Result<ConnId, ConnRejected<T, H, B>> {
         let i = self.free;
-        let route = Route(i);
-        let datum = (self.wrap)(route);
+        let datum = (self.wrap)(Route {
+            tag: self.cfg.tag,
+            slot: i,
+        });
         let Some(slot) = self.slots.get_mut(i as usize) else {
             return Err(ConnRejected {
                 error: CreateError::Full,
@@ -820,7 +845,7 @@ where
         events: &'a mut dyn Events<T>,
         io: &'a mut IO,
     ) -> Option<Conn<'a, T, IO, B, U>> {
-        let wrap = self.wrap;
+        let (wrap, tag) = (self.wrap, self.cfg.tag);
         let slot = self.slots.get_mut(i)?;
         let serial = slot.serial;
         let live = slot.live.as_mut()?;
@@ -829,7 +854,10 @@ where
                 slot: i as u32,
                 serial,
             },
-            datum: wrap(Route(i as u32)),
+            datum: wrap(Route {
+                tag,
+                slot: i as u32,
+            }),
             conn: &mut live.conn,
             state: &mut live.state,
             end: &mut live.end,
@@ -919,6 +947,11 @@ impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
     /// The output buffer: what is still waiting to be sent.
     pub fn output(&self) -> &B {
         self.conn.output()
+    }
+
+    /// Whether the peer has closed its writing side.
+    pub fn at_eof(&self) -> bool {
+        self.conn.at_eof()
     }
 
     /// The address of the peer, where the transport knows it.

@@ -3,8 +3,9 @@
 //!
 //! The application opens the sockets (a UDP socket with [`Datagram::bind`], a TCP listener with
 //! its storage's `listen`), hands their handles to [`Server::serve_udp`] and
-//! [`Server::serve_tcp`], and forwards every fired event carrying the server's datum to
-//! [`Server::handle`]. That returns a [`Request`] when a whole query has arrived: look at its
+//! [`Server::serve_tcp`], and forwards every fired event carrying the server's [`Route`] (its
+//! events carry `T::from(route)`, with [`Config::tag`](crate::conn::TableConfig::tag) telling
+//! several servers on one engine apart) to [`Server::handle`]. That returns a [`Request`] when a whole query has arrived: look at its
 //! [`message`](Request::message), then answer it once, with records
 //! ([`Request::reply`]), with a [`MessageBuilder`] for anything else ([`Request::respond`]), with
 //! raw bytes ([`Request::send_raw`], for tests that need a misbehaving server), or not at all
@@ -15,10 +16,10 @@
 //!   record advertises (at most the server's buffer, `M` bytes). Records that do not fit are
 //!   left out and the TC flag is set, so the client asks again over TCP (RFC 1035 §4.2.1,
 //!   RFC 7766). A query with EDNS gets EDNS in its reply when it fits (RFC 6891 §7).
-//! - **TCP** connections use the core's [`Connection`] with buffers `B`, read queries framed
-//!   with a 2-byte length (several per connection, pipelined, answered in order), and are closed
-//!   after 10 s without a query, or once a client that closed its side has all its answers. At most `C` connections are open;
-//!   beyond that a new one is closed at once.
+//! - **TCP** connections live in a [`ConnTable`] of `C` connections with buffers `B`; queries
+//!   are framed with a 2-byte length (several per connection, pipelined, answered in order), and
+//!   a connection is closed after 10 s without a query, or once a client that closed its side
+//!   has all its answers. While all `C` are busy, new connections wait in the kernel's backlog.
 //! - **Malformed queries** (anything [`Message::parse`] refuses, responses, or queries without
 //!   exactly one question) are answered FORMERR when their header can be read, and otherwise
 //!   dropped; neither ever reaches the application.
@@ -28,7 +29,9 @@ use super::error::EncodeError;
 use super::message::{HEADER_LEN, Message, Record};
 use super::types::{Flags, Rcode};
 use crate::buffer::Buffer;
-use crate::conn::{ConnOptions, Connection, Listener};
+use crate::conn::{
+    Conn, ConnEvent, ConnId, ConnOptions, ConnTable, NoHandler, Route, SetupError, TableConfig,
+};
 use crate::error::Rejected;
 use crate::event::{Event, EventId, Fired, Ready};
 use crate::events::Events;
@@ -42,95 +45,102 @@ use core::time::Duration;
 pub enum Origin {
     /// A UDP datagram from this address.
     Udp(SocketAddr),
-    /// TCP connection number `n` (an index below the server's `C`).
-    Tcp(usize),
+    /// A TCP connection.
+    Tcp(ConnId),
 }
 
 /// A DNS server port for one UDP socket and one TCP listener with up to `C` connections, over
-/// transport handles `H`, TCP buffers `B` and messages of up to `M` bytes. See the [module
-/// documentation](self).
-pub struct Server<H, B, const C: usize, const M: usize = 4096> {
+/// transport handles `H`, TCP buffers `B` and messages of up to `M` bytes; its events carry
+/// `T::from(route)`. See the [module documentation](self).
+pub struct Server<T, H, B, const C: usize, const M: usize = 4096> {
     wake: EventId,
     udp: Option<(H, EventId)>,
-    listener: Option<Listener<H>>,
-    conns: heapless::Vec<Option<Connection<H, B>>, C>,
+    table: ConnTable<T, H, B, C>,
     query: [u8; M],
     reply: [u8; M],
 }
 
-impl<H, B, const C: usize, const M: usize> fmt::Debug for Server<H, B, C, M>
+impl<T, H, B, const C: usize, const M: usize> fmt::Debug for Server<T, H, B, C, M>
 where
     H: fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("udp", &self.udp.as_ref().map(|u| &u.0))
-            .field("connections", &self.conns.iter().flatten().count())
+            .field("tcp", &self.table)
             .finish_non_exhaustive()
     }
 }
 
 const IDLE: Duration = Duration::from_secs(10);
 
-impl<H, B, const C: usize, const M: usize> Server<H, B, C, M>
+impl<T, H, B, const C: usize, const M: usize> Server<T, H, B, C, M>
 where
+    T: Copy + From<Route>,
     H: Copy + PartialEq + fmt::Debug,
     B: Buffer + Default,
 {
-    /// A server with no socket yet; its events will carry `datum`.
+    /// A server with no socket yet, whose events carry routes tagged `tag`.
     ///
     /// # Errors
     ///
-    /// The engine has no room for its wake-up event; `datum` is handed back.
-    pub fn new<T: Copy>(events: &mut dyn Events<T>, datum: T) -> Result<Self, Rejected<T>> {
-        let wake = events.create(Event::user(), datum)?;
-        let mut conns = heapless::Vec::new();
-        for _ in 0..C {
-            let _ = conns.push(None);
-        }
+    /// The engine has no room for its wake-up event; the datum is handed back.
+    pub fn new(events: &mut dyn Events<T>, tag: u16) -> Result<Self, Rejected<T>> {
+        let wake = events.create(Event::user(), T::from(Route::listener(tag)))?;
+        let cfg = TableConfig {
+            tag,
+            conn: ConnOptions {
+                read_timeout: Some(IDLE),
+                write_timeout: Some(IDLE),
+                ..ConnOptions::DEFAULT
+            },
+            // A client that closed its side still gets its answers (see `finished`).
+            close_on_eof: false,
+            ..TableConfig::default()
+        };
         Ok(Server {
             wake,
             udp: None,
-            listener: None,
-            conns,
+            table: ConnTable::new(cfg),
             query: [0; M],
             reply: [0; M],
         })
     }
 
-    /// Answer questions arriving on UDP socket `socket` (bound by the application); its event
-    /// carries `datum` (the same as the server's, so that the application routes it here).
+    fn route(&self) -> Route {
+        Route::listener(self.table.config().tag)
+    }
+
+    /// Answer questions arriving on UDP socket `socket` (bound by the application).
     ///
     /// # Errors
     ///
     /// The engine has no room for the socket's read event.
-    pub fn serve_udp<T: Copy, IO: Datagram<Handle = H>>(
+    pub fn serve_udp<IO: Datagram<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &IO,
         socket: H,
-        datum: T,
     ) -> Result<(), Rejected<T>> {
+        let datum = T::from(self.route());
         let ev = events.start(Event::read(io.source(socket)).persist(), datum, None)?;
         self.udp = Some((socket, ev));
         Ok(())
     }
 
-    /// Accept TCP connections on listening transport `listener` and answer their questions;
-    /// its events and its connections' carry `datum`.
+    /// Accept TCP connections on listening transport `listener` and answer their questions.
     ///
     /// # Errors
     ///
-    /// The engine has no room for the listener's events.
-    pub fn serve_tcp<T: Copy, IO: Accept<Handle = H>>(
+    /// The engine has no room for the listener and all `C` connections
+    /// ([`SetupError::TooSmall`]).
+    pub fn serve_tcp<IO: Accept<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &IO,
         listener: H,
-        datum: T,
-    ) -> Result<(), Rejected<T>> {
-        self.listener = Some(Listener::new(events, io, listener, datum)?);
-        Ok(())
+    ) -> Result<(), SetupError> {
+        self.table.listen(events, io, listener)
     }
 
     /// The UDP socket served, if any.
@@ -140,15 +150,7 @@ where
 
     /// How many TCP connections are open.
     pub fn connections(&self) -> usize {
-        self.conns.iter().flatten().count()
-    }
-
-    /// Whether `id` is one of the server's events.
-    pub fn owns(&self, id: EventId) -> bool {
-        id == self.wake
-            || self.udp.is_some_and(|u| u.1 == id)
-            || self.listener.as_ref().is_some_and(|l| l.owns(id))
-            || self.conns.iter().flatten().any(|c| c.owns(id))
+        self.table.len()
     }
 
     /// Send a datagram from the server's UDP socket: an answer given later than its
@@ -167,84 +169,49 @@ where
         io.send_to(socket, bytes, to).map(|_| ())
     }
 
-    /// Handle a fired event: accept connections, read queries; returns the next query to answer,
-    /// if one has arrived. When more may be waiting the server re-activates its event, so the
-    /// loop brings it back here.
-    pub fn handle<T: Copy, IO>(
+    /// Handle a fired event whose datum carried `route`: accept connections, read queries;
+    /// returns the next query to answer, if one has arrived. When more may be waiting the server
+    /// re-activates its event, so the loop brings it back here.
+    pub fn handle<IO>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
         fired: &Fired<T>,
-    ) -> Option<Request<'_, H, B, C, M>>
+        route: Route,
+    ) -> Option<Request<'_, T, H, B, C, M>>
     where
         IO: Datagram<Handle = H> + Accept<Handle = H>,
     {
-        if let Some((socket, ev)) = self.udp
-            && fired.id == ev
-        {
-            return self.read_udp(events, io, socket, ev);
-        }
-        if self.listener.as_ref().is_some_and(|l| l.owns(fired.id)) {
-            self.accept(events, io, fired.datum);
-            return None;
-        }
-        if fired.id == self.wake {
-            return self.next_tcp_query(events, io);
-        }
-        let i = self
-            .conns
-            .iter()
-            .position(|c| c.as_ref().is_some_and(|c| c.owns(fired.id)))?;
-        let conn = self.conns[i].as_mut()?;
-        let out = conn.handle(events, io, fired);
-        // A client that closed its side is done once its last answer has gone out.
-        let finished = conn.at_eof() && !has_query(conn.input()) && conn.output().is_empty();
-        if out.failed() || finished {
-            if let Some(c) = self.conns[i].take() {
-                c.close(events, io);
+        if route.slot().is_none() {
+            if let Some((socket, ev)) = self.udp
+                && fired.id == ev
+            {
+                return self.read_udp(events, io, socket, ev);
             }
-            return None;
+            if fired.id == self.wake {
+                return self.next_tcp_query(events, io);
+            }
         }
-        if out.readable() {
+        let mut readable = false;
+        self.table.handle(events, io, fired, route, |c, ev| {
+            readable |= ev == ConnEvent::Read;
+            if matches!(ev, ConnEvent::Read | ConnEvent::Drained | ConnEvent::Eof) && finished(c) {
+                c.close();
+            }
+        });
+        if readable {
             let _ = events.activate(self.wake, Ready::USER);
         }
         None
     }
 
-    fn accept<T: Copy, IO: Accept<Handle = H>>(
-        &mut self,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-        datum: T,
-    ) {
-        let Some(listener) = self.listener.as_mut() else {
-            return;
-        };
-        while let Some(r) = listener.accept(events, io) {
-            let Ok(h) = r else { continue };
-            let Some(slot) = self.conns.iter_mut().find(|c| c.is_none()) else {
-                io.close(events, h);
-                continue;
-            };
-            let opts = ConnOptions {
-                read_timeout: Some(IDLE),
-                write_timeout: Some(IDLE),
-                ..ConnOptions::DEFAULT
-            };
-            match Connection::new(events, io, h, B::default(), B::default(), opts, datum) {
-                Ok(c) => *slot = Some(c),
-                Err(_) => io.close(events, h),
-            }
-        }
-    }
-
-    fn read_udp<T: Copy, IO>(
+    fn read_udp<IO>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
         socket: H,
         ev: EventId,
-    ) -> Option<Request<'_, H, B, C, M>>
+    ) -> Option<Request<'_, T, H, B, C, M>>
     where
         IO: Datagram<Handle = H> + Accept<Handle = H>,
     {
@@ -271,77 +238,55 @@ where
     }
 
     /// The next whole query waiting in a TCP connection's input.
-    fn next_tcp_query<T: Copy, IO>(
+    fn next_tcp_query<IO>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
-    ) -> Option<Request<'_, H, B, C, M>>
+    ) -> Option<Request<'_, T, H, B, C, M>>
     where
         IO: Datagram<Handle = H> + Accept<Handle = H>,
     {
         let mut found = None;
-        for (i, slot) in self.conns.iter_mut().enumerate() {
-            let Some(conn) = slot.as_mut() else { continue };
-            while has_query(conn.input()) {
-                let mut head = [0u8; 2];
-                conn.input().peek(0, &mut head);
-                let len = usize::from(u16::from_be_bytes(head));
-                if len > M {
-                    // Longer than any question levent answers: drop the connection.
-                    if let Some(c) = slot.take() {
-                        c.close(events, io);
-                    }
-                    break;
-                }
-                conn.input().peek(2, &mut self.query[..len]);
-                conn.consume(events, 2 + len);
-                match check(&self.query[..len]) {
-                    Check::Query => {
-                        found = Some((i, len));
-                        break;
-                    }
-                    Check::FormErr => {
-                        if let Ok(bytes) = formerr(&self.query[..len], &mut self.reply) {
-                            write_framed(conn, events, io, bytes);
-                        }
-                    }
-                    Check::Drop => {}
-                }
-            }
+        for slot in 0..C {
+            let Some(id) = self.table.id_at(slot) else {
+                continue;
+            };
+            let (query, reply) = (&mut self.query, &mut self.reply);
+            self.table.with(events, io, id, &mut NoHandler, |c| {
+                found = take_query(c, query, reply).map(|len| (id, len));
+            });
             if found.is_some() {
                 break;
             }
         }
-        let (i, len) = found?;
+        let (id, len) = found?;
         // Another connection (or this one) may hold a further query.
         let _ = events.activate(self.wake, Ready::USER);
-        self.request(len, Origin::Tcp(i))
+        self.request(len, Origin::Tcp(id))
     }
 
-    fn request(&mut self, len: usize, origin: Origin) -> Option<Request<'_, H, B, C, M>> {
+    fn request(&mut self, len: usize, origin: Origin) -> Option<Request<'_, T, H, B, C, M>> {
         let msg = Message::parse(&self.query[..len]).ok()?;
         Some(Request {
             msg,
             origin,
             reply: &mut self.reply,
             udp: self.udp.map(|u| u.0),
-            conns: &mut self.conns,
+            table: &mut self.table,
         })
     }
 
     /// Close the sockets and connections and free every event.
-    pub fn close<T: Copy, IO>(mut self, events: &mut dyn Events<T>, io: &mut IO)
+    pub fn close<IO>(mut self, events: &mut dyn Events<T>, io: &mut IO)
     where
         IO: Datagram<Handle = H> + Accept<Handle = H>,
     {
-        for c in self.conns.iter_mut() {
-            if let Some(c) = c.take() {
-                c.close(events, io);
+        for slot in 0..C {
+            if let Some(id) = self.table.id_at(slot) {
+                self.table.close(events, io, id, &mut NoHandler);
             }
         }
-        if let Some(l) = self.listener.take() {
-            l.close(events, io);
-        }
+        self.table.close_listener(events, io);
         if let Some((socket, ev)) = self.udp.take() {
             let _ = events.free(ev);
             Datagram::close(io, events, socket);
@@ -350,25 +295,57 @@ where
     }
 }
 
+/// A client that closed its side is done once its last answer has gone out.
+fn finished<T: Copy, IO: Transport, B: Buffer, U>(c: &Conn<'_, T, IO, B, U>) -> bool {
+    c.at_eof() && !has_query(c.input()) && c.output().is_empty()
+}
+
+/// Take the next whole query out of `c`'s input into `query`, answering FORMERR (with `reply`
+/// as scratch) to unreadable ones and dropping the connection when a length is too large for
+/// `query`. Returns its length.
+fn take_query<T: Copy, IO: Transport, B: Buffer, U>(
+    c: &mut Conn<'_, T, IO, B, U>,
+    query: &mut [u8],
+    reply: &mut [u8],
+) -> Option<usize> {
+    while has_query(c.input()) {
+        let mut head = [0u8; 2];
+        c.input().peek(0, &mut head);
+        let len = usize::from(u16::from_be_bytes(head));
+        let Some(q) = query.get_mut(..len) else {
+            // Longer than any question levent answers: drop the connection.
+            c.close();
+            return None;
+        };
+        c.input().peek(2, q);
+        c.consume(2 + len);
+        match check(q) {
+            Check::Query => return Some(len),
+            Check::FormErr => {
+                if let Ok(bytes) = formerr(q, reply) {
+                    write_framed(c, bytes);
+                }
+            }
+            Check::Drop => {}
+        }
+    }
+    if finished(c) {
+        c.close();
+    }
+    None
+}
+
 fn has_query<B: Buffer>(input: &B) -> bool {
     let mut head = [0u8; 2];
     input.peek(0, &mut head) == 2 && input.len() >= 2 + usize::from(u16::from_be_bytes(head))
 }
 
-fn write_framed<H, B, T, IO>(
-    conn: &mut Connection<H, B>,
-    events: &mut dyn Events<T>,
-    io: &mut IO,
+fn write_framed<T: Copy, IO: Transport, B: Buffer, U>(
+    c: &mut Conn<'_, T, IO, B, U>,
     bytes: &[u8],
-) -> bool
-where
-    H: Copy + PartialEq + fmt::Debug,
-    B: Buffer,
-    T: Copy,
-    IO: Transport<Handle = H>,
-{
+) -> bool {
     let head = (bytes.len() as u16).to_be_bytes();
-    conn.write(events, io, &head) == 2 && conn.write(events, io, bytes) == bytes.len()
+    c.write(&head) == 2 && c.write(bytes) == bytes.len()
 }
 
 enum Check {
@@ -400,15 +377,17 @@ fn formerr<'b>(query: &[u8], out: &'b mut [u8]) -> Result<&'b [u8], EncodeError>
 
 /// A query to answer, as [`Server::handle`] returns it. Answer it once, or drop it to send
 /// nothing.
-pub struct Request<'s, H, B, const C: usize, const M: usize> {
+pub struct Request<'s, T, H, B, const C: usize, const M: usize> {
     msg: Message<'s>,
     origin: Origin,
     reply: &'s mut [u8; M],
     udp: Option<H>,
-    conns: &'s mut heapless::Vec<Option<Connection<H, B>>, C>,
+    table: &'s mut ConnTable<T, H, B, C>,
 }
 
-impl<H: fmt::Debug, B, const C: usize, const M: usize> fmt::Debug for Request<'_, H, B, C, M> {
+impl<T, H: fmt::Debug, B, const C: usize, const M: usize> fmt::Debug
+    for Request<'_, T, H, B, C, M>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("message", &self.msg)
@@ -417,8 +396,9 @@ impl<H: fmt::Debug, B, const C: usize, const M: usize> fmt::Debug for Request<'_
     }
 }
 
-impl<'s, H, B, const C: usize, const M: usize> Request<'s, H, B, C, M>
+impl<'s, T, H, B, const C: usize, const M: usize> Request<'s, T, H, B, C, M>
 where
+    T: Copy,
     H: Copy + PartialEq + fmt::Debug,
     B: Buffer + Default,
 {
@@ -452,7 +432,7 @@ where
     ///
     /// The reply could not be sent (the socket or connection failed); a record that cannot be
     /// encoded (a TXT string over 255 bytes) is [`IoError::Other`].
-    pub fn reply<T: Copy, IO: Datagram<Handle = H> + Transport<Handle = H>>(
+    pub fn reply<IO: Datagram<Handle = H> + Transport<Handle = H>>(
         self,
         events: &mut dyn Events<T>,
         io: &mut IO,
@@ -481,7 +461,7 @@ where
     /// # Errors
     ///
     /// As [`reply`](Self::reply).
-    pub fn respond<T: Copy, IO: Datagram<Handle = H> + Transport<Handle = H>>(
+    pub fn respond<IO: Datagram<Handle = H> + Transport<Handle = H>>(
         self,
         events: &mut dyn Events<T>,
         io: &mut IO,
@@ -498,7 +478,7 @@ where
             origin,
             reply,
             udp,
-            conns,
+            table,
             ..
         } = self;
         let (body, _) = reply.split_at_mut(limit);
@@ -514,7 +494,7 @@ where
             let _ = b.edns(&e);
         }
         let bytes = b.finish().map_err(|_| IoError::Other(0))?;
-        send(origin, udp, conns, events, io, bytes)
+        send(origin, udp, table, events, io, bytes)
     }
 
     /// Send `bytes` as the answer, whatever they are (tests use it to play a server that sends a
@@ -523,27 +503,27 @@ where
     /// # Errors
     ///
     /// As [`reply`](Self::reply).
-    pub fn send_raw<T: Copy, IO: Datagram<Handle = H> + Transport<Handle = H>>(
+    pub fn send_raw<IO: Datagram<Handle = H> + Transport<Handle = H>>(
         self,
         events: &mut dyn Events<T>,
         io: &mut IO,
         bytes: &[u8],
     ) -> Result<(), IoError> {
-        send(self.origin, self.udp, self.conns, events, io, bytes)
+        send(self.origin, self.udp, self.table, events, io, bytes)
     }
 }
 
 fn send<H, B, T, IO, const C: usize>(
     origin: Origin,
     udp: Option<H>,
-    conns: &mut heapless::Vec<Option<Connection<H, B>>, C>,
+    table: &mut ConnTable<T, H, B, C>,
     events: &mut dyn Events<T>,
     io: &mut IO,
     bytes: &[u8],
 ) -> Result<(), IoError>
 where
     H: Copy + PartialEq + fmt::Debug,
-    B: Buffer,
+    B: Buffer + Default,
     T: Copy,
     IO: Datagram<Handle = H> + Transport<Handle = H>,
 {
@@ -552,15 +532,15 @@ where
             let socket = udp.ok_or(IoError::Closed)?;
             io.send_to(socket, bytes, to).map(|_| ())
         }
-        Origin::Tcp(i) => {
-            let conn = conns
-                .get_mut(i)
-                .and_then(Option::as_mut)
-                .ok_or(IoError::Closed)?;
-            if write_framed(conn, events, io, bytes) {
-                Ok(())
-            } else {
-                Err(IoError::WouldBlock)
+        Origin::Tcp(id) => {
+            let mut sent = None;
+            table.with(events, io, id, &mut NoHandler, |c| {
+                sent = Some(write_framed(c, bytes));
+            });
+            match sent {
+                Some(true) => Ok(()),
+                Some(false) => Err(IoError::WouldBlock),
+                None => Err(IoError::Closed),
             }
         }
     }
