@@ -11,16 +11,13 @@
 use levent_core::Host;
 use levent_core::buffer::Eol;
 use levent_core::{ConnOptions, Connection, Engine, Event, Notifier};
+use levent_examples::Context;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::Sockets;
 use std::collections::VecDeque;
-use std::io::BufRead;
-use std::net::SocketAddr;
-use std::process::ExitCode;
+use std::io::{self, BufRead};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const NAME: &str = "client";
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
@@ -35,66 +32,49 @@ struct Typed {
     ended: bool,
 }
 
-fn main() -> ExitCode {
-    let addr = match levent_examples::address_arg(NAME, "127.0.0.1:8000") {
-        Ok(a) => a,
-        Err(code) => return code,
+fn main() -> io::Result<()> {
+    let Some(addr) = levent_examples::address_arg("client", "127.0.0.1:8000")? else {
+        return Ok(()); // --help
     };
-    match talk(addr) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => levent_examples::fail(NAME, e),
-    }
-}
-
-fn talk(addr: SocketAddr) -> Result<(), String> {
     let mut io = Sockets::new();
-    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
+    let mut host = levent_hosts::default_host()?;
     let mut engine: Engine<Ev, 8, 8, 1> = Engine::new(levent_hosts::PLATFORM);
-    let unreachable = |e: &dyn std::fmt::Display| format!("cannot connect to {addr}: {e}");
+    let cannot_connect = format!("cannot connect to {addr}");
 
-    let socket = io.connect(addr).map_err(|e| unreachable(&e))?;
+    let socket = io.connect(addr).context(&cannot_connect)?;
     let opts = ConnOptions {
         write_timeout: Some(Duration::from_secs(10)),
         ..ConnOptions::DEFAULT
     };
-    let mut conn = Connection::connecting(
-        &mut engine,
-        &io,
-        socket,
-        ChainBuffer::new(),
-        ChainBuffer::new(),
-        opts,
-        Ev::Server,
-    )
-    .map_err(|e| e.to_string())?;
+    let (input, output) = (ChainBuffer::new(), ChainBuffer::new());
+    let mut conn =
+        Connection::connecting(&mut engine, &io, socket, input, output, opts, Ev::Server)?;
 
     // Standard input arrives from a helper thread, through a notifier.
     let typed = Arc::new(Mutex::new(Typed::default()));
     let notifier = Arc::new(Notifier::<2>::new());
-    let input = engine
-        .start(Event::user().persist(), Ev::Input, None)
-        .map_err(|e| e.to_string())?;
-    host.attach(notifier.clone().into())
-        .map_err(|e| e.to_string())?;
+    let input = engine.start(Event::user().persist(), Ev::Input, None)?;
+    host.attach(notifier.clone().into())?;
 
     let mut connected = false;
     let mut pending = 0usize;
     let mut input_done = false;
     let mut line = vec![0u8; 64 * 1024];
 
-    while let Some(fired) = engine.next(&mut host).map_err(|e| e.to_string())? {
+    while let Some(fired) = engine.next(&mut host)? {
         match fired.datum {
             Ev::Server => {
                 let out = conn.handle(&mut engine, &mut io, &fired);
                 if let Some(e) = out.error() {
-                    return Err(if connected {
-                        format!("lost the server: {e}")
+                    let what = if connected {
+                        "lost the server"
                     } else {
-                        unreachable(&e)
-                    });
+                        &cannot_connect
+                    };
+                    return Err(e).context(what);
                 }
                 if out.write_timeout() && !connected {
-                    return Err(unreachable(&"timed out"));
+                    return Err(levent_core::IoError::TimedOut).context(&cannot_connect);
                 }
                 if out.connected() {
                     connected = true;
@@ -108,12 +88,17 @@ fn talk(addr: SocketAddr) -> Result<(), String> {
                     }
                 }
                 if out.eof() && (pending > 0 || !input_done) {
-                    return Err("the server went away".into());
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server went away",
+                    ));
                 }
             }
             Ev::Input => {
                 let (lines, ended) = {
-                    let mut t = typed.lock().map_err(|_| "input thread failed")?;
+                    let mut t = typed
+                        .lock()
+                        .map_err(|_| io::Error::other("the input thread failed"))?;
                     (std::mem::take(&mut t.lines), t.ended)
                 };
                 for text in lines {

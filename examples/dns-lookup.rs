@@ -14,8 +14,10 @@
 
 use levent_core::dns::{Config, DnsError, Hosts, Query, RData, RType};
 use levent_core::{Engine, Mode};
+use levent_examples::Context;
 use levent_hosts::dns;
 use levent_hosts::net::Sockets;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
@@ -27,7 +29,10 @@ enum Ev {
     Dns,
 }
 
-fn main() -> ExitCode {
+/// Exit status 0 with the results, or 1 with `error: KIND` (the lookup's failure); other
+/// failures (a bad argument, no configuration) are errors.
+fn main() -> io::Result<ExitCode> {
+    let usage = || levent_examples::usage_error(NAME, USAGE);
     let mut server = None;
     let mut rest = vec![];
     let mut args = std::env::args().skip(1);
@@ -35,13 +40,13 @@ fn main() -> ExitCode {
         match a.as_str() {
             "--help" | "-h" => {
                 println!("usage: {NAME} {USAGE}");
-                return ExitCode::SUCCESS;
+                return Ok(ExitCode::SUCCESS);
             }
             "--server" => match args.next().map(|s| s.parse::<SocketAddr>()) {
                 Some(Ok(addr)) => server = Some(addr),
-                _ => return usage(),
+                _ => return Err(usage()),
             },
-            s if s.starts_with('-') && s.len() > 1 => return usage(),
+            s if s.starts_with('-') && s.len() > 1 => return Err(usage()),
             _ => rest.push(a),
         }
     }
@@ -49,96 +54,69 @@ fn main() -> ExitCode {
         [name] => (name.clone(), RType::A),
         [name, t] => match RType::from_name(&t.to_ascii_uppercase()) {
             Some(t) => (name.clone(), t),
-            None => return levent_examples::fail(NAME, format!("unknown record type {t:?}")),
+            None => {
+                let e = format!("unknown record type {t:?}");
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+            }
         },
-        _ => return usage(),
+        _ => return Err(usage()),
     };
-    let query = if qtype == RType::PTR
-        && let Ok(ip) = name.parse::<IpAddr>()
-    {
-        Query::ptr(ip)
-    } else {
-        match Query::new(&name, qtype) {
-            Ok(q) => q,
-            Err(e) => return levent_examples::fail(NAME, format!("{name:?}: {e}")),
-        }
+    let query = match name.parse::<IpAddr>() {
+        Ok(ip) if qtype == RType::PTR => Query::ptr(ip),
+        _ => Query::new(&name, qtype).context(format!("{name:?}"))?,
     };
     let (config, hosts) = match server {
         Some(addr) => {
             let mut c = Config::new();
-            let _ = c.add_server(addr);
+            let _ = c.add_server(addr); // a fresh configuration has room
             dns::apply_res_options(&mut c);
             (c, Hosts::new())
         }
-        None => match dns::system() {
-            Ok(system) => system,
-            Err(e) => return levent_examples::fail(NAME, format!("system configuration: {e}")),
-        },
+        None => dns::system().context("system configuration")?,
     };
-    match lookup(config, hosts, query) {
+    match lookup(config, hosts, query)? {
         Ok(lines) => {
             for l in lines {
                 println!("{l}");
             }
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Err(Failure::Dns(DnsError::Io(e))) => {
-            levent_examples::fail(NAME, format!("cannot send a query: {e}"))
-        }
-        Err(Failure::Dns(e)) => {
+        Err(DnsError::Io(e)) => Err(e).context("cannot send a query"),
+        Err(e) => {
             eprintln!("error: {}", e.kind());
-            ExitCode::from(1)
+            Ok(ExitCode::from(1))
         }
-        Err(Failure::Other(e)) => levent_examples::fail(NAME, e),
     }
 }
 
-fn usage() -> ExitCode {
-    eprintln!("usage: {NAME} {USAGE}");
-    ExitCode::from(1)
-}
-
-enum Failure {
-    Dns(DnsError),
-    Other(String),
-}
-
+/// The records found, or why the lookup failed.
 fn lookup(
     config: Config,
     hosts: Hosts<{ dns::HOSTS }>,
     query: Query,
-) -> Result<Vec<String>, Failure> {
-    let other = |e: &dyn std::fmt::Display| Failure::Other(e.to_string());
+) -> io::Result<Result<Vec<String>, DnsError>> {
     let mut io = Sockets::new();
-    let mut host = levent_hosts::default_host().map_err(|e| other(&e))?;
-    let mut engine: Box<Engine<Ev, 32, 16, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
-    let mut resolver =
-        dns::resolver::<_, 4>(&mut *engine, config, hosts, Ev::Dns).map_err(|e| other(&e))?;
-    resolver
-        .lookup(&mut *engine, &mut io, query)
-        .map_err(|e| other(&e))?;
+    let mut host = levent_hosts::default_host()?;
+    let mut engine: Engine<Ev, 32, 16, 1> = Engine::new(levent_hosts::PLATFORM);
+    let mut resolver = dns::resolver::<_, 4>(&mut engine, config, hosts, Ev::Dns)?;
+    resolver.lookup(&mut engine, &mut io, query)?;
     let mut result = None;
-    engine
-        .run(
-            &mut host,
-            Mode::Default,
-            &mut |events, fired| match fired.datum {
-                Ev::Dns => {
-                    if let Some(done) = resolver.handle(events, &mut io, &fired) {
-                        result = Some(
-                            done.result
-                                .map(|a| a.records().map(|r| show(&r.data)).collect()),
-                        );
-                        events.loop_break();
-                    }
+    engine.run(
+        &mut host,
+        Mode::Default,
+        &mut |events, fired| match fired.datum {
+            Ev::Dns => {
+                if let Some(done) = resolver.handle(events, &mut io, &fired) {
+                    let records = done
+                        .result
+                        .map(|a| a.records().map(|r| show(&r.data)).collect());
+                    result = Some(records);
+                    events.loop_break();
                 }
-            },
-        )
-        .map_err(|e| other(&e))?;
-    match result {
-        Some(r) => r.map_err(Failure::Dns),
-        None => Err(Failure::Other("the loop ended without an answer".into())),
-    }
+            }
+        },
+    )?;
+    result.ok_or_else(|| io::Error::other("the loop ended without an answer"))
 }
 
 /// One result line: names without their final dot, text without quotes.

@@ -7,24 +7,10 @@
 //! the last writer closes, the FIFO is reopened, so the program keeps listening for the next writer
 //! instead of spinning on end of file. Try it with `writefifo` in another terminal.
 
-use std::process::ExitCode;
-
-const NAME: &str = "eventlisten";
+use std::io;
 
 #[cfg(unix)]
-fn main() -> ExitCode {
-    let path = match levent_examples::args(NAME, "[FIFO-PATH]   (default fifo.tmp)", 1) {
-        levent_examples::Args::Run(a) => a.into_iter().next().unwrap_or_else(|| "fifo.tmp".into()),
-        levent_examples::Args::Exit(code) => return code,
-    };
-    match listen(std::path::Path::new(&path)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => levent_examples::fail(NAME, e),
-    }
-}
-
-#[cfg(unix)]
-fn open(path: &std::path::Path) -> std::io::Result<(std::fs::File, levent_core::SourceKey)> {
+fn open(path: &std::path::Path) -> io::Result<(std::fs::File, levent_core::SourceKey)> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let fifo = std::fs::OpenOptions::new()
@@ -36,32 +22,39 @@ fn open(path: &std::path::Path) -> std::io::Result<(std::fs::File, levent_core::
 }
 
 #[cfg(unix)]
-fn listen(path: &std::path::Path) -> Result<(), String> {
-    use levent_core::Host;
-    use levent_core::{Engine, Event};
+fn main() -> io::Result<()> {
+    use levent_core::{Engine, Event, Host};
+    use levent_examples::Context;
     use std::io::{ErrorKind, Read};
     use std::os::unix::fs::FileTypeExt;
 
+    let usage = "[FIFO-PATH]   (default fifo.tmp)";
+    let Some(args) = levent_examples::args("eventlisten", usage, 1)? else {
+        return Ok(()); // --help
+    };
+    let path = args.into_iter().next().unwrap_or_else(|| "fifo.tmp".into());
+    let path = std::path::Path::new(&path);
+    let shown = path.display();
     match std::fs::metadata(path) {
         Ok(m) if m.file_type().is_fifo() => {}
-        Ok(_) => return Err(format!("{} exists and is not a FIFO", path.display())),
+        Ok(_) => {
+            let e = format!("{shown} exists and is not a FIFO");
+            return Err(io::Error::new(ErrorKind::InvalidInput, e));
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => levent_hosts::unix::mkfifo(path, 0o600)
-            .map_err(|e| format!("cannot create FIFO {}: {e}", path.display()))?,
-        Err(e) => return Err(format!("cannot use {}: {e}", path.display())),
+            .context(format!("cannot create FIFO {shown}"))?,
+        Err(e) => return Err(e).context(format!("cannot use {shown}")),
     }
-    let cannot_open = |e| format!("cannot open {}: {e}", path.display());
-    let (mut fifo, mut key) = open(path).map_err(cannot_open)?;
+    let (mut fifo, mut key) = open(path).context(format!("cannot open {shown}"))?;
 
-    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
+    let mut host = levent_hosts::default_host()?;
     let mut engine: Engine<(), 2, 2, 1> = Engine::new(levent_hosts::PLATFORM);
-    let mut reader = engine
-        .start(Event::read(key).persist(), (), None)
-        .map_err(|e| e.to_string())?;
+    let mut reader = engine.start(Event::read(key).persist(), (), None)?;
 
     let mut buf = [0u8; 4096];
     // A line can arrive in pieces (a writer may write it with several calls): print whole lines.
     let mut partial: Vec<u8> = Vec::new();
-    while engine.next(&mut host).map_err(|e| e.to_string())?.is_some() {
+    while engine.next(&mut host)?.is_some() {
         match fifo.read(&mut buf) {
             Ok(0) => {
                 // The last writer closed: what it left without a newline is a line too. Reopen,
@@ -72,11 +65,9 @@ fn listen(path: &std::path::Path) -> Result<(), String> {
                     partial.clear();
                 }
                 host.forget(&mut engine, key);
-                let _ = engine.free(reader);
-                (fifo, key) = open(path).map_err(cannot_open)?;
-                reader = engine
-                    .start(Event::read(key).persist(), (), None)
-                    .map_err(|e| e.to_string())?;
+                engine.free(reader)?;
+                (fifo, key) = open(path).context(format!("cannot open {shown}"))?;
+                reader = engine.start(Event::read(key).persist(), (), None)?;
             }
             Ok(n) => {
                 partial.extend_from_slice(&buf[..n]);
@@ -87,13 +78,16 @@ fn listen(path: &std::path::Path) -> Result<(), String> {
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(e).context(format!("cannot read {shown}")),
         }
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn main() -> ExitCode {
-    levent_examples::fail(NAME, "FIFOs do not exist on this platform")
+fn main() -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "FIFOs do not exist on this platform",
+    ))
 }

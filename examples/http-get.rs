@@ -20,10 +20,11 @@ use levent_core::http::client::{
 };
 use levent_core::http::{Header, Response};
 use levent_core::{Engine, Fired};
+use levent_examples::Context;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::dns;
 use levent_hosts::net::{SocketId, Sockets};
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
@@ -89,17 +90,22 @@ impl Receiver for Print {
     }
 }
 
-fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(a)) => a,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => return levent_examples::fail(NAME, e),
+/// Exit status 0 on a 2xx status, 1 on any other; failures are errors (status 1 too).
+fn main() -> io::Result<ExitCode> {
+    let Some(args) = parse_args().map_err(invalid)? else {
+        return Ok(ExitCode::SUCCESS); // --help
     };
-    match fetch(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => levent_examples::fail(NAME, e),
-    }
+    let success = fetch(&args)?;
+    Ok(if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A bad command line or URL.
+fn invalid(e: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -168,8 +174,8 @@ fn parse_url(url: &str) -> Result<Url, String> {
     Ok(Url { host, port, target })
 }
 
-fn fetch(args: &Args) -> Result<bool, String> {
-    let url = parse_url(&args.url)?;
+fn fetch(args: &Args) -> io::Result<bool> {
+    let url = parse_url(&args.url).map_err(invalid)?;
     let host_field = match (url.host.contains(':'), url.port) {
         (true, 80) => format!("[{}]", url.host),
         (true, p) => format!("[{}]:{p}", url.host),
@@ -177,8 +183,8 @@ fn fetch(args: &Args) -> Result<bool, String> {
         (false, p) => format!("{}:{p}", url.host),
     };
     let mut io = Sockets::new();
-    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
-    let mut engine: Box<Loop> = Box::new(Engine::new(levent_hosts::PLATFORM));
+    let mut host = levent_hosts::default_host()?;
+    let mut engine: Loop = Engine::new(levent_hosts::PLATFORM);
     let addrs = match url.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, url.port)],
         Err(_) => resolve(&mut engine, &mut host, &mut io, &url)?,
@@ -208,23 +214,24 @@ fn fetch(args: &Args) -> Result<bool, String> {
         body,
     };
     let mut print = Print::default();
+    let at = format!("{}:{}", url.host, url.port);
     client
-        .send(&mut *engine, &mut io, &req)
-        .map_err(|e| describe(&e, &url))?;
+        .send(&mut engine, &mut io, &req)
+        .map_err(|e| describe(e, &at))?;
     while print.result.is_none() {
-        let Some(fired) = engine.next(&mut host).map_err(|e| e.to_string())? else {
+        let Some(fired) = engine.next(&mut host)? else {
             break;
         };
-        client.handle(&mut *engine, &mut io, &fired, &mut print);
+        client.handle(&mut engine, &mut io, &fired, &mut print);
     }
     let _ = std::io::stdout().flush();
     match print.result {
         Some(Ok(())) if !print.write_failed => {
             Ok(print.status.is_some_and(|s| (200..300).contains(&s)))
         }
-        Some(Ok(())) => Err("cannot write the body to standard output".into()),
-        Some(Err(e)) => Err(describe(&e, &url)),
-        None => Err("the event loop ended before the response".into()),
+        Some(Ok(())) => Err(io::Error::other("cannot write the body to standard output")),
+        Some(Err(e)) => Err(describe(e, &at)),
+        None => Err(io::Error::other("the event loop ended before the response")),
     }
 }
 
@@ -234,20 +241,18 @@ fn resolve(
     host: &mut levent_hosts::DefaultHost,
     io: &mut Sockets,
     url: &Url,
-) -> Result<Vec<SocketAddr>, String> {
-    let (config, hosts) = dns::system().map_err(|e| format!("system DNS configuration: {e}"))?;
-    let mut resolver =
-        dns::resolver::<_, 2>(engine, config, hosts, Ev::Dns).map_err(|e| e.to_string())?;
+) -> io::Result<Vec<SocketAddr>> {
+    let (config, hosts) = dns::system().context("system DNS configuration")?;
+    let mut resolver = dns::resolver::<_, 2>(engine, config, hosts, Ev::Dns)?;
     let mut lookups: Vec<Lookup> = vec![];
+    let cannot = format!("cannot resolve {}", url.host);
     for qtype in [RType::AAAA, RType::A] {
-        let query = Query::new(&url.host, qtype).map_err(|e| format!("{:?}: {e}", url.host))?;
-        let id = resolver
-            .lookup(engine, io, query)
-            .map_err(|e| format!("cannot resolve {}: {e}", url.host))?;
+        let query = Query::new(&url.host, qtype).context(format!("{:?}", url.host))?;
+        let id = resolver.lookup(engine, io, query).context(&cannot)?;
         lookups.push((id, None));
     }
     while lookups.iter().any(|(_, r)| r.is_none()) {
-        let Some(fired): Option<Fired<Ev>> = engine.next(host).map_err(|e| e.to_string())? else {
+        let Some(fired): Option<Fired<Ev>> = engine.next(host)? else {
             break;
         };
         if let Some(done) = resolver.handle(engine, io, &fired)
@@ -266,17 +271,20 @@ fn resolve(
         }
     }
     addrs.truncate(MAX_ADDRS);
+    let not_found = |why: &str| io::Error::new(io::ErrorKind::NotFound, format!("{cannot}: {why}"));
     match (addrs.is_empty(), error) {
         (false, _) => Ok(addrs),
-        (true, Some(e)) => Err(format!("cannot resolve {}: {}", url.host, e.kind())),
-        (true, None) => Err(format!("cannot resolve {}: no address", url.host)),
+        (true, Some(e)) => Err(not_found(e.kind())),
+        (true, None) => Err(not_found("no address")),
     }
 }
 
-fn describe(e: &ClientError, url: &Url) -> String {
+/// A client failure, saying where it happened (`HOST:PORT`).
+fn describe(e: ClientError, at: &str) -> io::Error {
     match e {
-        ClientError::Connect(io) => format!("cannot connect to {}:{}: {io}", url.host, url.port),
-        ClientError::Timeout => format!("{}:{}: timed out", url.host, url.port),
-        other => format!("{}:{}: {other}", url.host, url.port),
+        ClientError::Connect(c) => {
+            levent_examples::with_context(c, format!("cannot connect to {at}"))
+        }
+        other => levent_examples::with_context(other, at),
     }
 }

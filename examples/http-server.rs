@@ -8,7 +8,8 @@
 //!   `Content-Length` and backpressure; a listing for directories (`/dir` redirects to `/dir/`);
 //!   404 for anything missing or outside the root: `..` segments, percent-encoded slashes, dots
 //!   or NULs, and symbolic links that lead out of it are refused alike.
-//! - `POST /echo` answers with the request body (streamed back, chunked).
+//! - `POST /echo` answers with the request body, collected whole first (evhttp's way, up to
+//!   64 MiB).
 //! - `GET /stream` answers with a chunked body of 100 lines, written as the client reads.
 //! - Every request is logged on standard output in the Common Log Format.
 //! - SIGINT or SIGTERM (Ctrl-C or Ctrl-Break on Windows): graceful shutdown (stop accepting,
@@ -18,35 +19,37 @@
 //! ADDR asks for port 0). File IO uses blocking `std::fs` reads inside the event loop: fine for a
 //! local disk and an example, not for a server that must never stall.
 
-use levent_core::http::route::{Methods, Route, Router, path_of};
-use levent_core::http::server::{ConnId, Exchange, LogEntry, Server, ServerConfig, Service, Token};
+use levent_core::http::route::{Methods, Router, Rule, path_of};
+use levent_core::http::server::{
+    BodyMode, ConnId, Exchange, LogEntry, ServerConfig, Service, events_needed,
+};
 use levent_core::http::{Header, Limits, Request};
-use levent_core::{Engine, Event};
-use levent_hosts::buffer::ChainBuffer;
-use levent_hosts::net::{ListenOptions, SocketId, Sockets};
+use levent_core::{Event, Route};
+use levent_examples::Context;
+use levent_hosts::HttpServer;
+use levent_hosts::net::{ListenOptions, Sockets};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 const NAME: &str = "http-server";
 const USAGE: &str = "[ADDR] [--root DIR]   (default 127.0.0.1:8080, the current directory)";
 /// Connections at once.
-const CONNS: usize = 1024;
-/// Events: three per connection, two for the listener, two signals.
-const EVENTS: usize = 3 * CONNS + 8;
+const CONNS: usize = 10_000;
+/// The largest body `POST /echo` takes.
+const ECHO_LIMIT: usize = 64 << 20;
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Http(Token),
+    Http(Route),
     Stop,
 }
 
-impl From<Token> for Ev {
-    fn from(t: Token) -> Self {
-        Ev::Http(t)
+impl From<Route> for Ev {
+    fn from(r: Route) -> Self {
+        Ev::Http(r)
     }
 }
 
@@ -57,16 +60,15 @@ enum Page {
     Files,
 }
 
-const ROUTES: &[Route<'static, Page>] = &[
-    Route::exact("/echo", Page::Echo).methods(Methods::POST),
-    Route::exact("/stream", Page::Stream),
+const ROUTES: &[Rule<'static, Page>] = &[
+    Rule::exact("/echo", Page::Echo).methods(Methods::POST),
+    Rule::exact("/stream", Page::Stream),
 ];
 
 /// A response in progress.
 enum Pending {
     File { file: File, left: u64 },
     Lines { next: u32 },
-    Echo,
 }
 
 struct App {
@@ -74,19 +76,55 @@ struct App {
     pending: HashMap<ConnId, Pending>,
 }
 
-fn main() -> ExitCode {
-    let (addr, root) = match parse_args() {
-        Ok(Some(a)) => a,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => return levent_examples::fail(NAME, e),
+fn main() -> io::Result<()> {
+    let Some((addr, root)) = parse_args()? else {
+        return Ok(()); // --help
     };
-    match serve(addr, root) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => levent_examples::fail(NAME, e),
+    #[cfg(unix)]
+    levent_hosts::unix::raise_fd_limit(CONNS as u64 + 64)?;
+    let mut io = Sockets::new();
+    let listening = io
+        .listen(addr, ListenOptions::default())
+        .context(format!("cannot listen on {addr}"))?;
+    // Accepted sockets inherit it (on Linux): small responses go out at once.
+    let _ = io.set_nodelay(listening, true);
+    let local = io.local_addr(listening)?;
+    let mut host = levent_hosts::default_host()?;
+    // Three events per connection, two for the listener, two signals.
+    let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS) + 2 }, { CONNS + 1 }> =
+        levent_hosts::engine();
+    for signo in levent_hosts::signals::STOP {
+        engine.start(Event::signal(signo), Ev::Stop, None)?;
     }
+    let config = ServerConfig {
+        limits: Limits {
+            max_body_size: ECHO_LIMIT as u64,
+            ..Limits::DEFAULT
+        },
+        server_name: Some("levent-http-server"),
+        ..ServerConfig::DEFAULT
+    };
+    let mut server = HttpServer::<Ev, CONNS>::new(config);
+    server.bind(&mut engine, &io, listening)?;
+    println!("listening on http://{local}/");
+    let mut app = App {
+        root,
+        pending: HashMap::new(),
+    };
+    while let Some(fired) = engine.next(&mut host)? {
+        match fired.datum {
+            Ev::Http(route) => server.handle(&mut engine, &mut io, &fired, route, &mut app),
+            Ev::Stop => server.shutdown(&mut engine, &mut io),
+        }
+        if server.is_finished() {
+            break;
+        }
+    }
+    Ok(())
 }
 
-fn parse_args() -> Result<Option<(SocketAddr, PathBuf)>, String> {
+fn parse_args() -> io::Result<Option<(SocketAddr, PathBuf)>> {
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
     let mut addr = None;
     let mut root = None;
     let mut args = std::env::args().skip(1);
@@ -98,76 +136,31 @@ fn parse_args() -> Result<Option<(SocketAddr, PathBuf)>, String> {
             }
             "--root" => match args.next() {
                 Some(dir) => root = Some(PathBuf::from(dir)),
-                None => return Err("--root needs a directory".into()),
+                None => return Err(bad("--root needs a directory".into())),
             },
             _ if a.starts_with('-') => {
-                return Err(format!("unknown option {a:?}; usage: {NAME} {USAGE}"));
+                return Err(bad(format!("unknown option {a:?}; usage: {NAME} {USAGE}")));
             }
             _ if addr.is_none() => {
-                addr = Some(
-                    a.parse::<SocketAddr>()
-                        .map_err(|_| format!("cannot parse address {a:?} (want IP:PORT)"))?,
-                );
+                let parsed = a.parse::<SocketAddr>();
+                addr = Some(parsed.map_err(|_| bad(format!("cannot parse address {a:?}")))?);
             }
-            _ => return Err(format!("unexpected argument {a:?}; usage: {NAME} {USAGE}")),
+            _ => {
+                return Err(bad(format!(
+                    "unexpected argument {a:?}; usage: {NAME} {USAGE}"
+                )));
+            }
         }
     }
     let root = root.unwrap_or_else(|| PathBuf::from("."));
     let root = root
         .canonicalize()
-        .map_err(|e| format!("--root {}: {e}", root.display()))?;
+        .context(format!("--root {}", root.display()))?;
     if !root.is_dir() {
-        return Err(format!("--root {}: not a directory", root.display()));
+        return Err(bad(format!("--root {}: not a directory", root.display())));
     }
     let addr = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     Ok(Some((addr, root)))
-}
-
-fn serve(addr: SocketAddr, root: PathBuf) -> Result<(), String> {
-    #[cfg(unix)]
-    let _ = levent_hosts::unix::raise_fd_limit(4 * CONNS as u64);
-    let mut io = Sockets::new();
-    let listening = io
-        .listen(addr, ListenOptions::default())
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    // Accepted sockets inherit it (on Linux): small responses go out at once.
-    let _ = io.set_nodelay(listening, true);
-    let local = io.local_addr(listening).map_err(|e| e.to_string())?;
-    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
-    let mut engine: Box<Engine<Ev, EVENTS, EVENTS, 1>> =
-        Box::new(Engine::new(levent_hosts::PLATFORM));
-    for signo in levent_hosts::signals::STOP {
-        engine
-            .start(Event::signal(signo), Ev::Stop, None)
-            .map_err(|e| e.to_string())?;
-    }
-    let config = ServerConfig {
-        limits: Limits {
-            max_body_size: 64 << 20,
-            ..Limits::DEFAULT
-        },
-        server_name: Some("levent-http-server"),
-        ..ServerConfig::DEFAULT
-    };
-    let mut server: Box<Server<SocketId, ChainBuffer, CONNS>> = Box::new(Server::new(config));
-    server
-        .bind(&mut *engine, &io, listening)
-        .map_err(|e| e.to_string())?;
-    println!("listening on http://{local}/");
-    let mut app = App {
-        root,
-        pending: HashMap::new(),
-    };
-    while let Some(fired) = engine.next(&mut host).map_err(|e| e.to_string())? {
-        match fired.datum {
-            Ev::Http(token) => server.handle(&mut *engine, &mut io, &fired, token, &mut app),
-            Ev::Stop => server.shutdown(&mut *engine, &mut io),
-        }
-        if server.is_finished() {
-            break;
-        }
-    }
-    Ok(())
 }
 
 impl Service for App {
@@ -175,14 +168,21 @@ impl Service for App {
         let page = match Router::new(ROUTES).fallback(Page::Files).find(req) {
             Ok(p) => p,
             Err(miss) => {
-                let _ = miss.respond(ex);
+                miss.respond(ex);
                 return;
             }
         };
         match page {
-            // Answered as the body arrives.
+            // The whole body arrived with the request (see `body_mode`).
             Page::Echo => {
-                self.pending.insert(ex.id(), Pending::Echo);
+                let h = [Header {
+                    name: "Content-Type",
+                    value: b"application/octet-stream",
+                }];
+                match ex.body() {
+                    Some(body) => ex.respond_with(200, &h, body),
+                    None => ex.respond(200, &h, b""),
+                }
             }
             Page::Stream => {
                 let h = [Header {
@@ -200,7 +200,7 @@ impl Service for App {
                         name: "Allow",
                         value: b"GET, HEAD",
                     }];
-                    let _ = ex.respond(405, &allow, b"Method Not Allowed\n");
+                    ex.respond(405, &allow, b"Method Not Allowed\n");
                     return;
                 }
                 self.file(path_of(req.target()), ex);
@@ -208,30 +208,10 @@ impl Service for App {
         }
     }
 
-    fn body(&mut self, data: &[u8], ex: &mut Exchange<'_>) -> usize {
-        if !matches!(self.pending.get(&ex.id()), Some(Pending::Echo)) {
-            return data.len();
-        }
-        if !ex.is_started() {
-            let h = [Header {
-                name: "Content-Type",
-                value: b"application/octet-stream",
-            }];
-            if ex.start(200, &h, None).is_err() {
-                return data.len();
-            }
-        }
-        ex.send(data).unwrap_or(data.len())
-    }
-
-    fn body_end(&mut self, _: &[Header<'_>], ex: &mut Exchange<'_>) {
-        if let Some(Pending::Echo) = self.pending.get(&ex.id()) {
-            self.pending.remove(&ex.id());
-            if !ex.is_started() {
-                let _ = ex.respond(200, &[], b"");
-            } else {
-                let _ = ex.finish();
-            }
+    fn body_mode(&mut self, req: &Request<'_, '_>) -> BodyMode {
+        match Router::new(ROUTES).find(req) {
+            Ok(Page::Echo) => BodyMode::Whole { limit: ECHO_LIMIT },
+            _ => BodyMode::Stream,
         }
     }
 
@@ -309,7 +289,7 @@ impl Service for App {
 impl App {
     fn file(&mut self, path: &str, ex: &mut Exchange<'_>) {
         let Some(full) = resolve(&self.root, path) else {
-            let _ = ex.respond(404, &[], b"Not Found\n");
+            ex.respond(404, &[], b"Not Found\n");
             return;
         };
         if full.is_dir() {
@@ -319,7 +299,7 @@ impl App {
                     name: "Location",
                     value: location.as_bytes(),
                 }];
-                let _ = ex.respond(301, &h, b"");
+                ex.respond(301, &h, b"");
                 return;
             }
             let page = listing(&full, path);
@@ -327,12 +307,12 @@ impl App {
                 name: "Content-Type",
                 value: b"text/html; charset=utf-8",
             }];
-            let _ = ex.respond(200, &h, page.as_bytes());
+            ex.respond(200, &h, page.as_bytes());
             return;
         }
         let opened = File::open(&full).and_then(|f| Ok((f.metadata()?.len(), f)));
         let Ok((len, file)) = opened else {
-            let _ = ex.respond(404, &[], b"Not Found\n");
+            ex.respond(404, &[], b"Not Found\n");
             return;
         };
         let h = [Header {

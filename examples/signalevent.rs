@@ -4,13 +4,14 @@
 //! with `levent_core::callbacks`: a persistent SIGINT event prints `signal 2 received (N)` for each
 //! delivery; the third callback deletes its own event, and the loop ends by itself, with exit
 //! status 0, because nothing is left to wait for. Press Ctrl-C three times.
+//!
+//! No host-specific call is needed to catch the signal before the first Ctrl-C: the program says
+//! it is waiting from a one-shot event (libevent's `event_base_once`), which runs in the loop's
+//! first pass, after the loop's first turn has registered the signal.
 
 use levent_core::callbacks::{self, Call, Callback, Ctl};
 use levent_core::{Engine, Event, Mode};
 use levent_hosts::signals::SIGINT;
-use std::process::ExitCode;
-
-const NAME: &str = "signalevent";
 
 struct App {
     received: u32,
@@ -33,28 +34,16 @@ fn on_start(_: &mut App, _: &mut Ctl<'_, App>, _: Call<()>) {
     println!("waiting for SIGINT (press Ctrl-C three times)");
 }
 
-fn main() -> ExitCode {
-    if let levent_examples::Args::Exit(code) = levent_examples::args(NAME, "", 0) {
-        return code;
+fn main() -> std::io::Result<()> {
+    if levent_examples::args("signalevent", "", 0)?.is_none() {
+        return Ok(()); // --help
     }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => levent_examples::fail(NAME, e),
-    }
-}
-
-fn run() -> Result<(), String> {
-    let mut host = levent_hosts::default_host().map_err(|e| e.to_string())?;
+    let mut host = levent_hosts::default_host()?;
     let mut base: Engine<Callback<App>, 3, 1, 1> = Engine::new(levent_hosts::PLATFORM);
-    base.start(
-        Event::signal(SIGINT).persist(),
-        Callback::new(on_sigint, ()),
-        None,
-    )
-    .map_err(|e| e.to_string())?;
-    base.once(Event::timer(), Callback::new(on_start, ()), None)
-        .map_err(|e| e.to_string())?;
+    let on_signal = Callback::new(on_sigint, ());
+    base.start(Event::signal(SIGINT).persist(), on_signal, None)?;
+    base.once(Event::timer(), Callback::new(on_start, ()), None)?;
     let mut app = App { received: 0 };
-    callbacks::run(&mut base, &mut host, &mut app, Mode::Default).map_err(|e| e.to_string())?;
+    callbacks::run(&mut base, &mut host, &mut app, Mode::Default)?;
     Ok(())
 }

@@ -7,10 +7,11 @@ use core::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use levent_core::sim::Sim;
 use levent_core::{Engine, Event, Platform, Ready};
+use levent_hosts::Heap;
 use std::hint::black_box;
 
 fn activate_and_dispatch(c: &mut Criterion) {
-    let mut engine: Box<Engine<u32, 64, 8, 1>> = Box::new(Engine::new(Platform::manual(1000)));
+    let mut engine: Engine<u32, 64, 8, 1, Heap> = Engine::new(Platform::manual(1000));
     let id = engine
         .create(Event::user(), 7)
         .unwrap_or_else(|_| panic!("room for one event"));
@@ -25,7 +26,7 @@ fn activate_and_dispatch(c: &mut Criterion) {
 }
 
 fn timers(c: &mut Criterion) {
-    let mut engine: Box<Engine<u32, 4096, 8, 1>> = Box::new(Engine::new(Platform::manual(1000)));
+    let mut engine: Engine<u32, 4096, 8, 1, Heap> = Engine::new(Platform::manual(1000));
     let mut host = Sim::<8>::new(1);
     let mut rng = fastrand::Rng::with_seed(5);
     let ids: Vec<_> = (0..1024)

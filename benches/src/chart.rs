@@ -2,24 +2,25 @@
 //! 1 is better for levent whatever the metric; the 1.0 line is parity).
 
 use plotters::prelude::*;
+use std::io;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Draw `rows` (label, levent/libevent, levent/mio; lower is better) into a PNG at `path`.
 /// Rows without any ratio (levent-only metrics such as allocations) are left out; a bar longer
 /// than the axis is cut at its end and labelled with its value.
-pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(), String> {
+pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> io::Result<()> {
     let rows: Vec<_> = rows
         .iter()
         .filter(|(_, a, b)| a.is_some() || b.is_some())
         .collect();
-    let font = std::fs::read(FONT).map_err(|e| format!("{FONT}: {e}"))?;
+    let font = std::fs::read(FONT).map_err(|e| io::Error::new(e.kind(), format!("{FONT}: {e}")))?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| "bad font".to_string())?;
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{FONT}: bad font")))?;
     let height = 120 + 34 * rows.len() as u32;
     let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE).map_err(io::Error::other)?;
     let max = rows
         .iter()
         .flat_map(|(_, a, b)| [a, b])
@@ -36,7 +37,7 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
         .x_label_area_size(36)
         .y_label_area_size(330)
         .build_cartesian_2d(0f64..max, 0..rows.len() as i32 * 3)
-        .map_err(|e| e.to_string())?;
+        .map_err(io::Error::other)?;
     let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     chart
         .configure_mesh()
@@ -55,7 +56,7 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
         })
         .label_style(("sans-serif", 14))
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(io::Error::other)?;
     let n = rows.len() as i32;
     for (i, (_, vs_libevent, vs_mio)) in rows.iter().enumerate() {
         let base = (n - 1 - i as i32) * 3;
@@ -69,7 +70,7 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
                         [(0.0, base + k), (v.min(max), base + k + 1)],
                         color.filled(),
                     )))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(io::Error::other)?;
                 if v > max {
                     chart
                         .draw_series(std::iter::once(Text::new(
@@ -77,7 +78,7 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
                             (max * 0.93, base + k + 1),
                             ("sans-serif", 13).into_font().color(&WHITE),
                         )))
-                        .map_err(|e| e.to_string())?;
+                        .map_err(io::Error::other)?;
                 }
             }
         }
@@ -87,12 +88,12 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> Result<(
             [(1.0, 0), (1.0, n * 3)],
             BLACK.stroke_width(2),
         ))
-        .map_err(|e| e.to_string())?;
+        .map_err(io::Error::other)?;
     root.draw(&Text::new(
         "red: vs libevent 2.1   blue: vs mio 1.x (hyper 1.x for HTTP)",
         (360, (height - 24) as i32),
         ("sans-serif", 15),
     ))
-    .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+    .map_err(io::Error::other)?;
+    root.present().map_err(io::Error::other)
 }

@@ -11,7 +11,7 @@
 //! `levent_hosts::alloc::Counting`),
 //! after a warm-up of 1,000 lookups.
 
-use levent_core::{Engine, Route};
+use levent_core::Route;
 use levent_core::dns::{Config, Hosts, Query, RData, Rcode};
 use levent_hosts::alloc::{allocations, count_here};
 use levent_hosts::dns::{HostResolver, HostServer};
@@ -179,11 +179,11 @@ pub fn levent(server: SocketAddr, n: usize, inflight: usize) -> io::Result<DnsRu
     let other = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
     let mut io = Sockets::new();
     let mut host = levent_hosts::default_host()?;
-    let mut e: Box<Engine<Ev, 512, 64, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
+    let mut e: levent_hosts::Engine<Ev, 512, 64> = levent_hosts::engine();
     let mut config = Config::new();
     config.add_server(server).map_err(|e| other(&e))?;
     let mut r: Box<HostResolver<128>> =
-        levent_hosts::dns::resolver(&mut *e, config, Hosts::new(), Ev::Dns)
+        levent_hosts::dns::resolver(&mut e, config, Hosts::new(), Ev::Dns)
             .map_err(|e| other(&e))?;
     let inflight = inflight.clamp(1, 128);
     let mut round = |n: usize, count: bool| -> io::Result<DnsRun> {
@@ -193,7 +193,7 @@ pub fn levent(server: SocketAddr, n: usize, inflight: usize) -> io::Result<DnsRu
         let start = Instant::now();
         let (mut next, mut done, mut ok) = (0, 0, 0u64);
         while next < inflight.min(n) {
-            r.lookup(&mut *e, &mut io, query(next)?)
+            r.lookup(&mut e, &mut io, query(next)?)
                 .map_err(|e| other(&e))?;
             next += 1;
         }
@@ -202,13 +202,13 @@ pub fn levent(server: SocketAddr, n: usize, inflight: usize) -> io::Result<DnsRu
                 .next(&mut host)?
                 .ok_or_else(|| io::Error::other("loop ended"))?;
             let answered = r
-                .handle(&mut *e, &mut io, &f)
+                .handle(&mut e, &mut io, &f)
                 .map(|d| d.result.is_ok_and(|a| a.addrs().next().is_some()));
             if let Some(good) = answered {
                 done += 1;
                 ok += u64::from(good);
                 if next < n {
-                    r.lookup(&mut *e, &mut io, query(next)?)
+                    r.lookup(&mut e, &mut io, query(next)?)
                         .map_err(|e| other(&e))?;
                     next += 1;
                 }

@@ -1,11 +1,12 @@
 //! Echo throughput: connections do a fixed-size request/response ping-pong with an echo server on
-//! loopback for a fixed time. The servers are levent (a `Listener` and a `Connection` per client,
-//! echoing with `Connection::echo`), raw mio, and libevent (`c/echo.c`, bufferevents); the load
-//! client is the same program for all three: [`client`].
+//! loopback for a fixed time. The servers are levent (a connection table, echoing with
+//! `Conn::echo`), raw mio, and libevent (`c/echo.c`, bufferevents); the load client is the same
+//! program for all three: [`client`].
 
-use levent_core::{ConnOptions, Connection, Engine, Events, Listener};
+use levent_core::conn::{ConnEvent, TableConfig, events_needed};
+use levent_core::{Event, Route};
 use levent_hosts::buffer::ChainBuffer;
-use levent_hosts::net::{ListenOptions, SocketId, Sockets};
+use levent_hosts::net::{ListenOptions, Sockets};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -30,10 +31,18 @@ pub struct ServerStats {
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Listener,
-    Conn(usize),
+    Conn(Route),
     WarmedUp,
 }
+
+impl From<Route> for Ev {
+    fn from(r: Route) -> Self {
+        Ev::Conn(r)
+    }
+}
+
+/// Connections the levent server takes at once.
+const CONNS: usize = 1024;
 
 /// Heap allocations so far, from the counting allocator of the benchmark binary (0 when it is
 /// not installed).
@@ -47,54 +56,24 @@ pub fn levent_server(port: u16, secs: u64, allocations: AllocCounter) -> io::Res
         ListenOptions::default(),
     )?;
     let mut host = levent_hosts::default_host()?;
-    let mut engine: Box<Engine<Ev, 1024, 1024, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
-    let mut listener = Listener::new(&mut *engine, &io, l, Ev::Listener)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    engine
-        .loop_exit(Some(Duration::from_secs(secs)))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    engine
-        .start(
-            levent_core::Event::timer(),
-            Ev::WarmedUp,
-            Some(Duration::from_secs(1)),
-        )
-        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS, 0) + 1 }, { CONNS + 1 }> =
+        levent_hosts::engine();
+    let mut conns = levent_hosts::ConnTable::<Ev, ChainBuffer, CONNS>::new(TableConfig::default());
+    conns.listen(&mut engine, &io, l)?;
+    engine.loop_exit(Some(Duration::from_secs(secs)))?;
+    engine.start(Event::timer(), Ev::WarmedUp, Some(Duration::from_secs(1)))?;
     println!("ready");
-    let mut conns: Vec<Option<Connection<SocketId, ChainBuffer>>> = Vec::with_capacity(256);
     let (mut bytes, mut mark) = (0u64, None);
     while let Some(f) = engine.next(&mut host)? {
         match f.datum {
-            Ev::Listener => {
-                while let Some(Ok(h)) = listener.accept(&mut *engine, &mut io) {
-                    let _ = io.set_nodelay(h, true);
-                    let slot = conns.len();
-                    let (i, o) = (ChainBuffer::new(), ChainBuffer::new());
-                    if let Ok(c) = Connection::new(
-                        &mut *engine,
-                        &io,
-                        h,
-                        i,
-                        o,
-                        ConnOptions::DEFAULT,
-                        Ev::Conn(slot),
-                    ) {
-                        conns.push(Some(c));
-                    }
+            Ev::Conn(r) => conns.handle(&mut engine, &mut io, &f, r, |c, ev| match ev {
+                ConnEvent::Opened => {
+                    let h = c.handle_id();
+                    let _ = c.io().set_nodelay(h, true);
                 }
-            }
-            Ev::Conn(i) => {
-                let Some(c) = conns[i].as_mut() else { continue };
-                let out = c.handle(&mut *engine, &mut io, &f);
-                if out.readable() {
-                    bytes += c.echo(&mut *engine as &mut dyn Events<Ev>, &mut io) as u64;
-                }
-                if (out.eof() || out.failed())
-                    && let Some(c) = conns[i].take()
-                {
-                    c.close(&mut *engine, &mut io);
-                }
-            }
+                ConnEvent::Read => bytes += c.echo() as u64,
+                _ => {}
+            }),
             Ev::WarmedUp => mark = Some((bytes, allocations())),
         }
     }

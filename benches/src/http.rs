@@ -9,10 +9,10 @@
 //! its first 10,000 requests, per request.
 
 use levent_core::http::Header;
-use levent_core::http::server::{Exchange, Server, ServerConfig, Service, Token};
-use levent_core::{Engine, Event};
-use levent_hosts::buffer::ChainBuffer;
-use levent_hosts::net::{ListenOptions, SocketId, Sockets};
+use levent_core::http::server::{Exchange, ServerConfig, Service, events_needed};
+use levent_core::{Event, Route};
+use levent_hosts::HttpServer;
+use levent_hosts::net::{ListenOptions, Sockets};
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -29,13 +29,13 @@ pub type AllocCount = fn() -> u64;
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Http(Token),
+    Http(Route),
     Stop,
 }
 
-impl From<Token> for Ev {
-    fn from(t: Token) -> Self {
-        Ev::Http(t)
+impl From<Route> for Ev {
+    fn from(r: Route) -> Self {
+        Ev::Http(r)
     }
 }
 
@@ -55,7 +55,7 @@ impl Service for Hello {
             name: "Content-Type",
             value: b"text/plain",
         }];
-        let _ = ex.respond(200, &h, BODY);
+        ex.respond(200, &h, BODY);
     }
 }
 
@@ -70,18 +70,13 @@ pub fn serve_levent(addr: SocketAddr, allocs: AllocCount) -> io::Result<()> {
     io.set_nodelay(listening, true)?;
     let local = io.local_addr(listening)?;
     let mut host = levent_hosts::default_host()?;
-    let mut engine: Box<Engine<Ev, { 3 * CONNS + 8 }, { CONNS + 8 }, 1>> =
-        Box::new(Engine::new(levent_hosts::PLATFORM));
+    let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS) + 8 }, { CONNS + 8 }> =
+        levent_hosts::engine();
     for signo in levent_hosts::signals::STOP {
-        engine
-            .start(Event::signal(signo), Ev::Stop, None)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        engine.start(Event::signal(signo), Ev::Stop, None)?;
     }
-    let mut server: Box<Server<SocketId, ChainBuffer, CONNS>> =
-        Box::new(Server::new(ServerConfig::DEFAULT));
-    server
-        .bind(&mut *engine, &io, listening)
-        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut server = HttpServer::<Ev, CONNS>::new(ServerConfig::DEFAULT);
+    server.bind(&mut engine, &io, listening)?;
     println!("listening on {local}");
     let mut app = Hello {
         requests: 0,
@@ -90,7 +85,7 @@ pub fn serve_levent(addr: SocketAddr, allocs: AllocCount) -> io::Result<()> {
     };
     while let Some(fired) = engine.next(&mut host)? {
         match fired.datum {
-            Ev::Http(t) => server.handle(&mut *engine, &mut io, &fired, t, &mut app),
+            Ev::Http(r) => server.handle(&mut engine, &mut io, &fired, r, &mut app),
             Ev::Stop => break,
         }
     }

@@ -12,6 +12,7 @@
 
 use levent_bench::{echo, pipechain, timers};
 use std::collections::BTreeMap;
+use std::io;
 use std::process::{Command, ExitCode, Stdio};
 
 #[global_allocator]
@@ -22,17 +23,6 @@ fn allocations() -> u64 {
 }
 
 fn main() -> ExitCode {
-    // Engines sized for 16K sources (a few MiB) are built on the stack before they are boxed:
-    // more than the 1 MiB main thread of a Windows program has.
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(run)
-        .ok()
-        .and_then(|t| t.join().ok())
-        .unwrap_or(ExitCode::from(1))
-}
-
-fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some(
@@ -49,33 +39,35 @@ fn run() -> ExitCode {
     }
 }
 
-fn num<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T, String> {
+/// libevent's side of a comparison when it was not found at build time.
+fn no_libevent() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "libevent was not built")
+}
+
+fn num<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> io::Result<T> {
     args.get(i)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("missing or bad {what}"))
+        .ok_or_else(|| io::Error::other(format!("missing or bad {what}")))
 }
 
 /// One measurement, in this process; prints its result on standard output.
-fn single(args: &[String]) -> Result<(), String> {
+fn single(args: &[String]) -> io::Result<()> {
     let impl_ = args.get(1).map(String::as_str).unwrap_or("levent");
     match args[0].as_str() {
         "pipechain" => {
             let (n, a, w) = (num(args, 2, "N")?, num(args, 3, "A")?, num(args, 4, "W")?);
             let r = match impl_ {
                 "mio" => pipechain::mio(n, a, w),
-                "libevent" => pipechain::libevent(n, a, w).ok_or("libevent was not built")?,
+                "libevent" => pipechain::libevent(n, a, w).ok_or_else(no_libevent)?,
                 _ => pipechain::levent(n, a, w),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
             println!("{} {}", r.ns, r.events);
         }
         "timers" => {
             let (n, seed) = (num(args, 2, "N")?, num(args, 3, "SEED")?);
             let f = match impl_ {
                 "heap" => timers::heap(n, seed),
-                "libevent" => timers::libevent(n, seed)
-                    .ok_or("libevent was not built")?
-                    .map_err(|e| e.to_string())?,
+                "libevent" => timers::libevent(n, seed).ok_or_else(no_libevent)??,
                 _ => timers::levent(n, seed),
             };
             println!("{} {} {}", f.add, f.cancel, f.fire);
@@ -86,8 +78,7 @@ fn single(args: &[String]) -> Result<(), String> {
             let stats = match impl_ {
                 "mio" => echo::mio_server(port, secs),
                 _ => echo::levent_server(port, secs, allocations),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
             println!("stats {} {}", stats.bytes, stats.allocations);
         }
         "echo-client" => {
@@ -97,7 +88,7 @@ fn single(args: &[String]) -> Result<(), String> {
                 num(args, 3, "SIZE")?,
                 num(args, 4, "SECS")?,
             );
-            let f = echo::client(port, conns, size, secs).map_err(|e| e.to_string())?;
+            let f = echo::client(port, conns, size, secs)?;
             println!("{} {}", f.messages, f.mb);
         }
         "dispatch" => println!(
@@ -108,13 +99,14 @@ fn single(args: &[String]) -> Result<(), String> {
             // One DNS run against levent's server in a thread of this process:
             // `dns IMPL N INFLIGHT` prints `lookups/s allocations-per-lookup` (-1: not counted).
             let (n, inflight) = (num(args, 2, "N")?, num(args, 3, "INFLIGHT")?);
-            let served = levent_bench::dns::serve().map_err(|e| format!("dns server: {e}"))?;
+            let served = levent_bench::dns::serve()
+                .map_err(|e| io::Error::new(e.kind(), format!("dns server: {e}")))?;
             let run = match impl_ {
-                "libevent" => levent_bench::dns::libevent(served.addr, n, inflight)
-                    .ok_or("libevent was not built")?,
+                "libevent" => {
+                    levent_bench::dns::libevent(served.addr, n, inflight).ok_or_else(no_libevent)?
+                }
                 _ => levent_bench::dns::levent(served.addr, n, inflight),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
             let allocs = run
                 .allocations
                 .map_or(-1.0, |a| a as f64 / run.lookups.max(1) as f64);
@@ -129,18 +121,16 @@ fn single(args: &[String]) -> Result<(), String> {
             match impl_ {
                 "hyper" => levent_bench::http::serve_hyper(addr),
                 _ => levent_bench::http::serve_levent(addr, allocations),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
         }
         "allocs" => {
             // Heap allocations per event of the levent pipe chain in its steady state.
             levent_hosts::alloc::count_here(true);
             let (n, a) = (num(args, 1, "N")?, num(args, 2, "A")?);
-            let (allocs, run) =
-                pipechain::levent_counting(n, a, 20_000, allocations).map_err(|e| e.to_string())?;
+            let (allocs, run) = pipechain::levent_counting(n, a, 20_000, allocations)?;
             println!("{}", allocs as f64 / run.events.max(1) as f64);
         }
-        _ => return Err("unknown subcommand".into()),
+        _ => return Err(io::Error::other("unknown subcommand")),
     }
     Ok(())
 }
@@ -178,17 +168,14 @@ fn record(
         .push(v);
 }
 
-fn run_self(args: &[&str]) -> Result<String, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = Command::new(exe)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
+fn run_self(args: &[&str]) -> io::Result<String> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe).args(args).output()?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(io::Error::other(format!(
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -242,7 +229,7 @@ fn suite(args: &[String]) -> ExitCode {
     }
     let mut res = Results::new();
     let mut failed = false;
-    let mut check = |r: Result<(), String>| {
+    let mut check = |r: io::Result<()>| {
         if let Err(e) = r {
             eprintln!("levent-bench: {e}");
             failed = true;
@@ -410,7 +397,7 @@ fn suite(args: &[String]) -> ExitCode {
             check(
                 std::env::current_exe()
                     .and_then(|exe| levent_bench::http::run(&exe, secs, o.reps))
-                    .map_err(|e| format!("http: {e}"))
+                    .map_err(|e| io::Error::new(e.kind(), format!("http: {e}")))
                     .map(|all| {
                         for f in all {
                             let i = f.name.split_whitespace().next().unwrap_or("?");
@@ -480,19 +467,19 @@ fn have(tool: &str) -> bool {
 
 /// User-space instructions per event, from callgrind: the difference of two runs that differ
 /// only in the number of writes, so set-up cancels out.
-fn instructions_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> Result<f64, String> {
+fn instructions_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> io::Result<f64> {
     let (w1, w2) = if quick {
         (1000, 2000)
     } else {
         (20_000, 40_000)
     };
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe()?;
     let mut counts = vec![];
     for w in [w1, w2] {
         let mut cmd = Command::new("valgrind");
         cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]);
         if impl_ == "libevent" {
-            let c = levent_bench::libevent_exe().ok_or("libevent was not built")?;
+            let c = levent_bench::libevent_exe().ok_or_else(no_libevent)?;
             cmd.arg(c)
                 .args(["pipechain", &n.to_string(), &a.to_string(), &w.to_string()]);
         } else {
@@ -504,13 +491,13 @@ fn instructions_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> Resul
                 &w.to_string(),
             ]);
         }
-        let out = cmd.output().map_err(|e| e.to_string())?;
+        let out = cmd.output()?;
         let err = String::from_utf8_lossy(&out.stderr);
         let collected = err
             .lines()
             .find_map(|l| l.split("Collected :").nth(1))
             .and_then(|s| s.trim().parse::<f64>().ok())
-            .ok_or_else(|| format!("no callgrind total for {impl_}"))?;
+            .ok_or_else(|| io::Error::other(format!("no callgrind total for {impl_}")))?;
         let events = numbers(&String::from_utf8_lossy(&out.stdout))
             .get(1)
             .copied()
@@ -526,28 +513,32 @@ fn echo_run(
     conns: usize,
     size: usize,
     secs: u64,
-) -> Result<(echo::EchoFigures, Option<f64>), String> {
+) -> io::Result<(echo::EchoFigures, Option<f64>)> {
     let port = free_port();
     let server_secs = (secs + 3).to_string();
     let mut cmd = if impl_ == "libevent" {
-        let mut c = Command::new(levent_bench::libevent_exe().ok_or("libevent was not built")?);
+        let mut c = Command::new(levent_bench::libevent_exe().ok_or_else(no_libevent)?);
         c.args(["echo-server", &port.to_string(), &server_secs]);
         c
     } else {
-        let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+        let mut c = Command::new(std::env::current_exe()?);
         c.args(["echo-server", impl_, &port.to_string(), &server_secs]);
         c
     };
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let mut out = std::io::BufReader::new(child.stdout.take().ok_or("no server output")?);
+    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+    let mut out = std::io::BufReader::new(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no server output"))?,
+    );
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).map_err(|e| e.to_string())?;
+    std::io::BufRead::read_line(&mut out, &mut line)?;
     if line.trim() != "ready" {
         let _ = child.kill();
-        return Err(format!("{impl_} echo server did not start: {line:?}"));
+        return Err(io::Error::other(format!(
+            "{impl_} echo server did not start: {line:?}"
+        )));
     }
     let client = run_self(&[
         "echo-client",

@@ -10,7 +10,7 @@
 //! The pairs are Unix-domain socket pairs; Windows has none, so there they are loopback TCP
 //! connections (as libevent's `evutil_socketpair` makes them).
 
-use levent_core::{Engine, Event, SourceKey};
+use levent_core::{Event, SourceKey};
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
@@ -99,7 +99,7 @@ pub fn levent_counting(
     let n = n.min(MAX);
     let pairs = pairs(n)?;
     let mut host = levent_hosts::default_host()?;
-    let mut engine: Box<Engine<u32, MAX, MAX, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
+    let mut engine: levent_hosts::Engine<u32, MAX, MAX> = levent_hosts::engine();
     for (i, (r, _)) in pairs.iter().enumerate() {
         let key = key(r);
         engine

@@ -25,7 +25,7 @@ pub struct TimerFigures {
 /// Capacity of the benchmark's engine.
 pub const N: usize = 1_000_000;
 
-type Big = Engine<u32, N, 1, 1>;
+type Big = Engine<u32, N, 1, 1, levent_hosts::Heap>;
 
 fn timeouts(n: usize, seed: u64) -> Vec<u64> {
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -35,22 +35,9 @@ fn timeouts(n: usize, seed: u64) -> Vec<u64> {
 /// levent, with `n <= N` timers.
 pub fn levent(n: usize, seed: u64) -> TimerFigures {
     let n = n.min(N);
-    // The engine is large (about 110 MB for a million events): build it on a thread with room.
-    std::thread::Builder::new()
-        .stack_size(1 << 30)
-        .spawn(move || {
-            let mut engine: Box<Big> = Box::new(Engine::new(Platform::manual(1000)));
-            run_levent(&mut engine, n, seed)
-        })
-        .and_then(|h| {
-            h.join()
-                .map_err(|_| std::io::Error::other("benchmark thread panicked"))
-        })
-        .unwrap_or(TimerFigures {
-            add: f64::NAN,
-            cancel: f64::NAN,
-            fire: f64::NAN,
-        })
+    // The engine is large (about 110 MB for a million events): its tables go on the heap.
+    let mut engine = Big::new(Platform::manual(1000));
+    run_levent(&mut engine, n, seed)
 }
 
 fn run_levent(engine: &mut Big, n: usize, seed: u64) -> TimerFigures {

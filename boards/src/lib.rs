@@ -9,18 +9,18 @@
 //! |---|---|
 //! | [`NetHost`] | the synchronous core: a smoltcp `Interface`, its device and its sockets as a levent [`Host`](levent_core::Host), [`Transport`](levent_core::Transport) and [`Accept`](levent_core::Accept). A turn polls the interface, derives readiness from socket state and feeds the engine; it never sleeps, so it runs the same on a board and in a simulation on virtual time. |
 //! | [`TimeHost`] | a host without network: timers, priorities, Notifier wake-ups. |
-//! | [`next`] | the async pull loop for an embassy task: sleeps until the earlier of the engine's deadline and smoltcp's `poll_at`, a frame from the driver, or a [`Notifier`](levent_core::Notifier) wake-up (an embassy-sync `Signal`). |
+//! | [`next`] | the async pull loop for an embassy task: sleeps until the earlier of the engine's deadline and smoltcp's `poll_at`, a frame from the driver, or a [`Notifier`](levent_core::Notifier) wake-up (an embassy-sync `AtomicWaker`). |
 //! | [`DriverDevice`] | any `embassy_net_driver::Driver` as a smoltcp `Device`, so you bring the driver you already have. |
 //! | [`PLATFORM`], [`CLOCK`] | embassy's `Instant` as the engine's clock. |
 //! | [`TcpBuffers`] | socket buffers sized by const generics, for a `static` or a `StaticCell`. |
-//! | [`echo::EchoServer`] | the reference TCP echo server: core `Listener` and `Connection`s with fixed ring buffers, over any transport. |
+//! | [`echo::EchoServer`] | the reference TCP echo server: the core's connection table with fixed ring buffers, over any transport. |
 //! | `link::SimLink` (feature `sim`) | a heapless in-memory medium joining two interfaces, with seeded loss, delay, duplication and reordering on virtual time, for host tests. |
 //!
 //! ## On a board
 //!
 //! ```no_run
 //! # async fn demo<D: embassy_net_driver::Driver + 'static>(driver: D) -> Result<(), levent_core::LoopError> {
-//! use levent_core::{Engine, Event, Fired};
+//! use levent_core::{Engine, Route};
 //! use levent_embassy::{DriverDevice, NetHost, TcpBuffers, CLOCK, PLATFORM};
 //! use smoltcp::iface::{Config, SocketStorage};
 //! use smoltcp::wire::{IpAddress, IpCidr};
@@ -39,12 +39,13 @@
 //!     let (rx, tx) = b.split();
 //!     host.add_tcp(rx, tx).unwrap();
 //! }
-//! let mut engine: Engine<u8, 8, 4, 2> = Engine::new(PLATFORM);
+//! // Two connections: two events and a source each, and the listener's.
+//! let mut engine: Engine<Route, 8, 4, 2> = Engine::new(PLATFORM);
 //! let listening = host.listen(7, 2).unwrap(); // a pool of 2 sockets on port 7
-//! let mut echo = levent_embassy::echo::EchoServer::<u8, _, 2, 512>::new(
-//!     &mut engine, &host, listening, |route| route as u8).unwrap();
+//! let mut echo = levent_embassy::echo::EchoServer::<Route, _, 2, 512>::new(
+//!     &mut engine, &host, listening, |route| route).unwrap();
 //! while let Some(fired) = levent_embassy::next(&mut host, &mut engine).await? {
-//!     echo.handle(&mut engine, &mut host, &fired, fired.datum as usize);
+//!     echo.handle(&mut engine, &mut host, &fired, fired.datum);
 //! }
 //! # Ok(()) }
 //! ```

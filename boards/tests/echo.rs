@@ -7,16 +7,18 @@
 mod support;
 
 use levent_core::buffer::{Buffer, RingBuffer};
+use levent_core::conn::{ConnEvent, ConnId, ConnTable, NoHandler, TableConfig};
 use levent_core::io::{IoError, Transport};
-use levent_core::{ConnOptions, Connection, Engine, Events, Fired, SourceKey};
+use levent_core::{Conn, Engine, Events, Fired, Route, SourceKey};
 use levent_embassy::echo::EchoServer;
 use levent_embassy::link::LinkConfig;
 use smoltcp::phy::Medium;
-use support::{CLIENT, HZ, Net, SERVER, World, big_stack, drain, platform, seed};
+use support::{Boxed, CLIENT, HZ, Net, SERVER, World, drain, platform, seed};
 
-type ServerEngine = Engine<usize, 96, 48, 2>;
-type ClientEngine = Engine<usize, 96, 48, 1>;
-type Echo = EchoServer<usize, SourceKey, 16, 1024>;
+type ServerEngine = Engine<Route, 96, 48, 2>;
+type ClientEngine = Engine<Route, 96, 48, 1>;
+type Echo = EchoServer<Route, SourceKey, 16, 1024, Boxed>;
+type ClientTable = ConnTable<Route, SourceKey, RingBuffer<2048>, 16, usize, Boxed>;
 
 /// Byte `k` of client `c`'s stream: position-dependent, so a lost, duplicated or reordered byte
 /// shows.
@@ -24,8 +26,9 @@ fn byte(c: usize, k: usize) -> u8 {
     (k.wrapping_mul(31) ^ (k >> 8) ^ c.wrapping_mul(97)) as u8
 }
 
+#[derive(Default)]
 struct Client {
-    conn: Option<Connection<SourceKey, RingBuffer<2048>>>,
+    id: Option<ConnId>,
     sent: usize,
     got: usize,
     /// Stop sending at this many bytes and close (a client that leaves mid-stream).
@@ -35,112 +38,118 @@ struct Client {
     error: Option<IoError>,
 }
 
+/// The client board's connections: a table whose per-connection state is the client's number.
 struct Clients {
+    table: ClientTable,
     all: Vec<Client>,
     total: usize,
     done: usize,
     seed: u64,
 }
 
+/// Close client `c` (with a reset if it aborts) and count it done.
+fn leave(c: &mut Conn<'_, Route, Net, RingBuffer<2048>, usize>, cl: &mut Client, done: &mut usize) {
+    if cl.abort {
+        let h = c.handle_id();
+        if let Some(s) = c.io().tcp(h) {
+            s.abort();
+        }
+    }
+    c.close();
+    cl.id = None;
+    if !cl.done {
+        cl.done = true;
+        *done += 1;
+    }
+}
+
 impl Clients {
     fn new(n: usize, total: usize, seed: u64) -> Clients {
         Clients {
-            all: (0..n)
-                .map(|_| Client {
-                    conn: None,
-                    sent: 0,
-                    got: 0,
-                    quit_at: None,
-                    abort: false,
-                    done: false,
-                    error: None,
-                })
-                .collect(),
+            table: ClientTable::new(TableConfig::default()),
+            all: (0..n).map(|_| Client::default()).collect(),
             total,
             done: 0,
             seed,
         }
     }
 
-    fn connect(&mut self, e: &mut dyn Events<usize>, net: &mut Net, i: usize) {
+    fn connect(&mut self, e: &mut dyn Events<Route>, net: &mut Net, i: usize) {
         let h = net.connect((SERVER, 7)).unwrap();
-        let c = Connection::connecting(
-            e,
-            net,
-            h,
-            RingBuffer::new(),
-            RingBuffer::new(),
-            ConnOptions::DEFAULT,
-            i,
-        )
-        .unwrap();
+        let id = self.table.connect(e, net, h).unwrap();
+        self.table
+            .with(e, net, id, &mut NoHandler, |c| *c.state() = i);
         let cl = &mut self.all[i];
-        (cl.conn, cl.sent, cl.got, cl.done, cl.error) = (Some(c), 0, 0, false, None);
+        (cl.id, cl.sent, cl.got, cl.done, cl.error) = (Some(id), 0, 0, false, None);
     }
 
-    fn finish(&mut self, e: &mut dyn Events<usize>, net: &mut Net, i: usize) {
-        let cl = &mut self.all[i];
-        if let Some(c) = cl.conn.take() {
-            if cl.abort {
-                let h = c.handle_id();
-                if let Some(s) = net.tcp(h) {
-                    s.abort();
+    fn finish(&mut self, e: &mut dyn Events<Route>, net: &mut Net, i: usize) {
+        let (all, done) = (&mut self.all, &mut self.done);
+        let cl = &mut all[i];
+        match cl.id {
+            Some(id) => {
+                self.table
+                    .with(e, net, id, &mut NoHandler, |c| leave(c, cl, done));
+            }
+            None if !cl.done => {
+                cl.done = true;
+                *done += 1;
+            }
+            None => {}
+        }
+    }
+
+    fn handle(&mut self, e: &mut dyn Events<Route>, net: &mut Net, f: Fired<Route>) {
+        let (total, seed) = (self.total, self.seed);
+        let (all, done) = (&mut self.all, &mut self.done);
+        self.table.handle(e, net, &f, f.datum, |c, ev| {
+            let i = *c.state();
+            let cl = &mut all[i];
+            if cl.done || ev == ConnEvent::Closed {
+                return;
+            }
+            if let ConnEvent::Error(err) = ev {
+                cl.error = Some(err);
+                leave(c, cl, done);
+                return;
+            }
+            assert!(
+                ev != ConnEvent::Eof,
+                "seed {seed}: client {i}: the server closed early"
+            );
+            let mut buf = [0u8; 512];
+            loop {
+                let n = c.read(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                for (j, &b) in buf[..n].iter().enumerate() {
+                    assert_eq!(
+                        b,
+                        byte(i, cl.got + j),
+                        "seed {seed}: client {i}: byte {} differs",
+                        cl.got + j
+                    );
+                }
+                cl.got += n;
+            }
+            let end = cl.quit_at.unwrap_or(total);
+            while cl.sent < end && c.output().room() > 0 {
+                let n = (end - cl.sent).min(buf.len());
+                for (j, b) in buf[..n].iter_mut().enumerate() {
+                    *b = byte(i, cl.sent + j);
+                }
+                let w = c.write(&buf[..n]);
+                cl.sent += w;
+                if w < n {
+                    break;
                 }
             }
-            c.close(e, net);
-        }
-        if !cl.done {
-            cl.done = true;
-            self.done += 1;
-        }
-    }
-
-    fn handle(&mut self, e: &mut dyn Events<usize>, net: &mut Net, f: Fired<usize>) {
-        let (i, total, seed) = (f.datum, self.total, self.seed);
-        let cl = &mut self.all[i];
-        let Some(c) = cl.conn.as_mut() else { return };
-        let out = c.handle(e, net, &f);
-        if let Some(err) = out.error() {
-            cl.error = Some(err);
-            self.finish(e, net, i);
-            return;
-        }
-        assert!(
-            !out.eof(),
-            "seed {seed}: client {i}: the server closed early"
-        );
-        let mut buf = [0u8; 512];
-        loop {
-            let n = c.read(e, &mut buf);
-            if n == 0 {
-                break;
+            let quit = cl.quit_at.is_some_and(|q| cl.sent >= q);
+            if quit || (cl.quit_at.is_none() && cl.got == total) {
+                leave(c, cl, done);
             }
-            for (j, &b) in buf[..n].iter().enumerate() {
-                assert_eq!(
-                    b,
-                    byte(i, cl.got + j),
-                    "seed {seed}: client {i}: byte {} differs",
-                    cl.got + j
-                );
-            }
-            cl.got += n;
-        }
-        let end = cl.quit_at.unwrap_or(total);
-        while cl.sent < end && c.output().room() > 0 {
-            let n = (end - cl.sent).min(buf.len());
-            for (j, b) in buf[..n].iter_mut().enumerate() {
-                *b = byte(i, cl.sent + j);
-            }
-            let w = c.write(e, net, &buf[..n]);
-            cl.sent += w;
-            if w < n {
-                break;
-            }
-        }
-        let quit = cl.quit_at.is_some_and(|q| cl.sent >= q);
-        if quit || (cl.quit_at.is_none() && cl.got == total) {
-            self.finish(e, net, i);
-        }
+        });
     }
 }
 
@@ -181,8 +190,7 @@ impl Run {
         while !until(self, cs) {
             let echo = &mut self.echo;
             let a = drain(&mut *self.se, &mut self.world.server, |e, net, f| {
-                let route = f.datum;
-                echo.handle(e, net, &f, route)
+                echo.handle(e, net, &f, f.datum)
             });
             let b = drain(&mut *self.ce, &mut self.world.client, |e, net, f| {
                 cs.handle(e, net, f)
@@ -253,120 +261,108 @@ fn echo_clients(percent_loss: u32, default_seed: u64, total: usize) {
 
 #[test]
 fn echo_16_clients_every_byte_in_order_lossless() {
-    big_stack(|| {
-        echo_clients(0, 1, 32 * 1024);
-    });
+    echo_clients(0, 1, 32 * 1024);
 }
 
 #[test]
 fn echo_16_clients_every_byte_in_order_with_10_percent_loss() {
-    big_stack(|| {
-        echo_clients(10, 2, 8 * 1024);
-    });
+    echo_clients(10, 2, 8 * 1024);
 }
 
 #[test]
 fn echo_with_10_percent_loss_other_seeds() {
-    big_stack(|| {
-        for s in [3, 4, 5] {
-            echo_clients(10, s, 2 * 1024);
-        }
-    });
+    for s in [3, 4, 5] {
+        echo_clients(10, s, 2 * 1024);
+    }
 }
 
 #[test]
 fn client_closing_mid_stream_leaves_the_server_serving() {
-    big_stack(|| {
-        let seed = seed(11);
-        let mut r = setup(LinkConfig::lossy(Medium::Ethernet, 2), seed, 4, 4);
-        let total = 16 * 1024;
-        let mut cs = Clients::new(4, total, seed);
-        cs.all[1].quit_at = Some(3000); // closes (FIN) after sending 3000 bytes, reading nothing more
-        cs.all[2].quit_at = Some(5000);
-        cs.all[2].abort = true; // resets after 5000 bytes
-        for i in 0..4 {
-            cs.connect(&mut *r.ce, &mut r.world.client, i);
-        }
-        r.run(&mut cs, 300, |_, cs| cs.done == 4);
-        for i in [0, 3] {
-            assert_eq!(cs.all[i].error, None, "seed {seed}");
-            assert_eq!(cs.all[i].got, total, "seed {seed}");
-        }
-        r.run(&mut cs, 60, |r, _| {
-            r.echo.stats().closed == 4 && r.world.server.listening(r.pool) == 4
-        });
-        let stats = r.echo.stats();
-        assert_eq!(stats.accepted, 4, "seed {seed}");
-        assert!(
-            stats.failed <= 1,
-            "seed {seed}: only the reset client may fail: {stats:?}"
-        );
-        assert_eq!(r.echo.open(), 0, "seed {seed}");
+    let seed = seed(11);
+    let mut r = setup(LinkConfig::lossy(Medium::Ethernet, 2), seed, 4, 4);
+    let total = 16 * 1024;
+    let mut cs = Clients::new(4, total, seed);
+    cs.all[1].quit_at = Some(3000); // closes (FIN) after sending 3000 bytes, reading nothing more
+    cs.all[2].quit_at = Some(5000);
+    cs.all[2].abort = true; // resets after 5000 bytes
+    for i in 0..4 {
+        cs.connect(&mut *r.ce, &mut r.world.client, i);
+    }
+    r.run(&mut cs, 300, |_, cs| cs.done == 4);
+    for i in [0, 3] {
+        assert_eq!(cs.all[i].error, None, "seed {seed}");
+        assert_eq!(cs.all[i].got, total, "seed {seed}");
+    }
+    r.run(&mut cs, 60, |r, _| {
+        r.echo.stats().closed == 4 && r.world.server.listening(r.pool) == 4
     });
+    let stats = r.echo.stats();
+    assert_eq!(stats.accepted, 4, "seed {seed}");
+    assert!(
+        stats.failed <= 1,
+        "seed {seed}: only the reset client may fail: {stats:?}"
+    );
+    assert_eq!(r.echo.open(), 0, "seed {seed}");
 }
 
 #[test]
 fn exhausted_listening_pool_refuses_then_recovers() {
-    big_stack(|| {
-        let seed = seed(21);
-        let mut r = setup(LinkConfig::ideal(Medium::Ethernet), seed, 3, 6);
-        let total = 4 * 1024;
-        let mut cs = Clients::new(6, total, seed);
-        // Three clients that hold their connections open (they never finish sending)...
-        for i in 0..3 {
-            cs.all[i].quit_at = Some(usize::MAX);
-            cs.all[i].abort = true;
-            cs.connect(&mut *r.ce, &mut r.world.client, i);
-        }
-        r.run(&mut cs, 10, |r, _| r.echo.open() == 3);
-        assert_eq!(
-            r.world.server.listening(r.pool),
-            0,
-            "seed {seed}: the pool is exhausted"
-        );
-        // ...so the next ones are refused.
-        for i in 3..6 {
-            cs.connect(&mut *r.ce, &mut r.world.client, i);
-        }
-        r.run(&mut cs, 10, |_, cs| cs.all[3..].iter().all(|c| c.done));
-        for c in &cs.all[3..] {
-            assert_eq!(c.error, Some(IoError::Refused), "seed {seed}");
-        }
-        // Two holders leave; their sockets listen again and the refused clients get through.
-        for i in 0..2 {
-            cs.finish(&mut *r.ce, &mut r.world.client, i);
-        }
-        r.run(&mut cs, 30, |r, _| r.world.server.listening(r.pool) == 2);
-        cs.done = 3;
-        for i in 3..5 {
-            cs.connect(&mut *r.ce, &mut r.world.client, i);
-        }
-        r.run(&mut cs, 60, |_, cs| cs.all[3].done && cs.all[4].done);
-        for c in &cs.all[3..5] {
-            assert_eq!((c.error, c.got), (None, total), "seed {seed}");
-        }
-        // The two holders that left reset their connections.
-        assert_eq!(r.echo.stats().failed, 2, "seed {seed}");
-    });
+    let seed = seed(21);
+    let mut r = setup(LinkConfig::ideal(Medium::Ethernet), seed, 3, 6);
+    let total = 4 * 1024;
+    let mut cs = Clients::new(6, total, seed);
+    // Three clients that hold their connections open (they never finish sending)...
+    for i in 0..3 {
+        cs.all[i].quit_at = Some(usize::MAX);
+        cs.all[i].abort = true;
+        cs.connect(&mut *r.ce, &mut r.world.client, i);
+    }
+    r.run(&mut cs, 10, |r, _| r.echo.open() == 3);
+    assert_eq!(
+        r.world.server.listening(r.pool),
+        0,
+        "seed {seed}: the pool is exhausted"
+    );
+    // ...so the next ones are refused.
+    for i in 3..6 {
+        cs.connect(&mut *r.ce, &mut r.world.client, i);
+    }
+    r.run(&mut cs, 10, |_, cs| cs.all[3..].iter().all(|c| c.done));
+    for c in &cs.all[3..] {
+        assert_eq!(c.error, Some(IoError::Refused), "seed {seed}");
+    }
+    // Two holders leave; their sockets listen again and the refused clients get through.
+    for i in 0..2 {
+        cs.finish(&mut *r.ce, &mut r.world.client, i);
+    }
+    r.run(&mut cs, 30, |r, _| r.world.server.listening(r.pool) == 2);
+    cs.done = 3;
+    for i in 3..5 {
+        cs.connect(&mut *r.ce, &mut r.world.client, i);
+    }
+    r.run(&mut cs, 60, |_, cs| cs.all[3].done && cs.all[4].done);
+    for c in &cs.all[3..5] {
+        assert_eq!((c.error, c.got), (None, total), "seed {seed}");
+    }
+    // The two holders that left reset their connections.
+    assert_eq!(r.echo.stats().failed, 2, "seed {seed}");
 }
 
 #[test]
 fn same_seed_same_trace() {
-    big_stack(|| {
-        let trace = |seed: u64| {
-            let mut r = setup(LinkConfig::lossy(Medium::Ethernet, 10), seed, 4, 4);
-            let mut cs = Clients::new(4, 4096, seed);
-            for i in 0..4 {
-                cs.connect(&mut *r.ce, &mut r.world.client, i);
-            }
-            r.run(&mut cs, 300, |_, cs| cs.done == 4);
-            (r.world.now, r.world.link.stats(), r.echo.stats())
-        };
-        let s = seed(31);
-        let (a, b) = (trace(s), trace(s));
-        assert_eq!(a, b, "seed {s}");
-        assert_ne!(a.0, trace(s + 1).0, "another seed, another trace");
-        let _ = CLIENT;
-        let _: fn(&mut Net, SourceKey) -> SourceKey = |n, k| n.source(k);
-    });
+    let trace = |seed: u64| {
+        let mut r = setup(LinkConfig::lossy(Medium::Ethernet, 10), seed, 4, 4);
+        let mut cs = Clients::new(4, 4096, seed);
+        for i in 0..4 {
+            cs.connect(&mut *r.ce, &mut r.world.client, i);
+        }
+        r.run(&mut cs, 300, |_, cs| cs.done == 4);
+        (r.world.now, r.world.link.stats(), r.echo.stats())
+    };
+    let s = seed(31);
+    let (a, b) = (trace(s), trace(s));
+    assert_eq!(a, b, "seed {s}");
+    assert_ne!(a.0, trace(s + 1).0, "another seed, another trace");
+    let _ = CLIENT;
+    let _: fn(&mut Net, SourceKey) -> SourceKey = |n, k| n.source(k);
 }

@@ -9,7 +9,7 @@ use core::time::Duration;
 use levent_core::{Engine, Event, Host, Notifier, Ready};
 use levent_embassy::link::LinkConfig;
 use smoltcp::phy::Medium;
-use support::{World, big_stack, platform, seed};
+use support::{World, platform, seed};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ev {
@@ -22,67 +22,65 @@ static IRQ: Notifier<4> = Notifier::new();
 
 #[test]
 fn timers_and_notifier_wake_ups_while_the_network_is_idle() {
-    big_stack(|| {
-        let seed = seed(41);
-        let mut w = World::new(LinkConfig::ideal(Medium::Ethernet), seed, 2, 2);
-        let mut e: Box<Engine<Ev, 8, 4, 2>> = Box::new(Engine::new(platform()));
-        e.set_priorities(2).unwrap();
-        let tick = Event::timer().persist().priority(1);
-        e.start(tick, Ev::Tick, Some(Duration::from_millis(10)))
-            .unwrap();
-        let irq = e
-            .start(Event::user().persist().priority(0), Ev::Irq, None)
-            .unwrap();
-        e.start(Event::timer(), Ev::Stop, Some(Duration::from_millis(45)))
-            .unwrap();
-        w.server.attach((&IRQ).into()).unwrap();
-        // The server listens, but nobody connects: the network stays idle.
-        w.server.listen(7, 2).unwrap();
-        let mut seen = vec![];
-        let mut notified = false;
-        'run: loop {
-            while let Some(f) = e.next(&mut w.server).unwrap() {
-                seen.push((f.datum, f.ready, w.server.now()));
-                if f.datum == Ev::Stop {
-                    break 'run;
-                }
-            }
-            // Idle: the host would sleep until the next timer, never sooner.
-            let next = w.server.wake_at().expect("a timer is due");
-            assert_eq!(
-                next % 5_000,
-                0,
-                "seed {seed}: woke for {next} µs, not for a timer"
-            );
-            if !notified && next > 25_000 {
-                // An interrupt at 25 ms, while the loop sleeps.
-                w.server.set_now(25_000);
-                IRQ.notify(irq).unwrap();
-                notified = true;
-            } else {
-                w.server.set_now(next);
+    let seed = seed(41);
+    let mut w = World::new(LinkConfig::ideal(Medium::Ethernet), seed, 2, 2);
+    let mut e: Box<Engine<Ev, 8, 4, 2>> = Box::new(Engine::new(platform()));
+    e.set_priorities(2).unwrap();
+    let tick = Event::timer().persist().priority(1);
+    e.start(tick, Ev::Tick, Some(Duration::from_millis(10)))
+        .unwrap();
+    let irq = e
+        .start(Event::user().persist().priority(0), Ev::Irq, None)
+        .unwrap();
+    e.start(Event::timer(), Ev::Stop, Some(Duration::from_millis(45)))
+        .unwrap();
+    w.server.attach((&IRQ).into()).unwrap();
+    // The server listens, but nobody connects: the network stays idle.
+    w.server.listen(7, 2).unwrap();
+    let mut seen = vec![];
+    let mut notified = false;
+    'run: loop {
+        while let Some(f) = e.next(&mut w.server).unwrap() {
+            seen.push((f.datum, f.ready, w.server.now()));
+            if f.datum == Ev::Stop {
+                break 'run;
             }
         }
-        let ms = |t: u64| t / 1000;
-        let trace: Vec<_> = seen.iter().map(|&(d, r, t)| (d, r, ms(t))).collect();
+        // Idle: the host would sleep until the next timer, never sooner.
+        let next = w.server.wake_at().expect("a timer is due");
         assert_eq!(
-            trace,
-            [
-                (Ev::Tick, Ready::TIMEOUT, 10),
-                (Ev::Tick, Ready::TIMEOUT, 20),
-                (Ev::Irq, Ready::USER, 25),
-                (Ev::Tick, Ready::TIMEOUT, 30),
-                (Ev::Tick, Ready::TIMEOUT, 40),
-                (Ev::Stop, Ready::TIMEOUT, 45),
-            ],
-            "seed {seed}"
-        );
-        assert_eq!(
-            w.link.stats().sent,
+            next % 5_000,
             0,
-            "seed {seed}: the idle network sent nothing"
+            "seed {seed}: woke for {next} µs, not for a timer"
         );
-    });
+        if !notified && next > 25_000 {
+            // An interrupt at 25 ms, while the loop sleeps.
+            w.server.set_now(25_000);
+            IRQ.notify(irq).unwrap();
+            notified = true;
+        } else {
+            w.server.set_now(next);
+        }
+    }
+    let ms = |t: u64| t / 1000;
+    let trace: Vec<_> = seen.iter().map(|&(d, r, t)| (d, r, ms(t))).collect();
+    assert_eq!(
+        trace,
+        [
+            (Ev::Tick, Ready::TIMEOUT, 10),
+            (Ev::Tick, Ready::TIMEOUT, 20),
+            (Ev::Irq, Ready::USER, 25),
+            (Ev::Tick, Ready::TIMEOUT, 30),
+            (Ev::Tick, Ready::TIMEOUT, 40),
+            (Ev::Stop, Ready::TIMEOUT, 45),
+        ],
+        "seed {seed}"
+    );
+    assert_eq!(
+        w.link.stats().sent,
+        0,
+        "seed {seed}: the idle network sent nothing"
+    );
 }
 
 static ASYNC_IRQ: Notifier<4> = Notifier::new();

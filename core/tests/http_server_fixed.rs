@@ -4,13 +4,13 @@
 //! requests on one kept-alive connection are answered in order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use levent_core::http::server::{Exchange, Server, ServerConfig, Service, Token};
+use levent_core::http::server::{Exchange, Server, ServerConfig, Service};
 use levent_core::http::{Header, Limits, Request};
 use levent_core::io::{Accept, IoError, Transport};
 use levent_core::sim::Sim;
 use levent_core::{
     Attached, Change, Clock, Dispatcher, Engine, Feed, Host, HostError, NotifySource, Platform,
-    Ready, RingBuffer, SourceKey, Tick, Turn, Wait,
+    Ready, RingBuffer, Route, SourceKey, Tick, Turn, Wait,
 };
 use std::collections::{HashMap, VecDeque};
 
@@ -146,10 +146,10 @@ impl Accept for World {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Http(Token);
-impl From<Token> for Http {
-    fn from(t: Token) -> Self {
-        Http(t)
+struct Http(Route);
+impl From<Route> for Http {
+    fn from(r: Route) -> Self {
+        Http(r)
     }
 }
 
@@ -193,7 +193,7 @@ impl Service for Board {
             self.sent = 0;
             self.pump(ex);
         } else {
-            ex.respond(200, &[], b"ok").unwrap();
+            ex.respond(200, &[], b"ok");
         }
     }
     fn writable(&mut self, ex: &mut Exchange<'_>) {
@@ -215,7 +215,7 @@ fn server_with_fixed_ring_buffers_streams_a_page_larger_than_its_output() {
         read_high: 1024,
         ..ServerConfig::DEFAULT
     };
-    let mut server: Server<SourceKey, RingBuffer<1024>, 2, 512, 16> = Server::new(cfg);
+    let mut server: Server<Http, SourceKey, RingBuffer<1024>, 2, 512, 16> = Server::new(cfg);
     server.bind(&mut engine, &world, LISTENER).unwrap();
     let mut board = Board { sent: 0 };
     let c = world.connect();

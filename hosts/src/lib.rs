@@ -98,6 +98,12 @@ pub type Engine<T, const E: usize, const S: usize = E, const P: usize = 1> =
 pub type ConnTable<T, B, const C: usize, U = ()> =
     levent_core::conn::ConnTable<T, net::SocketId, B, C, U, Heap>;
 
+/// The core's HTTP/1.1 server for [`net::Sockets`], with growable buffers and its connection slots
+/// on the heap: up to `C` connections, heads of up to `HEAD` bytes. Its engine needs
+/// [`events_needed`](levent_core::http::server::events_needed)`(C)` events and `C + 1` sources.
+pub type HttpServer<T, const C: usize, const HEAD: usize = 8192> =
+    levent_core::http::server::Server<T, net::SocketId, buffer::ChainBuffer, C, HEAD, 64, Heap>;
+
 /// A new engine on the heap for this platform ([`PLATFORM`]: its clock and its signals).
 ///
 /// ```

@@ -9,10 +9,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-type Eng<T> = Engine<T, 512, 512, 4>;
+type Eng<T> = Engine<T, 512, 512, 4, levent_hosts::Heap>;
 
 fn engine<T: Copy, W: World>(w: &W) -> Box<Eng<T>> {
-    Box::new(Engine::new(w.platform()))
+    Box::new(Eng::new(w.platform()))
 }
 
 /// A loop that can never hang a test: it ends after 20 seconds whatever happens.

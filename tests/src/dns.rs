@@ -1154,7 +1154,7 @@ macro_rules! dns_suite {
         $(
             #[test]
             fn $name() {
-                $crate::big_stack($crate::dns::$name::<$world>);
+                $crate::dns::$name::<$world>();
             }
         )*
     };

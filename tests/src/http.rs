@@ -4,12 +4,14 @@
 
 use crate::net::NetWorld;
 use levent_core::buffer::Buffer;
+use levent_core::conn::{ConnTable, NoHandler, TableConfig};
 use levent_core::http::client::{Client, ClientConfig, ClientError, ClientRequest, Receiver};
-use levent_core::http::route::{Methods, Route, Router};
-use levent_core::http::server::{ConnId, Exchange, LogEntry, Server, ServerConfig, Service, Token};
+use levent_core::http::route::{Methods, Router, Rule};
+use levent_core::http::server::{ConnId, Exchange, LogEntry, Server, ServerConfig, Service};
 use levent_core::http::{BodyDecoder, Header, Limits, Request, Response, ResponseParser, Status};
 use levent_core::io::Connect;
-use levent_core::{ConnOptions, Connection, Engine, Event};
+use levent_core::{ConnEvent, Engine, Event, Route};
+use levent_hosts::Heap;
 use levent_hosts::buffer::ChainBuffer;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,25 +20,29 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ev {
     /// The server's events.
-    Http(Token),
+    Http(Route),
     /// A raw client's events.
-    Client(usize),
+    Client(Route),
     /// The harness's clock tick.
     Tick,
     /// Something else's (the HTTP client's).
     Other(usize),
+    /// A canned server's.
+    Canned(Route),
 }
 
-impl From<Token> for Ev {
-    fn from(t: Token) -> Self {
-        Ev::Http(t)
+impl From<Route> for Ev {
+    fn from(r: Route) -> Self {
+        Ev::Http(r)
     }
 }
 
 /// The engine of the scenarios.
-pub type Eng = Engine<Ev, 8192, 8192, 1>;
+pub type Eng = Engine<Ev, 8192, 8192, 1, Heap>;
 /// The server of the scenarios: room for 1,100 connections.
-pub type Srv<W> = Server<<W as NetWorld>::Handle, ChainBuffer, 1100>;
+pub type Srv<W> = Server<Ev, <W as NetWorld>::Handle, ChainBuffer, 1100, 8192, 64, Heap>;
+/// The raw clients' table: each connection's state is its index in [`Harness::clients`].
+type Clients<W> = ConnTable<Ev, <W as NetWorld>::Handle, ChainBuffer, 1100, usize, Heap>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Page {
@@ -48,14 +54,14 @@ enum Page {
     Big,
 }
 
-const ROUTES: &[Route<'static, Page>] = &[
-    Route::exact("/", Page::Hello),
-    Route::exact("/hello", Page::Hello),
-    Route::exact("/echo", Page::Echo).methods(Methods::POST),
-    Route::prefix("/stream/", Page::Stream),
-    Route::prefix("/sized/", Page::Sized),
-    Route::exact("/defer", Page::Defer).methods(Methods::GET.union(Methods::POST)),
-    Route::exact("/big", Page::Big).on_host("big.example"),
+const ROUTES: &[Rule<'static, Page>] = &[
+    Rule::exact("/", Page::Hello),
+    Rule::exact("/hello", Page::Hello),
+    Rule::exact("/echo", Page::Echo).methods(Methods::POST),
+    Rule::prefix("/stream/", Page::Stream),
+    Rule::prefix("/sized/", Page::Sized),
+    Rule::exact("/defer", Page::Defer).methods(Methods::GET.union(Methods::POST)),
+    Rule::exact("/big", Page::Big).on_host("big.example"),
 ];
 
 /// The test service: `/hello`, `POST /echo` (streams the body back, chunked), `/stream/N` (N
@@ -123,7 +129,7 @@ impl Service for TestService {
         let page = match Router::new(ROUTES).find(req) {
             Ok(p) => p,
             Err(miss) => {
-                miss.respond(ex).unwrap();
+                miss.respond(ex);
                 return;
             }
         };
@@ -134,9 +140,9 @@ impl Service for TestService {
                     name: "Content-Type",
                     value: b"text/plain",
                 }];
-                ex.respond(200, &h, b"hello world").unwrap();
+                ex.respond(200, &h, b"hello world");
             }
-            Page::Big => ex.respond(200, &[], b"big host").unwrap(),
+            Page::Big => ex.respond(200, &[], b"big host"),
             Page::Echo => ex.set_tag(ECHO),
             Page::Stream => {
                 ex.start(200, &[], None).unwrap();
@@ -188,8 +194,9 @@ impl Service for TestService {
 }
 
 /// A client that writes exact bytes and keeps every byte it reads.
-pub struct Raw<H> {
-    conn: Option<Connection<H, ChainBuffer>>,
+pub struct Raw {
+    /// Its connection in the clients' table, while it is open.
+    id: Option<ConnId>,
     /// Everything received.
     pub got: Vec<u8>,
     /// The server closed (or reset) the connection.
@@ -211,7 +218,8 @@ pub struct Harness<W: NetWorld> {
     /// Where the server listens.
     pub target: SocketAddr,
     /// The raw clients.
-    pub clients: Vec<Raw<W::Handle>>,
+    pub clients: Vec<Raw>,
+    table: Box<Clients<W>>,
     /// When the harness started, in ticks.
     start: u64,
 }
@@ -220,7 +228,7 @@ impl<W: NetWorld> Harness<W> {
     /// A server with `cfg` listening on a fresh port.
     pub fn new(cfg: ServerConfig) -> Self {
         let mut w = W::new();
-        let mut e: Box<Eng> = Box::new(Engine::new(w.platform()));
+        let mut e = Box::new(Eng::new(w.platform()));
         e.start(
             Event::timer().persist(),
             Ev::Tick,
@@ -228,8 +236,13 @@ impl<W: NetWorld> Harness<W> {
         )
         .unwrap();
         let (lh, target) = w.listen();
-        let mut server: Box<Srv<W>> = Box::new(Server::new(cfg));
+        let mut server = Box::new(Srv::<W>::new(cfg));
         server.bind(&mut *e, w.io(), lh).unwrap();
+        let clients = TableConfig {
+            tag: 1,
+            close_on_eof: false,
+            ..TableConfig::default()
+        };
         let start = e.now();
         Harness {
             w,
@@ -238,6 +251,7 @@ impl<W: NetWorld> Harness<W> {
             svc: TestService::default(),
             target,
             clients: vec![],
+            table: Box::new(Clients::<W>::with_datum(clients, Ev::Client)),
             start,
         }
     }
@@ -251,18 +265,13 @@ impl<W: NetWorld> Harness<W> {
     pub fn connect(&mut self) -> usize {
         let h = self.w.connect(self.target);
         let i = self.clients.len();
-        let conn = Connection::connecting(
-            &mut *self.e,
-            self.w.io(),
-            h,
-            ChainBuffer::new(),
-            ChainBuffer::new(),
-            ConnOptions::DEFAULT,
-            Ev::Client(i),
-        )
-        .unwrap();
+        let id = self.table.connect(&mut *self.e, self.w.io(), h).unwrap();
+        self.table
+            .with(&mut *self.e, self.w.io(), id, &mut NoHandler, |c| {
+                *c.state() = i;
+            });
         self.clients.push(Raw {
-            conn: Some(conn),
+            id: Some(id),
             got: vec![],
             closed: false,
             paused: false,
@@ -270,60 +279,74 @@ impl<W: NetWorld> Harness<W> {
         i
     }
 
+    /// Run `f` on client `i`'s connection, if it is open.
+    fn on_client(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut levent_core::Conn<'_, Ev, W::Io, ChainBuffer, usize>),
+    ) {
+        if let Some(id) = self.clients[i].id {
+            self.table
+                .with(&mut *self.e, self.w.io(), id, &mut NoHandler, f);
+        }
+    }
+
     /// Queue bytes on client `i`.
     pub fn send(&mut self, i: usize, data: &[u8]) {
-        if let Some(c) = self.clients[i].conn.as_mut() {
-            c.write(&mut *self.e, self.w.io(), data);
-        }
+        self.on_client(i, |c| {
+            c.write(data);
+        });
     }
 
     /// Close client `i`.
     pub fn close(&mut self, i: usize) {
-        if let Some(c) = self.clients[i].conn.take() {
-            c.close(&mut *self.e, self.w.io());
+        if let Some(id) = self.clients[i].id.take() {
+            self.table
+                .close(&mut *self.e, self.w.io(), id, &mut NoHandler);
         }
     }
 
     /// Stop or resume reading on client `i`.
     pub fn pause(&mut self, i: usize, paused: bool) {
         self.clients[i].paused = paused;
-        if let Some(c) = self.clients[i].conn.as_mut() {
+        self.on_client(i, |c| {
             if paused {
-                c.disable_reading(&mut *self.e);
+                c.disable_reading();
             } else {
-                c.enable(&mut *self.e, levent_core::Interest::READ);
+                c.enable(levent_core::Interest::READ);
             }
-        }
+        });
     }
 
     /// Handle one fired event that is not the HTTP client's; returns it if it is.
     pub fn dispatch(&mut self, f: levent_core::Fired<Ev>) -> Option<levent_core::Fired<Ev>> {
         match f.datum {
-            Ev::Http(t) => self
+            Ev::Http(r) => self
                 .server
-                .handle(&mut *self.e, self.w.io(), &f, t, &mut self.svc),
-            Ev::Client(i) => {
-                let c = &mut self.clients[i];
-                let conn = c.conn.as_mut()?;
-                let out = conn.handle(&mut *self.e, self.w.io(), &f);
-                loop {
-                    let chunk = conn.input().chunk_at(0);
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    c.got.extend_from_slice(chunk);
-                    let n = chunk.len();
-                    conn.consume(&mut *self.e, n);
-                }
-                if out.eof() || out.error().is_some() {
-                    c.closed = true;
-                    if let Some(conn) = c.conn.take() {
-                        conn.close(&mut *self.e, self.w.io());
-                    }
-                }
+                .handle(&mut *self.e, self.w.io(), &f, r, &mut self.svc),
+            Ev::Client(r) => {
+                let clients = &mut self.clients;
+                self.table
+                    .handle(&mut *self.e, self.w.io(), &f, r, |c, ev| {
+                        let raw = &mut clients[*c.state()];
+                        loop {
+                            let chunk = c.input().chunk_at(0);
+                            if chunk.is_empty() {
+                                break;
+                            }
+                            raw.got.extend_from_slice(chunk);
+                            let n = chunk.len();
+                            c.consume(n);
+                        }
+                        if matches!(ev, ConnEvent::Eof | ConnEvent::Error(_)) {
+                            raw.closed = true;
+                            raw.id = None;
+                            c.close();
+                        }
+                    });
             }
             Ev::Tick => {}
-            Ev::Other(_) => return Some(f),
+            Ev::Other(_) | Ev::Canned(_) => return Some(f),
         }
         None
     }
@@ -815,7 +838,7 @@ pub fn graceful_shutdown_finishes_requests_in_flight<W: NetWorld>() {
         server, e, w, svc, ..
     } = &mut h;
     assert!(server.resume(&mut **e, w.io(), id, svc, |_, ex| {
-        ex.respond(200, &[], b"late").unwrap();
+        ex.respond(200, &[], b"late");
     }));
     h.run_until(Duration::from_secs(10), |h| h.clients[busy].closed);
     let r = h.responses(busy, &[]);
@@ -959,69 +982,60 @@ where
 /// A raw server that answers each request on its `k`th connection with `script[k]`'s next
 /// response, closing when the entry is `None`.
 struct Canned<H> {
-    listener: levent_core::Listener<H>,
-    conns: Vec<Option<Connection<H, ChainBuffer>>>,
-    answered: Vec<usize>,
+    table: ConnTable<Ev, H, ChainBuffer, 8, Script>,
+    opened: usize,
+}
+
+/// Where a canned connection is in its script.
+#[derive(Default)]
+struct Script {
+    conn: usize,
+    answered: usize,
 }
 
 impl<H: Copy + PartialEq + std::fmt::Debug> Canned<H> {
+    fn new<W: NetWorld<Handle = H>>(h: &mut Harness<W>, lh: H) -> Self {
+        let cfg = TableConfig {
+            tag: 2,
+            ..TableConfig::default()
+        };
+        let mut table = ConnTable::with_datum(cfg, Ev::Canned);
+        table.listen(&mut *h.e, h.w.io(), lh).unwrap();
+        Canned { table, opened: 0 }
+    }
+
     fn handle<W: NetWorld<Handle = H>>(
         &mut self,
         h: &mut Harness<W>,
         f: &levent_core::Fired<Ev>,
         script: &[&[Option<&[u8]>]],
     ) {
-        let Ev::Other(k) = f.datum else { return };
-        if k == 1 {
-            while let Some(Ok(s)) = self.listener.accept(&mut *h.e, h.w.io()) {
-                let i = self.conns.len();
-                let c = Connection::new(
-                    &mut *h.e,
-                    h.w.io(),
-                    s,
-                    ChainBuffer::new(),
-                    ChainBuffer::new(),
-                    ConnOptions::DEFAULT,
-                    Ev::Other(100 + i),
-                )
-                .unwrap();
-                self.conns.push(Some(c));
-                self.answered.push(0);
+        let Ev::Canned(r) = f.datum else { return };
+        let opened = &mut self.opened;
+        self.table.handle(&mut *h.e, h.w.io(), f, r, |c, ev| {
+            if ev == ConnEvent::Opened {
+                c.state().conn = *opened;
+                *opened += 1;
             }
-            return;
-        }
-        let i = k - 100;
-        let Some(c) = self.conns[i].as_mut() else {
-            return;
-        };
-        let out = c.handle(&mut *h.e, h.w.io(), f);
-        let mut all = vec![0u8; c.input().len()];
-        c.input().peek(0, &mut all);
-        if let Some(end) = all.windows(4).position(|w| w == b"\r\n\r\n") {
-            c.consume(&mut *h.e, end + 4);
-            let j = self.answered[i];
-            self.answered[i] += 1;
+            let mut all = vec![0u8; c.input().len()];
+            c.input().peek(0, &mut all);
+            let Some(end) = all.windows(4).position(|w| w == b"\r\n\r\n") else {
+                return;
+            };
+            c.consume(end + 4);
+            let (i, j) = (c.state().conn, c.state().answered);
+            c.state().answered += 1;
             match script.get(i).and_then(|s| s.get(j)).copied().flatten() {
                 Some(resp) => {
-                    c.write(&mut *h.e, h.w.io(), resp);
+                    c.write(resp);
                     if script.get(i).is_some_and(|s| s.len() == j + 1) {
                         // The last answer: its body ends when the connection does.
-                        c.shutdown(&mut *h.e, h.w.io()).unwrap();
+                        c.shutdown().unwrap();
                     }
                 }
-                None => {
-                    if let Some(c) = self.conns[i].take() {
-                        c.close(&mut *h.e, h.w.io());
-                    }
-                    return;
-                }
+                None => c.close(),
             }
-        }
-        if (out.eof() || out.failed())
-            && let Some(c) = self.conns[i].take()
-        {
-            c.close(&mut *h.e, h.w.io());
-        }
+        });
     }
 }
 
@@ -1033,12 +1047,7 @@ where
 {
     let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
     let (lh, target) = h.w.listen();
-    let listener = levent_core::Listener::new(&mut *h.e, h.w.io(), lh, Ev::Other(1)).unwrap();
-    let mut canned = Canned {
-        listener,
-        conns: vec![],
-        answered: vec![],
-    };
+    let mut canned = Canned::new(&mut h, lh);
     const KEEP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     const TILL_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nuntil the end";
     // Connection 0: one answer, then closes without answering the second request.
@@ -1134,7 +1143,7 @@ macro_rules! http_client_suite {
         $(
             #[test]
             fn $name() {
-                $crate::big_stack($crate::http::$name::<$world>);
+                $crate::http::$name::<$world>();
             }
         )*
     };
@@ -1164,7 +1173,7 @@ macro_rules! http_server_suite {
         $(
             #[test]
             fn $name() {
-                $crate::big_stack($crate::http::$name::<$world>);
+                $crate::http::$name::<$world>();
             }
         )*
     };

@@ -455,18 +455,6 @@ macro_rules! conformance_suite {
     };
 }
 
-/// Run `f` on a thread with a 256 MiB stack: engines sized for thousands of connections are
-/// built on the stack before they are boxed.
-pub fn big_stack(f: impl FnOnce() + Send + 'static) {
-    let t = std::thread::Builder::new()
-        .stack_size(256 << 20)
-        .spawn(f)
-        .unwrap();
-    if let Err(panic) = t.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
-
 /// One `#[test]` per connection scenario, for network world type `$world`; `$clients` and
 /// `$messages` size the echo test.
 #[macro_export]

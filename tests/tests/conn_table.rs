@@ -361,10 +361,10 @@ fn a_burst_of_800_queued_connections_is_served_in_full() {
     const N: usize = 800;
     let mut net = SimNet::new(3).with_buffer(64);
     let listening = net.listen(PORT).unwrap();
-    let mut engine: Box<Engine<Route, { events_needed(N, 0) }, { N + 1 }, 1>> =
-        Box::new(Engine::new(Platform::manual(1000)));
+    let mut engine: Engine<Route, { events_needed(N, 0) }, { N + 1 }, 1, levent_hosts::Heap> =
+        Engine::new(Platform::manual(1000));
     let mut table = ConnTable::<Route, SourceKey, Buf, N>::new(TableConfig::default());
-    table.listen(&mut *engine, &net, listening).unwrap();
+    table.listen(&mut engine, &net, listening).unwrap();
     let keys: Vec<SourceKey> = (0..N).map(|_| net.connect(PORT)).collect();
     for (i, &k) in keys.iter().enumerate() {
         net.write(k, format!("{i:04}").as_bytes()).unwrap();
@@ -372,7 +372,7 @@ fn a_burst_of_800_queued_connections_is_served_in_full() {
     for _ in 0..N / 64 + 4 {
         engine.turn(&mut net, false).unwrap();
         while let Some(f) = engine.next_fired() {
-            table.handle(&mut *engine, &mut net, &f, f.datum, |c, ev| {
+            table.handle(&mut engine, &mut net, &f, f.datum, |c, ev| {
                 if ev == ConnEvent::Read {
                     c.echo();
                 }

@@ -6,30 +6,21 @@ use levent_tests::net::OsNet;
 
 #[test]
 fn curl_talks_to_the_server_on_epoll() {
-    levent_tests::big_stack(
-        levent_tests::http::curl_talks_to_the_server::<OsNet<levent_hosts::epoll::Epoll>>,
-    );
+    levent_tests::http::curl_talks_to_the_server::<OsNet<levent_hosts::epoll::Epoll>>();
 }
 
 #[test]
 fn curl_talks_to_the_server_on_poll() {
-    levent_tests::big_stack(
-        levent_tests::http::curl_talks_to_the_server::<OsNet<levent_hosts::poll::Poll>>,
-    );
+    levent_tests::http::curl_talks_to_the_server::<OsNet<levent_hosts::poll::Poll>>();
 }
 
 #[test]
 fn client_fetches_from_python_http_server_on_epoll() {
-    levent_tests::big_stack(
-        levent_tests::http::client_fetches_from_python_http_server::<
-            OsNet<levent_hosts::epoll::Epoll>,
-        >,
+    levent_tests::http::client_fetches_from_python_http_server::<OsNet<levent_hosts::epoll::Epoll>>(
     );
 }
 
 #[test]
 fn client_fetches_from_python_http_server_on_poll() {
-    levent_tests::big_stack(
-        levent_tests::http::client_fetches_from_python_http_server::<OsNet<levent_hosts::poll::Poll>>,
-    );
+    levent_tests::http::client_fetches_from_python_http_server::<OsNet<levent_hosts::poll::Poll>>();
 }

@@ -132,13 +132,13 @@ pub fn yielded(exit: Option<Exit>) -> bool {
     exit == Some(Exit::Done)
 }
 
-/// Run `f` on a thread with a large stack: debug builds move engines, hosts and fixed buffers
-/// around by value.
-pub fn big_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(256 << 20)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+/// Tables on the heap, for the tests' connection tables with fixed ring buffers (a board keeps
+/// them in statics; a debug build would move them through the test thread's stack).
+pub struct Boxed;
+
+impl levent_core::memory::Memory for Boxed {
+    type Table<X, const N: usize> = Box<[X]>;
+    fn table<X, const N: usize>(init: impl FnMut(usize) -> X) -> Box<[X]> {
+        (0..N).map(init).collect()
+    }
 }

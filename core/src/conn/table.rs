@@ -122,7 +122,7 @@ impl Route {
 /// A connection of a [`ConnTable`], for as long as it lives. Its number ([`Display`](fmt::Display))
 /// counts the connections the table has admitted, from 1; an id whose connection has closed
 /// names nothing, even when its slot is in use again.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConnId {
     slot: u32,
@@ -130,6 +130,12 @@ pub struct ConnId {
 }
 
 impl ConnId {
+    /// An id that names no connection (serials start at 1).
+    pub const NONE: ConnId = ConnId {
+        slot: NIL,
+        serial: 0,
+    };
+
     /// The slot the connection occupies (below the table's capacity).
     pub const fn slot(&self) -> usize {
         self.slot as usize
@@ -443,8 +449,13 @@ where
         if !free.covers(&need) {
             return Err(SetupError::TooSmall { need, free });
         }
-        let mut listener = Listener::new(events, io, handle, (self.wrap)(Route::listener(self.cfg.tag)))
-            .map_err(|_| SetupError::TooSmall { need, free })?;
+        let mut listener = Listener::new(
+            events,
+            io,
+            handle,
+            (self.wrap)(Route::listener(self.cfg.tag)),
+        )
+        .map_err(|_| SetupError::TooSmall { need, free })?;
         listener.set_backoff(self.cfg.backoff);
         self.listener = Some(listener);
         Ok(())
@@ -490,6 +501,12 @@ where
     /// The configuration in force.
     pub fn config(&self) -> &TableConfig {
         &self.cfg
+    }
+
+    /// Watermarks and timeouts for connections admitted from now on (open ones keep theirs:
+    /// change those with [`Conn::set_options`]).
+    pub fn set_options(&mut self, opts: ConnOptions) {
+        self.cfg.conn = opts;
     }
 
     /// The ids of the open connections, in slot order.

@@ -125,8 +125,10 @@ mod chars;
 pub mod client;
 mod encode;
 mod error;
+mod exchange;
 mod head;
 mod limits;
+mod methods;
 pub mod route;
 pub mod server;
 

@@ -1,4 +1,4 @@
-//! Routing for the [server](super::server): [`Methods`], [`Route`], [`Router`], and helpers that
+//! Routing for the [server](super::server): [`Methods`], [`Rule`], [`Router`], and helpers that
 //! split a request target.
 //!
 //! A [`Router`] is a matcher, not a dispatcher: [`Router::find`] returns the `Copy` value of the
@@ -9,114 +9,8 @@
 //! `evhttp_add_virtual_host`, in a shape that needs no allocation).
 
 use super::Request;
-use super::server::{Exchange, RespondError};
-
-/// A set of request methods (libevent's `EVHTTP_REQ_*` flags).
-///
-/// ```
-/// use levent_core::http::route::Methods;
-/// let m = Methods::GET | Methods::POST;
-/// assert!(m.contains(Methods::of("POST")));
-/// assert!(!m.contains(Methods::of("BREW")));
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Methods(u16);
-
-const NAMES: [(&str, Methods); 9] = [
-    ("GET", Methods::GET),
-    ("HEAD", Methods::HEAD),
-    ("POST", Methods::POST),
-    ("PUT", Methods::PUT),
-    ("DELETE", Methods::DELETE),
-    ("OPTIONS", Methods::OPTIONS),
-    ("PATCH", Methods::PATCH),
-    ("TRACE", Methods::TRACE),
-    ("CONNECT", Methods::CONNECT),
-];
-
-impl Methods {
-    /// No method.
-    pub const NONE: Methods = Methods(0);
-    /// `GET`.
-    pub const GET: Methods = Methods(1);
-    /// `HEAD`.
-    pub const HEAD: Methods = Methods(2);
-    /// `POST`.
-    pub const POST: Methods = Methods(4);
-    /// `PUT`.
-    pub const PUT: Methods = Methods(8);
-    /// `DELETE`.
-    pub const DELETE: Methods = Methods(16);
-    /// `OPTIONS`.
-    pub const OPTIONS: Methods = Methods(32);
-    /// `PATCH`.
-    pub const PATCH: Methods = Methods(64);
-    /// `TRACE`.
-    pub const TRACE: Methods = Methods(128);
-    /// `CONNECT`.
-    pub const CONNECT: Methods = Methods(256);
-    /// Any method this type does not name (`PROPFIND`, `BREW`, …).
-    pub const OTHER: Methods = Methods(512);
-    /// Every method, named or not.
-    pub const ANY: Methods = Methods(1023);
-    /// What a server allows unless told otherwise: every named method but `TRACE` and `CONNECT`
-    /// (libevent allows GET, POST, HEAD, PUT and DELETE; OPTIONS and PATCH are as common now).
-    pub const DEFAULT: Methods = Methods(127);
-
-    /// The flag of method `name` (case-sensitive, as methods are); [`Methods::OTHER`] for a name
-    /// this type does not know.
-    pub fn of(name: &str) -> Methods {
-        NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(Methods::OTHER, |(_, m)| *m)
-    }
-
-    /// Whether every method of `other` is in `self`.
-    pub const fn contains(self, other: Methods) -> bool {
-        self.0 & other.0 == other.0 && other.0 != 0
-    }
-
-    /// Both sets.
-    pub const fn union(self, other: Methods) -> Methods {
-        Methods(self.0 | other.0)
-    }
-
-    /// Whether the set is empty.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The names in the set, in a fixed order, as an `Allow` field lists them.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        NAMES
-            .iter()
-            .filter(move |(_, m)| self.contains(*m))
-            .map(|(n, _)| *n)
-    }
-
-    /// Writes the names comma-separated (`GET, HEAD, POST`) into `buf`; returns the length, or
-    /// `None` if `buf` is too small.
-    pub fn write_list(self, buf: &mut [u8]) -> Option<usize> {
-        let mut n = 0;
-        for name in self.names() {
-            let sep: &[u8] = if n == 0 { b"" } else { b", " };
-            for part in [sep, name.as_bytes()] {
-                buf.get_mut(n..n + part.len())?.copy_from_slice(part);
-                n += part.len();
-            }
-        }
-        Some(n)
-    }
-}
-
-impl core::ops::BitOr for Methods {
-    type Output = Methods;
-    fn bitor(self, rhs: Methods) -> Methods {
-        self.union(rhs)
-    }
-}
+pub use super::methods::Methods;
+use super::server::Exchange;
 
 /// The path of a request target: the origin-form target up to `?` or `#`; for an absolute-form
 /// target (`http://host/path?q`, sent to proxies), the path after the authority (`/` if empty).
@@ -192,7 +86,7 @@ pub fn host_of<'b>(req: &Request<'b, '_>) -> Option<&'b str> {
 
 /// One route: which requests it takes, and the value [`Router::find`] returns for them.
 #[derive(Clone, Copy, Debug)]
-pub struct Route<'r, R> {
+pub struct Rule<'r, R> {
     /// The virtual host: `None` for any host, `"example.com"` for that host exactly
     /// (case-insensitively), `"*.example.com"` for its subdomains.
     pub host: Option<&'r str>,
@@ -207,10 +101,10 @@ pub struct Route<'r, R> {
     pub value: R,
 }
 
-impl<'r, R> Route<'r, R> {
+impl<'r, R> Rule<'r, R> {
     /// A route for exactly `path`, any host, GET (and HEAD) only.
     pub const fn exact(path: &'r str, value: R) -> Self {
-        Route {
+        Rule {
             host: None,
             path,
             prefix: false,
@@ -221,7 +115,7 @@ impl<'r, R> Route<'r, R> {
 
     /// A route for every path starting with `path`, any host, GET (and HEAD) only.
     pub const fn prefix(path: &'r str, value: R) -> Self {
-        Route {
+        Rule {
             host: None,
             path,
             prefix: true,
@@ -236,7 +130,7 @@ impl<'r, R> Route<'r, R> {
         self
     }
 
-    /// The same route, for virtual host `pattern` only (see [`Route::host`]).
+    /// The same route, for virtual host `pattern` only (see [`Rule::host`]).
     pub const fn on_host(mut self, pattern: &'r str) -> Self {
         self.host = Some(pattern);
         self
@@ -295,11 +189,7 @@ impl Miss {
     }
 
     /// Answer the request with 404, or 405 and `Allow`, and a short text body.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Exchange::respond`].
-    pub fn respond(self, ex: &mut Exchange<'_>) -> Result<(), RespondError> {
+    pub fn respond(self, ex: &mut Exchange<'_>) {
         let mut allow = [0u8; 80];
         match self {
             Miss::NotFound => ex.respond(404, &[], b"Not Found\n"),
@@ -325,17 +215,17 @@ impl Miss {
 /// else 404.
 ///
 /// ```
-/// use levent_core::http::route::{Methods, Miss, Route, Router};
+/// use levent_core::http::route::{Methods, Miss, Router, Rule};
 /// use levent_core::http::{Header, Limits, RequestParser};
 ///
 /// #[derive(Clone, Copy, PartialEq, Debug)]
 /// enum Page { Home, Echo, Static, Admin }
 ///
-/// const ROUTES: &[Route<'static, Page>] = &[
-///     Route::exact("/", Page::Home),
-///     Route::exact("/echo", Page::Echo).methods(Methods::POST),
-///     Route::prefix("/static/", Page::Static),
-///     Route::prefix("/", Page::Admin).on_host("admin.example.com"),
+/// const ROUTES: &[Rule<'static, Page>] = &[
+///     Rule::exact("/", Page::Home),
+///     Rule::exact("/echo", Page::Echo).methods(Methods::POST),
+///     Rule::prefix("/static/", Page::Static),
+///     Rule::prefix("/", Page::Admin).on_host("admin.example.com"),
 /// ];
 /// let router = Router::new(ROUTES);
 /// let find = |raw: &[u8]| {
@@ -351,13 +241,13 @@ impl Miss {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Router<'r, R> {
-    routes: &'r [Route<'r, R>],
+    routes: &'r [Rule<'r, R>],
     fallback: Option<R>,
 }
 
 impl<'r, R: Copy> Router<'r, R> {
     /// A router over `routes`, without a fallback.
-    pub const fn new(routes: &'r [Route<'r, R>]) -> Self {
+    pub const fn new(routes: &'r [Rule<'r, R>]) -> Self {
         Router {
             routes,
             fallback: None,
@@ -382,7 +272,7 @@ impl<'r, R: Copy> Router<'r, R> {
         let method = Methods::of(req.method());
         for with_host in [true, false] {
             // Rank: exact paths above prefixes, longer prefixes above shorter ones.
-            let rank = |r: &Route<'r, R>| if r.prefix { r.path.len() } else { usize::MAX };
+            let rank = |r: &Rule<'r, R>| if r.prefix { r.path.len() } else { usize::MAX };
             let candidates = || {
                 self.routes.iter().filter(move |r| {
                     r.host.is_some() == with_host && r.host_matches(host) && r.path_matches(path)

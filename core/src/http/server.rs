@@ -1,33 +1,42 @@
 //! The HTTP/1.1 server (libevent's evhttp) as a sans-IO state machine over the core's
-//! [`Listener`] and [`Connection`]s: no allocation, capacities fixed by const generics, the same
-//! code over epoll, poll, the simulated network and smoltcp sockets with
-//! [`RingBuffer`](crate::RingBuffer)s.
+//! [`ConnTable`]: no allocation, capacities fixed by const generics, the same code over epoll,
+//! poll, the simulated network and smoltcp sockets with [`RingBuffer`](crate::RingBuffer)s.
 //!
 //! # Shape
 //!
-//! The server owns its listener and up to `C` connections; the application owns the engine, the
-//! IO storage and a [`Service`], and forwards every fired event whose datum carries a [`Token`]
-//! to [`Server::handle`], passing its service along. The server does the IO and calls the
+//! The server owns its listener and up to `C` connections (a [`ConnTable`]); the application
+//! owns the engine, the IO storage and a [`Service`], and forwards every fired event whose datum
+//! carries the server's [`Route`] to [`Server::handle`], passing its service along. The server does the IO and calls the
 //! service back while it is on the stack: [`Service::request`] when a head arrives (with the
 //! parsed [`Request`] and an [`Exchange`] to answer through), [`Service::body`] for each piece of
 //! the request body, [`Service::body_end`], [`Service::writable`] when a streamed response may
 //! continue, [`Service::log`] when an exchange is complete. Nothing is stored in the engine but
-//! the `Copy` token, so there are no callbacks to register and nothing to allocate.
+//! the `Copy` route, so there are no callbacks to register and nothing to allocate.
 //!
 //! ```text
 //! #[derive(Clone, Copy)]
-//! enum Ev { Http(Token), Signal }
-//! impl From<Token> for Ev { fn from(t: Token) -> Self { Ev::Http(t) } }
+//! enum Ev { Http(Route), Signal }
+//! impl From<Route> for Ev { fn from(r: Route) -> Self { Ev::Http(r) } }
 //!
-//! server.bind(&mut engine, &io, listening)?;
+//! server.bind(&mut engine, &io, listening)?;   // fails if the engine is too small
 //! while let Some(fired) = engine.next(&mut host)? {
 //!     match fired.datum {
-//!         Ev::Http(token) => server.handle(&mut engine, &mut io, &fired, token, &mut app),
+//!         Ev::Http(route) => server.handle(&mut engine, &mut io, &fired, route, &mut app),
 //!         Ev::Signal => server.shutdown(&mut engine, &mut io),
 //!     }
 //!     if server.is_finished() { break }
 //! }
 //! ```
+//!
+//! Each connection needs three engine events (two of its own and a timer) and a source:
+//! [`events_needed`] sizes the engine, and [`Server::bind`] checks it.
+//!
+//! # Whole bodies or streamed
+//!
+//! A service gets request bodies in pieces through [`Service::body`] (the default), or, when
+//! [`Service::body_mode`] asks for [`BodyMode::Whole`], as evhttp hands them over: the server
+//! collects the body (up to a limit, 413 beyond) and calls [`Service::request`] once it is
+//! complete, with the body in [`Exchange::body`].
 //!
 //! A service may answer at once (in any callback), or later: keep the [`ConnId`] of
 //! [`Exchange::id`] and call [`Server::resume`] when the answer is ready (libevent lets a
@@ -90,59 +99,39 @@
 //!
 //! Memory: the server holds two scratch areas of `HEAD` bytes (request heads and body pieces are
 //! copied into one before a callback sees them, response heads are built in the other) and `C`
-//! slots of about 700 bytes plus the two buffers of each connection (`B::default()`; with a
-//! growable host buffer they are allocated per connection and reused blocks serve every request,
-//! so a request in the steady state allocates nothing). No `Date` field is sent, since the core
+//! slots (in the memory `M`: inline, or a host's heap) of about 800 bytes plus three buffers of
+//! each connection (`B::default()`: input, output, and whole bodies; with a growable host buffer
+//! they are allocated per connection when used and reused blocks serve every request, so a
+//! request in the steady state allocates nothing). No `Date` field is sent, since the core
 //! has no wall clock: a service that has one adds it. `TCP_NODELAY` is a socket option the host
 //! sets (on the listening socket, whose accepted sockets inherit it on Linux).
 
-use super::route::Methods;
-use super::{
-    BodyDecoder, Framing, Header, Limits, Request, RequestParser, Status, Version,
-    encode_chunk_header, parse_fields, reason_phrase,
-};
+use super::exchange::{Answering, Link, Out, Resp};
+pub use super::exchange::{Body, Exchange, RespondError};
+use super::methods::Methods;
+use super::{BodyDecoder, Framing, Header, Limits, Request, RequestParser, Status, Version};
+use super::{parse_fields, reason_phrase};
 use crate::buffer::Buffer;
-use crate::conn::{ConnOptions, Connection, Listener, Outcome};
-use crate::error::Rejected;
-use crate::event::{Event, EventId, Fired};
+pub use crate::conn::ConnId;
+use crate::conn::{
+    Conn, ConnEvent, ConnHandler, ConnOptions, ConnTable, Connection, Refusal, Route, SetupError,
+    TableConfig,
+};
+use crate::event::{Event, EventId};
 use crate::events::Events;
 use crate::io::{Accept, Transport};
+use crate::memory::{Inline, Memory};
 use crate::time::Tick;
 use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-/// What the server's events carry: the listener or a connection slot. Make the engine's datum
-/// type `From<Token>` and hand the token back to [`Server::handle`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Token(u32);
-
-impl Token {
-    /// The listener's token.
-    pub const LISTENER: Token = Token(u32::MAX);
-}
-
-/// One connection, for its whole life: slots are reused, ids are not (a generation tells them
-/// apart), so a late [`Server::resume`] for a closed connection is refused.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ConnId {
-    slot: u32,
-    generation: u32,
-}
-
-impl ConnId {
-    /// The slot, below the server's capacity `C`: to index a side table of per-connection state.
-    pub const fn slot(self) -> usize {
-        self.slot as usize
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.slot, self.generation)
-    }
+/// Engine events a [`Server`] of `conns` connections needs: three per connection (its read and
+/// write events and its timer) and two for the listener. A `const fn`, for the engine's capacity:
+/// `Engine<Ev, { events_needed(CONNS) }, { CONNS + 8 }, 1>` (one source per connection and one
+/// for the listener).
+pub const fn events_needed(conns: usize) -> usize {
+    crate::conn::events_needed(conns, 1)
 }
 
 /// How a [`Server`] behaves (libevent's `evhttp_set_*`).
@@ -199,66 +188,21 @@ impl Default for ServerConfig {
     }
 }
 
-/// Why an [`Exchange`] call was refused. Nothing was written when an error is returned, except
-/// for [`RespondError::ShortBody`] (see there).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// How a request's body reaches the [`Service`]: what [`Service::body_mode`] answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum RespondError {
-    /// A response was already started for this request.
-    AlreadyStarted,
-    /// [`Exchange::send`] or [`Exchange::finish`] before [`Exchange::start`].
-    NotStarted,
-    /// The response is complete already.
-    Finished,
-    /// A status outside `200..=599` (interim responses are the server's business).
-    InvalidStatus,
-    /// A field name that is not a token, or a value with control characters.
-    InvalidHeader,
-    /// `Content-Length`, `Transfer-Encoding` or `Connection`: the server sets those.
-    ReservedHeader,
-    /// A body for a status that has none (204, 304).
-    BodyNotAllowed,
-    /// The response head does not fit in the server's scratch of `HEAD` bytes.
-    HeadTooLarge,
-    /// The connection's output buffer cannot take this many bytes now (a fixed buffer): stream
-    /// the body with [`Exchange::start`] instead, or wait for [`Service::writable`].
-    NoRoom {
-        /// Bytes the call needed.
-        needed: usize,
-    },
-    /// More body than the `Content-Length` given to [`Exchange::start`].
-    BodyTooLong,
-    /// [`Exchange::finish`] before the announced length was sent: the response is marked complete
-    /// and the connection will close, so the client sees a truncated body rather than a hang.
-    ShortBody {
-        /// Bytes that were announced and not sent.
-        missing: u64,
+pub enum BodyMode {
+    /// In pieces, through [`Service::body`], after [`Service::request`] (the default).
+    #[default]
+    Stream,
+    /// Whole (evhttp's way): the server collects up to `limit` bytes (a larger body is answered
+    /// 413) and calls [`Service::request`] once, with the body in [`Exchange::body`]. Trailer
+    /// fields of a chunked body are dropped.
+    Whole {
+        /// The largest body taken.
+        limit: usize,
     },
 }
-
-impl fmt::Display for RespondError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RespondError::AlreadyStarted => f.write_str("response already started"),
-            RespondError::NotStarted => f.write_str("response not started"),
-            RespondError::Finished => f.write_str("response already finished"),
-            RespondError::InvalidStatus => f.write_str("status outside 200..=599"),
-            RespondError::InvalidHeader => f.write_str("invalid response field"),
-            RespondError::ReservedHeader => {
-                f.write_str("Content-Length, Transfer-Encoding and Connection are the server's")
-            }
-            RespondError::BodyNotAllowed => f.write_str("this status has no body"),
-            RespondError::HeadTooLarge => f.write_str("response head too large"),
-            RespondError::NoRoom { needed } => write!(f, "no room for {needed} bytes of output"),
-            RespondError::BodyTooLong => f.write_str("more body than the announced length"),
-            RespondError::ShortBody { missing } => {
-                write!(f, "{missing} bytes of the announced body were not sent")
-            }
-        }
-    }
-}
-
-impl core::error::Error for RespondError {}
 
 /// What [`Service::log`] receives once an exchange is complete: enough for the Common Log
 /// Format (`host ident authuser [date] "request" status bytes`), except the date, which the
@@ -286,7 +230,7 @@ pub trait Service {
     /// [`body`](Service::body).
     fn request(&mut self, req: &Request<'_, '_>, ex: &mut Exchange<'_>);
 
-    /// A piece of the request body. Return how many bytes were taken; fewer than `data.len()`
+    /// A piece of the request body (in [`BodyMode::Stream`]). Return how many bytes were taken; fewer than `data.len()`
     /// pauses the body (the rest stays in the input, and reading stops once it is full) until the
     /// output drains. The default takes and drops everything.
     fn body(&mut self, data: &[u8], ex: &mut Exchange<'_>) -> usize {
@@ -315,432 +259,19 @@ pub trait Service {
     fn aborted(&mut self, id: ConnId) {
         let _ = id;
     }
-}
 
-/// The output side of a connection, without its type parameters.
-trait Wire {
-    fn write(&mut self, data: &[u8]) -> usize;
-    fn pending(&self) -> usize;
-    fn room(&self) -> usize;
-}
-
-struct Link<'a, 'e, T, H, B, IO> {
-    conn: &'a mut Connection<H, B>,
-    events: &'a mut (dyn Events<T> + 'e),
-    io: &'a mut IO,
-}
-
-impl<T, H, B, IO> Wire for Link<'_, '_, T, H, B, IO>
-where
-    T: Copy,
-    H: Copy + PartialEq + fmt::Debug,
-    B: Buffer,
-    IO: Transport<Handle = H>,
-{
-    fn write(&mut self, data: &[u8]) -> usize {
-        self.conn.write(&mut *self.events, self.io, data)
-    }
-    fn pending(&self) -> usize {
-        self.conn.output().len()
-    }
-    fn room(&self) -> usize {
-        self.conn.output().room()
-    }
-}
-
-/// Where the response of the current exchange is.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Out {
-    /// Nothing sent yet.
-    Waiting,
-    /// Head sent; this many body bytes still to send.
-    Length(u64),
-    /// Head sent; chunked body.
-    Chunked,
-    /// Head sent; body until the connection closes (HTTP/1.0, unknown length).
-    Close,
-    /// Head sent; the body is not sent (HEAD, 204, 304): `send` drops it.
-    Discard,
-    /// Complete.
-    Done,
-}
-
-/// The response state of one exchange.
-#[derive(Clone, Copy, Debug)]
-struct Resp {
-    out: Out,
-    status: u16,
-    sent: u64,
-    /// Answering HEAD: no body goes out.
-    head: bool,
-    version: Version,
-    keep_alive: bool,
-    tag: usize,
-    id: ConnId,
-    peer: Option<SocketAddr>,
-}
-
-/// How a response head frames the body.
-enum Frame {
-    None,
-    Length(u64),
-    Chunked,
-    Close,
-}
-
-/// The answering side of one exchange, handed to every [`Service`] callback. See the
-/// [module documentation](self) for the rules it applies.
-pub struct Exchange<'a> {
-    wire: &'a mut dyn Wire,
-    resp: &'a mut Resp,
-    tx: &'a mut [u8],
-    cfg: &'a ServerConfig,
-}
-
-impl fmt::Debug for Exchange<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Exchange")
-            .field("id", &self.resp.id)
-            .field("out", &self.resp.out)
-            .finish()
-    }
-}
-
-const fn no_body_status(status: u16) -> bool {
-    status == 204 || status == 304
-}
-
-/// Checks a response field as the codec's encoder would: a token name, a value of visible
-/// characters, spaces and tabs without leading or trailing whitespace.
-fn check_field(name: &str, value: &[u8]) -> Result<(), RespondError> {
-    use super::chars::{is_text, is_token, is_ws};
-    let ok = is_token(name.as_bytes())
-        && value.iter().all(|&b| is_text(b))
-        && !value.first().is_some_and(|&b| is_ws(b))
-        && !value.last().is_some_and(|&b| is_ws(b));
-    if ok {
-        Ok(())
-    } else {
-        Err(RespondError::InvalidHeader)
-    }
-}
-
-/// Writes `data` at `*pos` in `buf`, or fails with `HeadTooLarge`.
-fn put(buf: &mut [u8], pos: &mut usize, data: &[u8]) -> Result<(), RespondError> {
-    let dst = buf
-        .get_mut(*pos..*pos + data.len())
-        .ok_or(RespondError::HeadTooLarge)?;
-    dst.copy_from_slice(data);
-    *pos += data.len();
-    Ok(())
-}
-
-/// `n` in decimal.
-fn decimal(mut n: u64, out: &mut [u8; 20]) -> &[u8] {
-    let mut i = out.len();
-    loop {
-        i -= 1;
-        if let Some(slot) = out.get_mut(i) {
-            *slot = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.get(i..).unwrap_or_default()
-}
-
-impl Exchange<'_> {
-    /// The connection this exchange is on.
-    pub fn id(&self) -> ConnId {
-        self.resp.id
+    /// How `req`'s body should arrive: streamed through [`body`](Service::body) (the default), or
+    /// whole with the request. Asked when the head has arrived, before
+    /// [`request`](Service::request); requests without a body never ask.
+    fn body_mode(&mut self, req: &Request<'_, '_>) -> BodyMode {
+        let _ = req;
+        BodyMode::Stream
     }
 
-    /// The client's address, when the transport knows it.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.resp.peer
-    }
-
-    /// A word of the application's, kept with the exchange from one callback to the next (which
-    /// route it took, say); 0 when the request arrives.
-    pub fn tag(&self) -> usize {
-        self.resp.tag
-    }
-
-    /// Set the word [`tag`](Self::tag) returns.
-    pub fn set_tag(&mut self, tag: usize) {
-        self.resp.tag = tag;
-    }
-
-    /// The request's version.
-    pub fn version(&self) -> Version {
-        self.resp.version
-    }
-
-    /// Whether a response was started (or sent whole).
-    pub fn is_started(&self) -> bool {
-        self.resp.out != Out::Waiting
-    }
-
-    /// Whether the response is complete.
-    pub fn is_finished(&self) -> bool {
-        self.resp.out == Out::Done
-    }
-
-    /// Close the connection after this response (sends `Connection: close` if the head has not
-    /// gone out yet).
-    pub fn close(&mut self) {
-        self.resp.keep_alive = false;
-    }
-
-    /// How many body bytes [`send`](Self::send) would take now (before chunk framing).
-    pub fn room(&self) -> usize {
-        let pending = self.wire.pending();
-        self.cfg
-            .write_high
-            .saturating_sub(pending)
-            .min(self.wire.room())
-    }
-
-    /// Answer with `status`, the fields `headers`, and `body` (sent with `Content-Length`).
-    ///
-    /// # Errors
-    ///
-    /// A response already started; an invalid status or field, or a reserved one; a body for
-    /// 204 or 304; a head larger than the scratch; a fixed output buffer without room for the
-    /// whole response (use [`start`](Self::start) then).
-    pub fn respond(
-        &mut self,
-        status: u16,
-        headers: &[Header<'_>],
-        body: &[u8],
-    ) -> Result<(), RespondError> {
-        if self.resp.out != Out::Waiting {
-            return Err(RespondError::AlreadyStarted);
-        }
-        let no_body = no_body_status(status);
-        if no_body && !body.is_empty() {
-            return Err(RespondError::BodyNotAllowed);
-        }
-        let frame = if no_body {
-            Frame::None
-        } else {
-            Frame::Length(body.len() as u64)
-        };
-        let h = self.head(status, headers, &frame)?;
-        let blen = if self.resp.head || no_body {
-            0
-        } else {
-            body.len()
-        };
-        let body = body.get(..blen).unwrap_or_default();
-        if self.wire.room() < h + blen {
-            return Err(RespondError::NoRoom { needed: h + blen });
-        }
-        if let Some(dst) = self.tx.get_mut(h..h + blen) {
-            dst.copy_from_slice(body);
-            self.wire.write(self.tx.get(..h + blen).unwrap_or_default());
-        } else {
-            self.wire.write(self.tx.get(..h).unwrap_or_default());
-            self.wire.write(body);
-        }
-        self.resp.status = status;
-        self.resp.sent = blen as u64;
-        self.resp.out = Out::Done;
-        Ok(())
-    }
-
-    /// Start a streamed response: the head goes out now, the body through
-    /// [`send`](Self::send), then [`finish`](Self::finish). With `length`, the body is sent with
-    /// `Content-Length` and must have exactly that many bytes; without, it is chunked (to an
-    /// HTTP/1.0 client: delimited by closing the connection).
-    ///
-    /// # Errors
-    ///
-    /// As [`respond`](Self::respond), except that the body need not fit.
-    pub fn start(
-        &mut self,
-        status: u16,
-        headers: &[Header<'_>],
-        length: Option<u64>,
-    ) -> Result<(), RespondError> {
-        if self.resp.out != Out::Waiting {
-            return Err(RespondError::AlreadyStarted);
-        }
-        let no_body = no_body_status(status);
-        let frame = match length {
-            _ if no_body => Frame::None,
-            Some(n) => Frame::Length(n),
-            None if self.resp.version.is_11() => Frame::Chunked,
-            None => Frame::Close,
-        };
-        let h = self.head(status, headers, &frame)?;
-        if self.wire.room() < h {
-            return Err(RespondError::NoRoom { needed: h });
-        }
-        self.wire.write(self.tx.get(..h).unwrap_or_default());
-        self.resp.status = status;
-        self.resp.out = match frame {
-            _ if self.resp.head => Out::Discard,
-            Frame::None => Out::Discard,
-            Frame::Length(n) => Out::Length(n),
-            Frame::Chunked => Out::Chunked,
-            Frame::Close => Out::Close,
-        };
-        Ok(())
-    }
-
-    /// Send body bytes of a started response; returns how many were taken, which may be fewer
-    /// than given (0 included) when the output is at `write_high`: send the rest after
-    /// [`Service::writable`]. Responses without a body (HEAD, 204, 304) take everything and send
-    /// nothing.
-    ///
-    /// # Errors
-    ///
-    /// Not started, already finished, or more than the announced length.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize, RespondError> {
-        let allowance = self.room();
-        match self.resp.out {
-            Out::Waiting => Err(RespondError::NotStarted),
-            Out::Done => Err(RespondError::Finished),
-            Out::Discard => Ok(data.len()),
-            Out::Length(rem) => {
-                if rem == 0 && !data.is_empty() {
-                    return Err(RespondError::BodyTooLong);
-                }
-                let n = usize::try_from(rem)
-                    .unwrap_or(usize::MAX)
-                    .min(data.len())
-                    .min(allowance);
-                let taken = self.wire.write(data.get(..n).unwrap_or_default());
-                self.resp.out = Out::Length(rem - taken as u64);
-                self.resp.sent += taken as u64;
-                Ok(taken)
-            }
-            Out::Close => {
-                let n = data.len().min(allowance);
-                let taken = self.wire.write(data.get(..n).unwrap_or_default());
-                self.resp.sent += taken as u64;
-                Ok(taken)
-            }
-            Out::Chunked => {
-                // Size line, data and CRLF go out in one write, through the scratch.
-                const FRAMING: usize = 16 + 4;
-                let n = data
-                    .len()
-                    .min(allowance.saturating_sub(FRAMING))
-                    .min(self.tx.len().saturating_sub(FRAMING));
-                if n == 0 {
-                    return Ok(0);
-                }
-                let mut pos = encode_chunk_header(self.tx, n as u64)
-                    .map_err(|_| RespondError::HeadTooLarge)?;
-                put(self.tx, &mut pos, data.get(..n).unwrap_or_default())?;
-                put(self.tx, &mut pos, b"\r\n")?;
-                self.wire.write(self.tx.get(..pos).unwrap_or_default());
-                self.resp.sent += n as u64;
-                Ok(n)
-            }
-        }
-    }
-
-    /// End a started response (the last chunk of a chunked body).
-    ///
-    /// # Errors
-    ///
-    /// Not started or already finished; no room for the last chunk (try again after
-    /// [`Service::writable`]); [`RespondError::ShortBody`] when less than the announced length
-    /// was sent (the response counts as complete and the connection closes).
-    pub fn finish(&mut self) -> Result<(), RespondError> {
-        match self.resp.out {
-            Out::Waiting => Err(RespondError::NotStarted),
-            Out::Done => Err(RespondError::Finished),
-            Out::Length(rem) if rem > 0 => {
-                self.resp.out = Out::Done;
-                self.resp.keep_alive = false;
-                Err(RespondError::ShortBody { missing: rem })
-            }
-            Out::Chunked => {
-                const LAST: &[u8] = b"0\r\n\r\n";
-                if self.wire.room() < LAST.len() {
-                    return Err(RespondError::NoRoom { needed: LAST.len() });
-                }
-                self.wire.write(LAST);
-                self.resp.out = Out::Done;
-                Ok(())
-            }
-            Out::Close => {
-                self.resp.keep_alive = false;
-                self.resp.out = Out::Done;
-                Ok(())
-            }
-            Out::Length(_) | Out::Discard => {
-                self.resp.out = Out::Done;
-                Ok(())
-            }
-        }
-    }
-
-    /// Builds the response head in the scratch; returns its length.
-    fn head(
-        &mut self,
-        status: u16,
-        headers: &[Header<'_>],
-        frame: &Frame,
-    ) -> Result<usize, RespondError> {
-        if !(200..=599).contains(&status) {
-            return Err(RespondError::InvalidStatus);
-        }
-        for h in headers {
-            let reserved = ["content-length", "transfer-encoding", "connection"];
-            if reserved.iter().any(|r| h.name.eq_ignore_ascii_case(r)) {
-                return Err(RespondError::ReservedHeader);
-            }
-        }
-        if matches!(frame, Frame::Close) {
-            self.resp.keep_alive = false;
-        }
-        let tx = &mut *self.tx;
-        // The status line and the server's own fields are known to be valid: written as they are.
-        let mut pos = 0;
-        let code = [
-            b'0' + (status / 100) as u8,
-            b'0' + (status / 10 % 10) as u8,
-            b'0' + (status % 10) as u8,
-        ];
-        put(tx, &mut pos, b"HTTP/1.1 ")?;
-        put(tx, &mut pos, &code)?;
-        put(tx, &mut pos, b" ")?;
-        put(tx, &mut pos, reason_phrase(status).unwrap_or("").as_bytes())?;
-        put(tx, &mut pos, b"\r\n")?;
-        let mut field = |name: &str, value: &[u8], pos: &mut usize| {
-            put(tx, pos, name.as_bytes())?;
-            put(tx, pos, b": ")?;
-            put(tx, pos, value)?;
-            put(tx, pos, b"\r\n")
-        };
-        if let Some(name) = self.cfg.server_name {
-            check_field("Server", name.as_bytes())?;
-            field("Server", name.as_bytes(), &mut pos)?;
-        }
-        for h in headers {
-            check_field(h.name, h.value)?;
-            field(h.name, h.value, &mut pos)?;
-        }
-        let mut digits = [0u8; 20];
-        match frame {
-            Frame::Length(n) => field("Content-Length", decimal(*n, &mut digits), &mut pos)?,
-            Frame::Chunked => field("Transfer-Encoding", b"chunked", &mut pos)?,
-            Frame::None | Frame::Close => {}
-        }
-        if !self.resp.keep_alive {
-            field("Connection", b"close", &mut pos)?;
-        } else if !self.resp.version.is_11() {
-            field("Connection", b"keep-alive", &mut pos)?;
-        }
-        put(tx, &mut pos, b"\r\n")?;
-        Ok(pos)
+    /// A connection was accepted and refused (the engine had no room for it) or accepting failed;
+    /// the server has logged it already.
+    fn refused(&mut self, why: Refusal) {
+        let _ = why;
     }
 }
 
@@ -753,6 +284,14 @@ enum Rx {
     Head,
     /// Reading the body; `held` decoded body bytes wait at the front of the input.
     Body { dec: BodyDecoder, held: usize },
+    /// Collecting a whole body ([`BodyMode::Whole`]) after the head, in the slot's `whole`
+    /// buffer; `held` as for `Body`.
+    Whole {
+        dec: BodyDecoder,
+        held: usize,
+        head_len: usize,
+        limit: usize,
+    },
     /// The request is read; waiting for the response to complete.
     Done,
 }
@@ -772,9 +311,9 @@ struct Timer {
     armed: Option<Tick>,
 }
 
-struct Slot<H, B> {
-    conn: Connection<H, B>,
-    timer: Timer,
+/// A connection's state beyond its buffered connection: the table's per-connection value.
+struct Slot<B> {
+    timer: Option<Timer>,
     parser: RequestParser,
     rx: Rx,
     resp: Resp,
@@ -785,6 +324,25 @@ struct Slot<H, B> {
     requests: u32,
     line: [u8; LOG_LINE],
     line_len: usize,
+    /// A whole body being collected: the request head, then the decoded body.
+    whole: B,
+}
+
+impl<B: Default> Default for Slot<B> {
+    fn default() -> Self {
+        Slot {
+            timer: None,
+            parser: RequestParser::new(Limits::DEFAULT),
+            rx: Rx::Idle,
+            resp: Resp::NEW,
+            active: false,
+            closing: false,
+            requests: 0,
+            line: [0; LOG_LINE],
+            line_len: 0,
+            whole: B::default(),
+        }
+    }
 }
 
 /// What the state machine wants done with a connection.
@@ -794,44 +352,66 @@ enum Next {
     Close,
 }
 
+/// One step of a connection's state machine.
+enum Step {
+    /// Go on: the state changed.
+    Again,
+    /// Wait for more input, output room or a timer.
+    Wait(Next),
+}
+
 /// The HTTP/1.1 server. See the [module documentation](self).
 ///
-/// - `H`, `B`: the transport handle and buffer types of its connections.
+/// - `T`: the engine's datum type, `From<Route>`; `H`, `B`: the transport handle and buffer types
+///   of its connections.
 /// - `C`: the most connections at once.
 /// - `HEAD`: the size of each of its two scratch areas, and the largest request head.
 /// - `HDRS`: the most header fields in a request head (and trailer fields).
-pub struct Server<H, B, const C: usize, const HEAD: usize = 8192, const HDRS: usize = 64> {
+/// - `M`: where the connection slots live ([`Inline`], or a host's heap memory, so that a server
+///   for thousands of connections is never on the stack).
+pub struct Server<
+    T,
+    H,
+    B,
+    const C: usize,
+    const HEAD: usize = 8192,
+    const HDRS: usize = 64,
+    M: Memory = Inline,
+> {
     cfg: ServerConfig,
-    listener: Option<Listener<H>>,
-    slots: [Option<Slot<H, B>>; C],
-    generations: [u32; C],
-    live: usize,
-    /// Accepting is paused: every slot is busy.
-    full: bool,
+    table: ConnTable<T, H, B, C, Slot<B>, M>,
     shutting_down: bool,
     rx: [u8; HEAD],
     tx: [u8; HEAD],
 }
 
-impl<H, B, const C: usize, const HEAD: usize, const HDRS: usize> fmt::Debug
-    for Server<H, B, C, HEAD, HDRS>
+impl<T, H, B, const C: usize, const HEAD: usize, const HDRS: usize, M: Memory> fmt::Debug
+    for Server<T, H, B, C, HEAD, HDRS, M>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("connections", &self.live)
-            .field("capacity", &C)
+            .field("connections", &self.table)
             .field("shutting_down", &self.shutting_down)
             .finish()
     }
 }
 
-impl<H, B, const C: usize, const HEAD: usize, const HDRS: usize> Server<H, B, C, HEAD, HDRS>
+impl<T, H, B, const C: usize, const HEAD: usize, const HDRS: usize, M>
+    Server<T, H, B, C, HEAD, HDRS, M>
 where
+    T: Copy + From<Route>,
     H: Copy + PartialEq + fmt::Debug,
     B: Buffer + Default,
+    M: Memory,
 {
-    /// A server with `config`, not listening yet.
+    /// A server with `config`, not listening yet, whose routes carry tag 0.
     pub fn new(config: ServerConfig) -> Self {
+        Self::tagged(config, 0)
+    }
+
+    /// A server whose routes carry `tag` ([`Route::tag`]), to tell several servers (or tables) on
+    /// one engine apart.
+    pub fn tagged(config: ServerConfig, tag: u16) -> Self {
         let mut cfg = config;
         let head_max = HEAD.saturating_sub(1);
         cfg.limits.max_head_size = cfg.limits.max_head_size.min(head_max);
@@ -840,13 +420,23 @@ where
             cfg.read_high = cfg.read_high.max(HEAD);
         }
         cfg.write_high = cfg.write_high.max(cfg.write_low).max(1);
+        let table = TableConfig {
+            tag,
+            conn: ConnOptions {
+                read_low: 0,
+                read_high: cfg.read_high,
+                write_low: cfg.write_low,
+                read_timeout: None,
+                write_timeout: cfg.write_timeout,
+                close_on_free: true,
+            },
+            extra_events: 1,
+            close_on_eof: false,
+            ..TableConfig::default()
+        };
         Server {
             cfg,
-            listener: None,
-            slots: [const { None }; C],
-            generations: [0; C],
-            live: 0,
-            full: false,
+            table: ConnTable::new(table),
             shutting_down: false,
             rx: [0; HEAD],
             tx: [0; HEAD],
@@ -862,85 +452,59 @@ where
     ///
     /// # Errors
     ///
-    /// The engine has no room for the listener's events.
-    pub fn bind<T, IO>(
+    /// The engine has less room free than `C` connections need ([`events_needed`]), or the
+    /// server listens already.
+    pub fn bind<IO: Accept<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &IO,
         handle: H,
-    ) -> Result<(), Rejected<T>>
-    where
-        T: Copy + From<Token>,
-        IO: Accept<Handle = H>,
-    {
-        self.listener = Some(Listener::new(events, io, handle, T::from(Token::LISTENER))?);
-        Ok(())
+    ) -> Result<(), SetupError> {
+        self.table.listen(events, io, handle)
     }
 
     /// How many connections are open.
     pub fn connections(&self) -> usize {
-        self.live
+        self.table.len()
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called and every connection is gone.
     pub fn is_finished(&self) -> bool {
-        self.shutting_down && self.live == 0
+        self.shutting_down && self.table.is_empty()
     }
 
-    /// Handle a fired event whose datum carried `token`: accept, read, parse, call `service`,
+    /// What the server's connection table did so far (connections opened, closed, refused).
+    pub fn stats(&self) -> crate::conn::TableStats {
+        self.table.stats()
+    }
+
+    /// Handle a fired event whose datum carried `route`: accept, read, parse, call `service`,
     /// write. Events that are not the server's (stale ones included) are ignored.
-    pub fn handle<T, IO, S>(
+    pub fn handle<IO, S>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
-        fired: &Fired<T>,
-        token: Token,
+        fired: &crate::Fired<T>,
+        route: Route,
         service: &mut S,
     ) where
-        T: Copy + From<Token>,
         IO: Accept<Handle = H>,
         S: Service + ?Sized,
     {
-        if token == Token::LISTENER {
-            if self.listener.as_ref().is_some_and(|l| l.owns(fired.id)) {
-                self.accept(events, io);
-            }
-            return;
-        }
-        let i = token.0 as usize;
-        let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else {
-            return;
+        let mut h = Handler::<S, HDRS> {
+            cfg: &self.cfg,
+            rx: &mut self.rx,
+            tx: &mut self.tx,
+            shutting: self.shutting_down,
+            service,
         };
-        let next = if fired.id == slot.timer.id {
-            if !due(events, &mut slot.timer) {
-                return;
-            }
-            Self::timeout(slot, &mut self.tx, &self.cfg, events, io, service)
-        } else if slot.conn.owns(fired.id) {
-            let out = slot.conn.handle(events, io, fired);
-            Self::outcome(
-                slot,
-                out,
-                &mut self.rx,
-                &mut self.tx,
-                &self.cfg,
-                self.shutting_down,
-                events,
-                io,
-                service,
-            )
-        } else {
-            Next::Keep
-        };
-        if next == Next::Close {
-            self.close_slot(i, events, io, service);
-        }
+        self.table.dispatch(events, io, fired, route, &mut h);
     }
 
     /// Answer a request later: run `f` with the exchange of connection `id` (if it is still
     /// open), then carry on with the connection as after any callback. Returns whether the
     /// connection was found.
-    pub fn resume<T, IO, S>(
+    pub fn resume<IO, S>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
@@ -949,322 +513,614 @@ where
         f: impl FnOnce(&mut S, &mut Exchange<'_>),
     ) -> bool
     where
-        T: Copy + From<Token>,
         IO: Accept<Handle = H>,
         S: Service + ?Sized,
     {
-        let i = id.slot as usize;
-        let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else {
-            return false;
-        };
-        if slot.resp.id != id {
-            return false;
-        }
-        if slot.active {
-            let mut link = Link {
-                conn: &mut slot.conn,
-                events: &mut *events,
-                io: &mut *io,
-            };
-            let mut ex = Exchange {
-                wire: &mut link,
-                resp: &mut slot.resp,
-                tx: &mut self.tx,
-                cfg: &self.cfg,
-            };
-            f(service, &mut ex);
-        }
-        let next = Self::pump(
-            slot,
-            &mut self.rx,
-            &mut self.tx,
-            &self.cfg,
-            self.shutting_down,
-            events,
-            io,
+        let mut h = Handler::<S, HDRS> {
+            cfg: &self.cfg,
+            rx: &mut self.rx,
+            tx: &mut self.tx,
+            shutting: self.shutting_down,
             service,
-        );
-        if next == Next::Close {
-            self.close_slot(i, events, io, service);
+        };
+        let mut next = Next::Keep;
+        let found = {
+            let (cfg, rx, tx, shutting) = (h.cfg, &mut *h.rx, &mut *h.tx, h.shutting);
+            let service = &mut *h.service;
+            self.table.with(events, io, id, &mut NoEvents, |c| {
+                let mut p = Pump::<_, _, _, _, S, HDRS>::new(c, tx, cfg, shutting, service);
+                if p.slot.active {
+                    p.exchange(false, f);
+                }
+                next = p.run(rx);
+            })
+        };
+        if found && next == Next::Close {
+            // Closed through the server's handler, so the service hears of an unfinished
+            // exchange.
+            self.table.close(events, io, id, &mut h);
         }
-        true
+        found
     }
 
     /// Graceful shutdown: stop accepting (the listening transport is closed), close idle
     /// connections now, and let exchanges in progress finish with `Connection: close`. Keep
     /// handling events until [`is_finished`](Self::is_finished).
-    pub fn shutdown<T, IO>(&mut self, events: &mut dyn Events<T>, io: &mut IO)
-    where
-        T: Copy + From<Token>,
-        IO: Accept<Handle = H>,
-    {
+    pub fn shutdown<IO: Accept<Handle = H>>(&mut self, events: &mut dyn Events<T>, io: &mut IO) {
         self.shutting_down = true;
-        if let Some(l) = self.listener.take() {
-            l.close(events, io);
-        }
+        self.table.close_listener(events, io);
         for i in 0..C {
-            let Some(slot) = self.slots.get_mut(i).and_then(Option::as_mut) else {
+            let Some(id) = self.table.id_at(i) else {
                 continue;
             };
-            slot.resp.keep_alive = false;
-            let idle = !slot.active
-                && !slot.closing
-                && matches!(slot.rx, Rx::Idle)
-                && slot.conn.input().is_empty();
-            if idle {
-                self.close_slot(i, events, io, &mut NoService);
+            self.table.with(events, io, id, &mut NoEvents, |c| {
+                let (slot, conn, ..) = c.parts();
+                slot.resp.keep_alive = false;
+                let idle = !slot.active
+                    && !slot.closing
+                    && matches!(slot.rx, Rx::Idle)
+                    && conn.input().is_empty();
+                if idle {
+                    c.close();
+                }
+            });
+        }
+    }
+}
+
+/// A handler that ignores the table's events: where the caller acts on the connection itself.
+/// A connection it closes still has its timer freed by [`Handler`] when the table reports the
+/// close through [`Server::handle`] or a later close; here the close is reported as well.
+struct NoEvents;
+
+impl<T: Copy, IO: Transport, B: Buffer> ConnHandler<T, IO, B, Slot<B>> for NoEvents {
+    fn event(&mut self, c: &mut Conn<'_, T, IO, B, Slot<B>>, ev: ConnEvent) {
+        if ev == ConnEvent::Closed {
+            free_timer(c);
+        }
+    }
+}
+
+fn free_timer<T: Copy, IO: Transport, B: Buffer>(c: &mut Conn<'_, T, IO, B, Slot<B>>) {
+    let (slot, _, events, _) = c.parts();
+    if let Some(t) = slot.timer.take() {
+        let _ = events.free(t.id);
+    }
+}
+
+/// The server's side of its connection table: what happens to each connection.
+struct Handler<'a, S: ?Sized, const HDRS: usize> {
+    cfg: &'a ServerConfig,
+    rx: &'a mut [u8],
+    tx: &'a mut [u8],
+    shutting: bool,
+    service: &'a mut S,
+}
+
+impl<T, IO, B, S, const HDRS: usize> ConnHandler<T, IO, B, Slot<B>> for Handler<'_, S, HDRS>
+where
+    T: Copy,
+    IO: Transport,
+    B: Buffer,
+    S: Service + ?Sized,
+{
+    fn event(&mut self, c: &mut Conn<'_, T, IO, B, Slot<B>>, ev: ConnEvent) {
+        let next = match ev {
+            ConnEvent::Opened => self.opened(c),
+            ConnEvent::Closed => {
+                let (slot, ..) = c.parts();
+                if slot.active {
+                    self.service.aborted(slot.resp.id);
+                }
+                free_timer(c);
+                return;
             }
+            ConnEvent::Fired(id, _) => {
+                let mut p = Pump::<_, _, _, _, S, HDRS>::new(
+                    c,
+                    self.tx,
+                    self.cfg,
+                    self.shutting,
+                    self.service,
+                );
+                if p.slot.timer.is_none_or(|t| t.id != id) || !p.due() {
+                    return;
+                }
+                p.timeout()
+            }
+            ConnEvent::Read | ConnEvent::Eof | ConnEvent::Drained => {
+                let mut p = Pump::<_, _, _, _, S, HDRS>::new(
+                    c,
+                    self.tx,
+                    self.cfg,
+                    self.shutting,
+                    self.service,
+                );
+                let streaming =
+                    matches!(p.slot.resp.out, Out::Length(_) | Out::Chunked | Out::Close);
+                if ev == ConnEvent::Drained && p.slot.active && streaming {
+                    p.exchange(false, |s, ex| s.writable(ex));
+                }
+                p.run(self.rx)
+            }
+            // The table closes the connection; `Closed` follows.
+            _ => return,
+        };
+        if next == Next::Close {
+            c.close();
         }
     }
 
-    fn accept<T, IO>(&mut self, events: &mut dyn Events<T>, io: &mut IO)
-    where
-        T: Copy + From<Token>,
-        IO: Accept<Handle = H>,
-    {
-        let Some(listener) = self.listener.as_mut() else {
-            return;
+    fn refused(&mut self, why: Refusal) {
+        self.service.refused(why);
+    }
+}
+
+impl<S: Service + ?Sized, const HDRS: usize> Handler<'_, S, HDRS> {
+    /// A new connection: its timer (the head timeout), its parser, its id.
+    fn opened<T: Copy, IO: Transport, B: Buffer>(
+        &mut self,
+        c: &mut Conn<'_, T, IO, B, Slot<B>>,
+    ) -> Next {
+        let Ok(id) = c.create_event(Event::timer()) else {
+            // The table checked the engine's room at bind: only an engine shared with code that
+            // took it since gets here.
+            warn!("levent: http: no engine event left for a connection's timer");
+            return Next::Close;
         };
-        // A bounded batch: the listener's event fires again while clients wait.
-        for _ in 0..64 {
-            let Some(i) = self.slots.iter().position(Option::is_none) else {
-                listener.disable(events);
-                self.full = true;
-                return;
-            };
-            let h = match listener.accept(events, io) {
-                None => return,
-                Some(Err(_)) => continue,
-                Some(Ok(h)) => h,
-            };
-            let datum = T::from(Token(i as u32));
-            let Ok(timer) = events.create(Event::timer(), datum) else {
-                io.close(events, h);
-                continue;
-            };
-            let opts = ConnOptions {
-                read_low: 0,
-                read_high: self.cfg.read_high,
-                write_low: self.cfg.write_low,
-                read_timeout: None,
-                write_timeout: self.cfg.write_timeout,
-                close_on_free: true,
-            };
-            let conn = match Connection::new(events, io, h, B::default(), B::default(), opts, datum)
-            {
-                Ok(c) => c,
-                Err(_) => {
-                    let _ = events.free(timer);
-                    io.close(events, h);
-                    continue;
+        let (cid, peer) = (c.id(), c.peer_addr());
+        let (slot, _, events, _) = c.parts();
+        slot.parser = RequestParser::new(self.cfg.limits);
+        slot.resp.id = cid;
+        slot.resp.peer = peer;
+        let mut timer = Timer {
+            id,
+            deadline: None,
+            armed: None,
+        };
+        arm(events, &mut timer, self.cfg.head_timeout);
+        slot.timer = Some(timer);
+        Next::Keep
+    }
+}
+
+/// One connection's state machine, with everything it touches.
+struct Pump<'a, T, H, B, IO, S: ?Sized, const HDRS: usize> {
+    slot: &'a mut Slot<B>,
+    conn: &'a mut Connection<H, B>,
+    events: &'a mut dyn Events<T>,
+    io: &'a mut IO,
+    tx: &'a mut [u8],
+    cfg: &'a ServerConfig,
+    shutting: bool,
+    service: &'a mut S,
+}
+
+impl<'a, T, H, B, IO, S, const HDRS: usize> Pump<'a, T, H, B, IO, S, HDRS>
+where
+    T: Copy,
+    H: Copy + PartialEq + fmt::Debug,
+    B: Buffer,
+    IO: Transport<Handle = H>,
+    S: Service + ?Sized,
+{
+    fn new<'c>(
+        c: &'a mut Conn<'c, T, IO, B, Slot<B>>,
+        tx: &'a mut [u8],
+        cfg: &'a ServerConfig,
+        shutting: bool,
+        service: &'a mut S,
+    ) -> Pump<'a, T, H, B, IO, S, HDRS>
+    where
+        IO: Transport<Handle = H>,
+    {
+        let (slot, conn, events, io) = c.parts();
+        Pump {
+            slot,
+            conn,
+            events,
+            io,
+            tx,
+            cfg,
+            shutting,
+            service,
+        }
+    }
+
+    /// Run `f` with the service and the exchange of the request in progress; with `whole`, the
+    /// exchange carries the body collected for it.
+    fn exchange<R>(&mut self, whole: bool, f: impl FnOnce(&mut S, &mut Exchange<'_>) -> R) -> R {
+        let mut link = Link {
+            conn: &mut *self.conn,
+            events: &mut *self.events,
+            io: &mut *self.io,
+        };
+        let body = match self.slot.rx {
+            Rx::Whole { head_len, .. } if whole => {
+                let len = self.slot.whole.len().saturating_sub(head_len);
+                Some(Body::new(&self.slot.whole, head_len, len))
+            }
+            _ => None,
+        };
+        let mut ex = Exchange {
+            wire: &mut link,
+            resp: &mut self.slot.resp,
+            tx: &mut *self.tx,
+            cfg: Answering {
+                write_high: self.cfg.write_high,
+                server_name: self.cfg.server_name,
+            },
+            body,
+        };
+        f(self.service, &mut ex)
+    }
+
+    /// Run the connection's state machine as far as its input and output allow.
+    fn run(&mut self, rx: &mut [u8]) -> Next {
+        loop {
+            let step = if self.slot.closing {
+                self.drop_input()
+            } else {
+                match self.slot.rx {
+                    Rx::Idle | Rx::Head => self.read_head(rx),
+                    Rx::Body { .. } | Rx::Whole { .. } => self.read_body(rx),
+                    Rx::Done => self.complete(),
                 }
             };
-            let mut timer = Timer {
-                id: timer,
-                deadline: None,
-                armed: None,
-            };
-            arm(events, &mut timer, self.cfg.head_timeout);
-            let generation = self
-                .generations
-                .get(i)
-                .copied()
-                .unwrap_or(0)
-                .wrapping_add(1);
-            if let Some(g) = self.generations.get_mut(i) {
-                *g = generation;
-            }
-            let id = ConnId {
-                slot: i as u32,
-                generation,
-            };
-            let slot = Slot {
-                conn,
-                timer,
-                parser: RequestParser::new(self.cfg.limits),
-                rx: Rx::Idle,
-                resp: Resp {
-                    out: Out::Waiting,
-                    status: 0,
-                    sent: 0,
-                    head: false,
-                    version: Version::HTTP_11,
-                    keep_alive: false,
-                    tag: 0,
-                    id,
-                    peer: io.peer_addr(h),
-                },
-                active: false,
-                closing: false,
-                requests: 0,
-                line: [0; LOG_LINE],
-                line_len: 0,
-            };
-            if let Some(s) = self.slots.get_mut(i) {
-                *s = Some(slot);
-                self.live += 1;
+            match step {
+                Step::Again => {}
+                Step::Wait(next) => return next,
             }
         }
     }
 
-    fn close_slot<T, IO, S>(
-        &mut self,
-        i: usize,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-        service: &mut S,
-    ) where
-        T: Copy + From<Token>,
-        IO: Accept<Handle = H>,
-        S: Service + ?Sized,
-    {
-        let Some(slot) = self.slots.get_mut(i).and_then(Option::take) else {
-            return;
+    /// Closing: drop what the client still sends, until it closes.
+    fn drop_input(&mut self) -> Step {
+        let n = self.conn.input().len();
+        self.conn.consume(self.events, n);
+        if self.conn.at_eof() && self.conn.output().is_empty() {
+            Step::Wait(Next::Close)
+        } else {
+            Step::Wait(Next::Keep)
+        }
+    }
+
+    /// Between requests or inside a head: parse what arrived, and start the exchange once the
+    /// head is whole.
+    fn read_head(&mut self, rx: &mut [u8]) -> Step {
+        let idle = matches!(self.slot.rx, Rx::Idle);
+        if self.conn.output().len() > self.cfg.write_high {
+            return Step::Wait(Next::Keep);
+        }
+        let avail = self.conn.input().len();
+        if avail == 0 {
+            let gone = self.conn.at_eof() || (self.shutting && idle);
+            return Step::Wait(if gone { Next::Close } else { Next::Keep });
+        }
+        let n = avail.min(rx.len());
+        self.conn
+            .input()
+            .peek(0, rx.get_mut(..n).unwrap_or_default());
+        let head = rx.get(..n).unwrap_or_default();
+        let mut hdrs = [Header::EMPTY; HDRS];
+        let req = match self.slot.parser.parse(head, &mut hdrs) {
+            Ok(Status::Complete(req)) => req,
+            Ok(Status::Partial) => {
+                if self.conn.input().room() == 0 || n == rx.len() {
+                    return self.fail(431);
+                }
+                if self.conn.at_eof() {
+                    return Step::Wait(Next::Close);
+                }
+                if idle && self.slot.parser.started() {
+                    self.slot.rx = Rx::Head;
+                    if self.slot.requests > 0 {
+                        arm_slot(self.events, self.slot, self.cfg.head_timeout);
+                    }
+                }
+                return Step::Wait(Next::Keep);
+            }
+            Err(e) => return self.fail(e.status()),
         };
-        self.live -= 1;
-        if slot.active {
-            service.aborted(slot.resp.id);
-        }
-        let _ = events.free(slot.timer.id);
-        slot.conn.close(events, io);
-        if self.full
-            && let Some(l) = self.listener.as_mut()
-        {
-            l.enable(events);
-            self.full = false;
-        }
+        self.start_exchange(&req, head.get(..req.head_len()).unwrap_or_default())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn outcome<T, IO, S>(
-        slot: &mut Slot<H, B>,
-        out: Outcome,
-        rx: &mut [u8],
-        tx: &mut [u8],
-        cfg: &ServerConfig,
-        shutting: bool,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-        service: &mut S,
-    ) -> Next
-    where
-        T: Copy,
-        IO: Transport<Handle = H>,
-        S: Service + ?Sized,
-    {
-        if out.failed() {
-            return Next::Close;
-        }
-        if out.drained()
-            && slot.active
-            && matches!(slot.resp.out, Out::Length(_) | Out::Chunked | Out::Close)
-        {
-            let mut link = Link {
-                conn: &mut slot.conn,
-                events: &mut *events,
-                io: &mut *io,
-            };
-            let mut ex = Exchange {
-                wire: &mut link,
-                resp: &mut slot.resp,
-                tx: &mut *tx,
-                cfg,
-            };
-            service.writable(&mut ex);
-        }
-        if out.is_empty() {
-            return Next::Keep;
-        }
-        Self::pump(slot, rx, tx, cfg, shutting, events, io, service)
-    }
-
-    fn timeout<T, IO, S>(
-        slot: &mut Slot<H, B>,
-        tx: &mut [u8],
-        cfg: &ServerConfig,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-        service: &mut S,
-    ) -> Next
-    where
-        T: Copy,
-        IO: Transport<Handle = H>,
-        S: Service + ?Sized,
-    {
-        if slot.closing {
-            return Next::Close;
-        }
-        match slot.rx {
-            Rx::Idle => Next::Close,
-            Rx::Head => Self::fail(slot, 408, tx, cfg, events, io, service),
-            Rx::Body { .. } if slot.resp.out == Out::Waiting => {
-                Self::fail(slot, 408, tx, cfg, events, io, service)
+    /// A whole head arrived: set the exchange up and tell the service (or, for a whole body,
+    /// start collecting it).
+    fn start_exchange(&mut self, req: &Request<'_, '_>, raw: &[u8]) -> Step {
+        self.slot.requests = self.slot.requests.saturating_add(1);
+        record_line(self.slot, req);
+        let method = Methods::of(req.method());
+        let framing = req.framing();
+        let keep = req.keep_alive() && !self.shutting;
+        self.slot.resp = Resp {
+            head: method == Methods::HEAD,
+            version: req.version(),
+            keep_alive: keep,
+            ..Resp {
+                id: self.slot.resp.id,
+                peer: self.slot.resp.peer,
+                ..Resp::NEW
             }
-            Rx::Body { .. } => Next::Close,
-            Rx::Done => Next::Keep,
+        };
+        self.slot.active = true;
+        self.slot.parser.reset();
+        self.conn.consume(self.events, req.head_len());
+        // The head timer stays armed: it is ignored once the request is read, and re-armed
+        // (cheaply, to a later deadline) for the body or the next request.
+        let has_body = framing != Framing::None;
+        let dec = BodyDecoder::new(framing, &self.cfg.limits);
+        self.slot.rx = Rx::Body {
+            dec: dec.clone(),
+            held: 0,
+        };
+        if !self.cfg.methods.contains(method) {
+            return self.fail(501);
+        }
+        let expect = req.expects_continue() && has_body;
+        if has_body && let BodyMode::Whole { limit } = self.service.body_mode(req) {
+            if req.content_length().is_some_and(|n| n > limit as u64) {
+                return self.fail(413);
+            }
+            // Keep the head for the request callback, which comes with the whole body.
+            let whole = &mut self.slot.whole;
+            let _ = whole.drain(whole.len());
+            if whole.append(raw) < raw.len() {
+                return self.fail(431);
+            }
+            self.slot.rx = Rx::Whole {
+                dec,
+                held: 0,
+                head_len: req.head_len(),
+                limit,
+            };
+            if expect {
+                self.conn
+                    .write(self.events, self.io, b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+            arm_slot(self.events, self.slot, self.cfg.body_timeout);
+            return Step::Again;
+        }
+        if expect {
+            // An answer given before the body was asked for ends the connection.
+            self.slot.resp.keep_alive = false;
+        }
+        self.exchange(false, |s, ex| s.request(req, ex));
+        if expect {
+            match self.slot.resp.out {
+                Out::Waiting => {
+                    self.slot.resp.keep_alive = keep;
+                    self.conn
+                        .write(self.events, self.io, b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+                // Answered without the body: it is not read, and the connection ends.
+                Out::Done => self.slot.rx = Rx::Done,
+                // A response streaming already: the client sends the body without a 100 (RFC
+                // 9110 §10.1.1), and the connection ends after it.
+                _ => {}
+            }
+        }
+        if has_body && matches!(self.slot.rx, Rx::Body { .. }) {
+            arm_slot(self.events, self.slot, self.cfg.body_timeout);
+        }
+        Step::Again
+    }
+
+    /// Reading a body: hand the decoded pieces to the service (or collect them), then end it.
+    fn read_body(&mut self, rx: &mut [u8]) -> Step {
+        let held = match self.slot.rx {
+            Rx::Body { held, .. } | Rx::Whole { held, .. } => held,
+            _ => 0,
+        };
+        if held > 0 {
+            return self.held_body(rx, held);
+        }
+        let (dec, whole) = match &mut self.slot.rx {
+            Rx::Body { dec, .. } => (dec, false),
+            Rx::Whole { dec, .. } => (dec, true),
+            _ => return Step::Again,
+        };
+        let input = self.conn.input();
+        let first = input.chunk_at(0);
+        let mut decoded = dec.decode(first);
+        let mut scratch = false;
+        if matches!(&decoded, Ok(d) if d.consumed == 0 && !d.done) && input.len() > first.len() {
+            // A chunk line split across the buffer's pieces: decode a contiguous copy.
+            let n = input.len().min(rx.len());
+            input.peek(0, rx.get_mut(..n).unwrap_or_default());
+            decoded = dec.decode(rx.get(..n).unwrap_or_default());
+            scratch = true;
+        }
+        let d = match decoded {
+            Ok(d) => d,
+            Err(e) if self.slot.resp.out == Out::Waiting => return self.fail(e.status()),
+            Err(_) => return Step::Wait(Next::Close),
+        };
+        if !d.data.is_empty() {
+            if let Rx::Body { held, .. } | Rx::Whole { held, .. } = &mut self.slot.rx {
+                *held = d.data.len();
+            }
+            self.conn.consume(self.events, d.data.start);
+            return Step::Again;
+        }
+        if d.done {
+            let t = d.trailers.clone();
+            if !scratch && !t.is_empty() {
+                let view = rx.get_mut(..t.end).unwrap_or_default();
+                self.conn.input().peek(0, view);
+            }
+            self.conn.consume(self.events, d.consumed);
+            if whole {
+                return self.whole_request(rx);
+            }
+            self.slot.rx = Rx::Done;
+            if t.is_empty() {
+                self.exchange(false, |s, ex| s.body_end(&[], ex));
+            } else {
+                let mut th = [Header::EMPTY; HDRS];
+                let section = rx.get(t).unwrap_or_default();
+                let trailers = parse_fields(section, &mut th).unwrap_or_default();
+                self.exchange(false, |s, ex| s.body_end(trailers, ex));
+            }
+            return Step::Again;
+        }
+        if d.consumed > 0 {
+            self.conn.consume(self.events, d.consumed);
+            arm_slot(self.events, self.slot, self.cfg.body_timeout);
+            return Step::Again;
+        }
+        Step::Wait(if self.conn.at_eof() {
+            Next::Close
+        } else {
+            Next::Keep
+        })
+    }
+
+    /// `held` decoded body bytes wait at the front of the input: give them to the service, or
+    /// collect them for a whole body.
+    fn held_body(&mut self, rx: &mut [u8], held: usize) -> Step {
+        let n = held.min(rx.len());
+        let n = self
+            .conn
+            .input()
+            .peek(0, rx.get_mut(..n).unwrap_or_default());
+        let piece = rx.get(..n).unwrap_or_default();
+        let took = match self.slot.rx {
+            Rx::Whole {
+                head_len, limit, ..
+            } => {
+                let whole = &mut self.slot.whole;
+                if whole.len() - head_len + n > limit || whole.append(piece) < n {
+                    return self.fail(413);
+                }
+                n
+            }
+            _ => self.exchange(false, |s, ex| s.body(piece, ex)).min(n),
+        };
+        self.conn.consume(self.events, took);
+        if let Rx::Body { held, .. } | Rx::Whole { held, .. } = &mut self.slot.rx {
+            *held -= took;
+        }
+        if took > 0 {
+            arm_slot(self.events, self.slot, self.cfg.body_timeout);
+        }
+        if took < n || n == 0 {
+            Step::Wait(Next::Keep)
+        } else {
+            Step::Again
+        }
+    }
+
+    /// A whole body is in: parse the kept head again and hand the request over with its body.
+    fn whole_request(&mut self, rx: &mut [u8]) -> Step {
+        let Rx::Whole { head_len, .. } = self.slot.rx else {
+            return Step::Again;
+        };
+        let n = self
+            .slot
+            .whole
+            .peek(0, rx.get_mut(..head_len).unwrap_or_default());
+        let mut hdrs = [Header::EMPTY; HDRS];
+        let mut parser = RequestParser::new(self.cfg.limits);
+        let Ok(Status::Complete(req)) = parser.parse(rx.get(..n).unwrap_or_default(), &mut hdrs)
+        else {
+            // The head parsed once already: only a mistake of ours gets here.
+            return self.fail(500);
+        };
+        self.exchange(true, |s, ex| s.request(&req, ex));
+        let whole = &mut self.slot.whole;
+        let _ = whole.drain(whole.len());
+        self.slot.rx = Rx::Done;
+        Step::Again
+    }
+
+    /// The request is read: once its response is complete, log it, then take the next request
+    /// or close.
+    fn complete(&mut self) -> Step {
+        if self.slot.resp.out != Out::Done {
+            if self.conn.at_eof() {
+                self.slot.resp.keep_alive = false;
+            }
+            return Step::Wait(Next::Keep);
+        }
+        self.log();
+        if self.slot.resp.keep_alive && !self.shutting && !self.conn.at_eof() {
+            self.slot.rx = Rx::Idle;
+            arm_slot(self.events, self.slot, self.cfg.idle_timeout);
+            return Step::Again;
+        }
+        self.start_closing()
+    }
+
+    /// The connection's timer fired and its deadline has come.
+    fn timeout(&mut self) -> Next {
+        if self.slot.closing {
+            return Next::Close;
+        }
+        let step = match self.slot.rx {
+            Rx::Idle => return Next::Close,
+            Rx::Head => self.fail(408),
+            Rx::Body { .. } | Rx::Whole { .. } if self.slot.resp.out == Out::Waiting => {
+                self.fail(408)
+            }
+            Rx::Body { .. } | Rx::Whole { .. } => return Next::Close,
+            Rx::Done => return Next::Keep,
+        };
+        match step {
+            Step::Wait(next) => next,
+            Step::Again => Next::Keep,
+        }
+    }
+
+    /// Whether the engine's timer firing means the connection's deadline has come (else it is
+    /// re-armed for the rest).
+    fn due(&mut self) -> bool {
+        match self.slot.timer.as_mut() {
+            Some(t) => due(self.events, t),
+            None => false,
         }
     }
 
     /// Answer `status` with `Connection: close` (if nothing was sent yet), log it, and close.
-    fn fail<T, IO, S>(
-        slot: &mut Slot<H, B>,
-        status: u16,
-        tx: &mut [u8],
-        cfg: &ServerConfig,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-        service: &mut S,
-    ) -> Next
-    where
-        T: Copy,
-        IO: Transport<Handle = H>,
-        S: Service + ?Sized,
-    {
-        if slot.resp.out != Out::Waiting {
-            return Next::Close;
+    fn fail(&mut self, status: u16) -> Step {
+        if self.slot.resp.out != Out::Waiting {
+            return Step::Wait(Next::Close);
         }
-        if !slot.active {
-            slot.line_len = 0;
-            slot.resp.head = false;
-            slot.resp.version = Version::HTTP_11;
-            slot.resp.sent = 0;
+        debug!("levent: http: answering {} and closing", status);
+        if !self.slot.active {
+            self.slot.line_len = 0;
+            self.slot.resp.head = false;
+            self.slot.resp.version = Version::HTTP_11;
+            self.slot.resp.sent = 0;
         }
-        slot.resp.keep_alive = false;
+        self.slot.resp.keep_alive = false;
         let mut body = [0u8; 64];
         let reason = reason_phrase(status).unwrap_or("Error").as_bytes();
         let n = reason.len().min(body.len() - 1);
         body[..n].copy_from_slice(&reason[..n]);
         body[n] = b'\n';
-        let mut link = Link {
-            conn: &mut slot.conn,
-            events: &mut *events,
-            io: &mut *io,
-        };
-        let mut ex = Exchange {
-            wire: &mut link,
-            resp: &mut slot.resp,
-            tx,
-            cfg,
-        };
         let text = [Header {
             name: "Content-Type",
             value: b"text/plain",
         }];
-        if ex.respond(status, &text, &body[..=n]).is_err() {
-            return Next::Close;
+        let sent = self.exchange(false, |_, ex| ex.try_respond(status, &text, &body[..=n]));
+        if sent.is_err() {
+            return Step::Wait(Next::Close);
         }
-        Self::log(slot, service);
-        Self::start_closing(slot, cfg, events, io)
+        self.log();
+        self.start_closing()
     }
 
-    fn log<S: Service + ?Sized>(slot: &mut Slot<H, B>, service: &mut S) {
+    /// The exchange is over: tell the service's access log.
+    fn log(&mut self) {
+        let slot = &mut *self.slot;
         slot.active = false;
         let line = slot
             .line
             .get(..slot.line_len)
             .and_then(|l| core::str::from_utf8(l).ok())
             .unwrap_or_default();
-        service.log(&LogEntry {
+        self.service.log(&LogEntry {
             id: slot.resp.id,
             peer: slot.resp.peer,
             request_line: line,
@@ -1273,275 +1129,45 @@ where
         });
     }
 
-    fn start_closing<T, IO>(
-        slot: &mut Slot<H, B>,
-        cfg: &ServerConfig,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-    ) -> Next
-    where
-        T: Copy,
-        IO: Transport<Handle = H>,
-    {
-        slot.closing = true;
-        slot.rx = Rx::Idle;
-        if slot.conn.shutdown(events, io).is_err() {
-            return Next::Close;
+    /// Flush, shut down writing, and read (and drop) what the client still sends until it
+    /// closes or `linger` passes, so it reads the response instead of a reset.
+    fn start_closing(&mut self) -> Step {
+        self.slot.closing = true;
+        self.slot.rx = Rx::Idle;
+        if self.conn.shutdown(self.events, self.io).is_err() {
+            return Step::Wait(Next::Close);
         }
-        arm(events, &mut slot.timer, Some(cfg.linger));
-        let n = slot.conn.input().len();
-        slot.conn.consume(events, n);
-        if slot.conn.at_eof() && slot.conn.output().is_empty() {
-            return Next::Close;
-        }
-        Next::Keep
+        arm_slot(self.events, self.slot, Some(self.cfg.linger));
+        self.drop_input()
     }
+}
 
-    fn record_line(slot: &mut Slot<H, B>, req: &Request<'_, '_>) {
-        // The parser accepts single digits only, so the fallback is never logged.
-        let version = super::encode::check_version(req.version()).unwrap_or(*b"HTTP/?.?");
-        let mut pos = 0;
-        for part in [
-            req.method().as_bytes(),
-            b" ",
-            req.target().as_bytes(),
-            b" ",
-            &version,
-        ] {
-            let room = LOG_LINE - pos;
-            let n = part.len().min(room);
-            if let (Some(dst), Some(src)) = (slot.line.get_mut(pos..pos + n), part.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            pos += n;
+/// Keep the request line for the access log.
+fn record_line<B>(slot: &mut Slot<B>, req: &Request<'_, '_>) {
+    // The parser accepts single digits only, so the fallback is never logged.
+    let version = super::encode::check_version(req.version()).unwrap_or(*b"HTTP/?.?");
+    let mut pos = 0;
+    for part in [
+        req.method().as_bytes(),
+        b" ",
+        req.target().as_bytes(),
+        b" ",
+        &version,
+    ] {
+        let room = LOG_LINE - pos;
+        let n = part.len().min(room);
+        if let (Some(dst), Some(src)) = (slot.line.get_mut(pos..pos + n), part.get(..n)) {
+            dst.copy_from_slice(src);
         }
-        slot.line_len = pos;
+        pos += n;
     }
+    slot.line_len = pos;
+}
 
-    /// Runs the connection's state machine as far as its input and output allow.
-    #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
-    fn pump<T, IO, S>(
-        slot: &mut Slot<H, B>,
-        rx: &mut [u8],
-        tx: &mut [u8],
-        cfg: &ServerConfig,
-        shutting: bool,
-        events: &mut dyn Events<T>,
-        io: &mut IO,
-        service: &mut S,
-    ) -> Next
-    where
-        T: Copy,
-        IO: Transport<Handle = H>,
-        S: Service + ?Sized,
-    {
-        macro_rules! exchange {
-            (|$ex:ident| $body:expr) => {{
-                let mut link = Link {
-                    conn: &mut slot.conn,
-                    events: &mut *events,
-                    io: &mut *io,
-                };
-                let mut $ex = Exchange {
-                    wire: &mut link,
-                    resp: &mut slot.resp,
-                    tx: &mut *tx,
-                    cfg,
-                };
-                $body
-            }};
-        }
-        loop {
-            if slot.closing {
-                let n = slot.conn.input().len();
-                slot.conn.consume(events, n);
-                if slot.conn.at_eof() && slot.conn.output().is_empty() {
-                    return Next::Close;
-                }
-                return Next::Keep;
-            }
-            match &mut slot.rx {
-                Rx::Idle | Rx::Head => {
-                    let idle = matches!(slot.rx, Rx::Idle);
-                    if slot.conn.output().len() > cfg.write_high {
-                        return Next::Keep;
-                    }
-                    let avail = slot.conn.input().len();
-                    if avail == 0 {
-                        let gone = slot.conn.at_eof() || (shutting && idle);
-                        return if gone { Next::Close } else { Next::Keep };
-                    }
-                    let n = avail.min(rx.len());
-                    let rx_head = rx.get_mut(..n).unwrap_or_default();
-                    slot.conn.input().peek(0, rx_head);
-                    let mut hdrs = [Header::EMPTY; HDRS];
-                    let parsed = slot.parser.parse(rx_head, &mut hdrs);
-                    let req = match parsed {
-                        Ok(Status::Partial) => {
-                            if slot.conn.input().room() == 0 || n == rx.len() {
-                                return Self::fail(slot, 431, tx, cfg, events, io, service);
-                            }
-                            if slot.conn.at_eof() {
-                                return Next::Close;
-                            }
-                            if idle && slot.parser.started() {
-                                slot.rx = Rx::Head;
-                                if slot.requests > 0 {
-                                    arm(events, &mut slot.timer, cfg.head_timeout);
-                                }
-                            }
-                            return Next::Keep;
-                        }
-                        Err(e) => {
-                            return Self::fail(slot, e.status(), tx, cfg, events, io, service);
-                        }
-                        Ok(Status::Complete(req)) => req,
-                    };
-                    slot.requests = slot.requests.saturating_add(1);
-                    Self::record_line(slot, &req);
-                    let method = super::route::Methods::of(req.method());
-                    let framing = req.framing();
-                    let keep = req.keep_alive() && !shutting;
-                    slot.resp = Resp {
-                        out: Out::Waiting,
-                        status: 0,
-                        sent: 0,
-                        head: method == Methods::HEAD,
-                        version: req.version(),
-                        keep_alive: keep,
-                        tag: 0,
-                        id: slot.resp.id,
-                        peer: slot.resp.peer,
-                    };
-                    slot.active = true;
-                    slot.parser.reset();
-                    slot.conn.consume(events, req.head_len());
-                    // The head timer stays armed: it is ignored once the request is read, and
-                    // re-armed (cheaply, to a later deadline) for the body or the next request.
-                    let has_body = framing != Framing::None;
-                    slot.rx = Rx::Body {
-                        dec: BodyDecoder::new(framing, &cfg.limits),
-                        held: 0,
-                    };
-                    if !cfg.methods.contains(method) {
-                        return Self::fail(slot, 501, tx, cfg, events, io, service);
-                    }
-                    let expect = req.expects_continue() && has_body;
-                    if expect {
-                        // An answer given before the body was asked for ends the connection.
-                        slot.resp.keep_alive = false;
-                    }
-                    exchange!(|ex| service.request(&req, &mut ex));
-                    if expect {
-                        match slot.resp.out {
-                            Out::Waiting => {
-                                slot.resp.keep_alive = keep;
-                                slot.conn
-                                    .write(events, io, b"HTTP/1.1 100 Continue\r\n\r\n");
-                            }
-                            // Answered without the body: it is not read, and the connection ends.
-                            Out::Done => slot.rx = Rx::Done,
-                            // A response streaming already: the client sends the body without a
-                            // 100 (RFC 9110 §10.1.1), and the connection ends after it.
-                            _ => {}
-                        }
-                    }
-                    if has_body && matches!(slot.rx, Rx::Body { .. }) {
-                        arm(events, &mut slot.timer, cfg.body_timeout);
-                    }
-                }
-                Rx::Body { dec, held } => {
-                    if *held > 0 {
-                        let n = (*held).min(rx.len());
-                        let piece = rx.get_mut(..n).unwrap_or_default();
-                        let n = slot.conn.input().peek(0, piece);
-                        let piece = rx.get(..n).unwrap_or_default();
-                        let held_now = *held;
-                        let took = exchange!(|ex| service.body(piece, &mut ex)).min(n);
-                        slot.conn.consume(events, took);
-                        if let Rx::Body { held, .. } = &mut slot.rx {
-                            *held = held_now - took;
-                        }
-                        if took > 0 {
-                            arm(events, &mut slot.timer, cfg.body_timeout);
-                        }
-                        if took < n || n == 0 {
-                            return Next::Keep;
-                        }
-                        continue;
-                    }
-                    let input = slot.conn.input();
-                    let first = input.chunk_at(0);
-                    let mut decoded = dec.decode(first);
-                    let mut scratch = false;
-                    if matches!(&decoded, Ok(d) if d.consumed == 0 && !d.done)
-                        && input.len() > first.len()
-                    {
-                        let n = input.len().min(rx.len());
-                        let view = rx.get_mut(..n).unwrap_or_default();
-                        input.peek(0, view);
-                        decoded = dec.decode(rx.get(..n).unwrap_or_default());
-                        scratch = true;
-                    }
-                    let d = match decoded {
-                        Ok(d) => d,
-                        Err(e) => {
-                            if slot.resp.out == Out::Waiting {
-                                return Self::fail(slot, e.status(), tx, cfg, events, io, service);
-                            }
-                            return Next::Close;
-                        }
-                    };
-                    if !d.data.is_empty() {
-                        *held = d.data.len();
-                        slot.conn.consume(events, d.data.start);
-                        continue;
-                    }
-                    if d.done {
-                        let t = d.trailers.clone();
-                        if !scratch && !t.is_empty() {
-                            let view = rx.get_mut(..t.end).unwrap_or_default();
-                            slot.conn.input().peek(0, view);
-                        }
-                        slot.conn.consume(events, d.consumed);
-                        slot.rx = Rx::Done;
-                        if t.is_empty() {
-                            exchange!(|ex| service.body_end(&[], &mut ex));
-                        } else {
-                            let mut th = [Header::EMPTY; HDRS];
-                            let section = rx.get(t).unwrap_or_default();
-                            let trailers = parse_fields(section, &mut th).unwrap_or_default();
-                            exchange!(|ex| service.body_end(trailers, &mut ex));
-                        }
-                        continue;
-                    }
-                    if d.consumed > 0 {
-                        slot.conn.consume(events, d.consumed);
-                        arm(events, &mut slot.timer, cfg.body_timeout);
-                        continue;
-                    }
-                    if slot.conn.at_eof() {
-                        return Next::Close;
-                    }
-                    return Next::Keep;
-                }
-                Rx::Done => {
-                    if slot.resp.out != Out::Done {
-                        if slot.conn.at_eof() {
-                            slot.resp.keep_alive = false;
-                        }
-                        return Next::Keep;
-                    }
-                    Self::log(slot, service);
-                    if slot.resp.keep_alive && !shutting && !slot.conn.at_eof() {
-                        slot.rx = Rx::Idle;
-                        arm(events, &mut slot.timer, cfg.idle_timeout);
-                        continue;
-                    }
-                    return Self::start_closing(slot, cfg, events, io);
-                }
-            }
-        }
+/// Time the connection of `slot` out `after` from now, or never.
+fn arm_slot<T, B>(events: &mut dyn Events<T>, slot: &mut Slot<B>, after: Option<Duration>) {
+    if let Some(t) = slot.timer.as_mut() {
+        arm(events, t, after);
     }
 }
 
@@ -1580,11 +1206,4 @@ fn due<T>(events: &mut dyn Events<T>, timer: &mut Timer) -> bool {
         timer.armed = Some(deadline);
     }
     false
-}
-
-/// The service used where none is needed (closing idle connections).
-struct NoService;
-
-impl Service for NoService {
-    fn request(&mut self, _: &Request<'_, '_>, _: &mut Exchange<'_>) {}
 }
