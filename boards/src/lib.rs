@@ -71,6 +71,8 @@
 //! ## Features
 //!
 //! - `defmt`: `defmt::Format` in levent-core, and smoltcp and embassy-time logging through defmt.
+//! - `dhcpv4`: `NetHost::add_dhcp` and `NetHost::dhcp_update`, smoltcp's DHCPv4 client in
+//!   the host's socket set.
 //! - `sim`: `link::SimLink`, the simulated link for host tests.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -87,6 +89,8 @@ mod time;
 mod timehost;
 
 pub use driver::{DriverDevice, RxToken, TxToken, Waking};
+#[cfg(feature = "dhcpv4")]
+pub use host::DhcpEvent;
 pub use host::{NetHost, TcpBuffers};
 pub use levent_core;
 pub use runner::{AsyncHost, MAX_RUNNERS, next};
