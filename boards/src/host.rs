@@ -16,6 +16,10 @@
 //! | listening pool | a pool socket finished its handshake: [`Accept::accept`] has a connection | – | – |
 //! | UDP | a datagram is queued | room for a datagram | – |
 //!
+//! UDP sockets are added with [`NetHost::add_udp`] (smoltcp needs their packet buffers) and
+//! bound either with [`NetHost::udp`] or through the core's [`Datagram`] trait, whose `bind`
+//! takes the first UDP socket that is not bound yet; the DNS server runs over the latter.
+//!
 //! Level-triggered sources are reported at every turn while the condition holds; edge-triggered
 //! ones when it appears, and again when more data arrives.
 //!
@@ -44,8 +48,9 @@
 use crate::guard::{Guarded, Tuple};
 use crate::time::{from_smoltcp, to_smoltcp};
 use crate::{TimeHost, Waking};
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
-use levent_core::io::{Accept, IoError, Transport};
+use levent_core::io::{Accept, Datagram, IoError, Transport};
 use levent_core::{
     Attached, Change, Clock, Dispatcher, Feed, Host, HostError, Interest, NotifySource, Ready,
     SourceKey, Tick, Token, Turn, Wait,
@@ -175,6 +180,9 @@ pub struct NetHost<'a, D, const N: usize, const L: usize = 1> {
     linger: Tick,
     keep_alive: Option<smoltcp::time::Duration>,
     next_port: u16,
+    /// The DHCPv4 client, if [`add_dhcp`](Self::add_dhcp) added one.
+    #[cfg(feature = "dhcpv4")]
+    dhcp: Option<SocketHandle>,
 }
 
 fn tcp_ready(s: &tcp::Socket<'_>) -> Ready {
@@ -252,6 +260,8 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
             linger: clock.ticks(Duration::from_secs(30)).unwrap_or(Tick::MAX),
             keep_alive: Some(smoltcp::time::Duration::from_secs(10)),
             next_port: 49152,
+            #[cfg(feature = "dhcpv4")]
+            dhcp: None,
         })
     }
 
@@ -841,6 +851,18 @@ impl<'a, D: Device, const N: usize, const L: usize> Transport for NetHost<'a, D,
         }
     }
 
+    fn peer_addr(&self, h: SourceKey) -> Option<SocketAddr> {
+        let slot = self.slots.get(h.0)?;
+        let (Some(handle), Proto::Tcp) = (slot.handle, slot.proto) else {
+            return None;
+        };
+        let remote = self
+            .sockets
+            .get::<tcp::Socket<'a>>(handle)
+            .remote_endpoint()?;
+        Some(remote.into())
+    }
+
     fn close(&mut self, d: &mut dyn Dispatcher, h: SourceKey) {
         if let Some(change) = d.forget_source(h) {
             self.apply(change);
@@ -913,5 +935,146 @@ impl<'a, D: Device, const N: usize, const L: usize> Accept for NetHost<'a, D, N,
             }
         }
         Err(IoError::WouldBlock)
+    }
+}
+
+/// An IPv4 socket address as smoltcp's listening endpoint (`0.0.0.0` listens on every address).
+fn listen_endpoint(local: SocketAddr) -> Result<IpListenEndpoint, IoError> {
+    let SocketAddr::V4(v4) = local else {
+        // This crate builds smoltcp for IPv4 only.
+        return Err(IoError::Unreachable);
+    };
+    let addr = (!v4.ip().is_unspecified()).then(|| (*v4.ip()).into());
+    Ok(IpListenEndpoint {
+        addr,
+        port: v4.port(),
+    })
+}
+
+/// UDP through the core's [`Datagram`] trait, for the DNS server and resolver: `bind` takes the
+/// first socket added with [`NetHost::add_udp`] that is not bound yet ([`IoError::NoDescriptors`]
+/// when there is none, [`IoError::AddrInUse`] when smoltcp refuses the endpoint, which includes
+/// port 0: smoltcp has no ephemeral UDP ports), and addresses are IPv4 only
+/// ([`IoError::Unreachable`] for IPv6).
+impl<'a, D: Device, const N: usize, const L: usize> Datagram for NetHost<'a, D, N, L> {
+    type Handle = SourceKey;
+
+    fn bind(&mut self, local: SocketAddr) -> Result<SourceKey, IoError> {
+        let endpoint = listen_endpoint(local)?;
+        let key = (0..N)
+            .map(SourceKey)
+            .find(|&k| self.udp(k).is_some_and(|s| !s.is_open()))
+            .ok_or(IoError::NoDescriptors)?;
+        let s = self.udp(key).ok_or(IoError::Closed)?;
+        s.bind(endpoint).map_err(|_| IoError::AddrInUse)?;
+        Ok(key)
+    }
+
+    fn source(&self, h: SourceKey) -> SourceKey {
+        h
+    }
+
+    fn local_addr(&self, h: SourceKey) -> Result<SocketAddr, IoError> {
+        let slot = self.slots.get(h.0).ok_or(IoError::Closed)?;
+        let (Some(handle), Proto::Udp) = (slot.handle, slot.proto) else {
+            return Err(IoError::Closed);
+        };
+        let ep = self.sockets.get::<udp::Socket<'a>>(handle).endpoint();
+        let ip = match ep.addr {
+            Some(smoltcp::wire::IpAddress::Ipv4(a)) => a,
+            None => Ipv4Addr::UNSPECIFIED,
+        };
+        Ok(SocketAddr::V4(SocketAddrV4::new(ip, ep.port)))
+    }
+
+    fn send_to(&mut self, h: SourceKey, buf: &[u8], to: SocketAddr) -> Result<usize, IoError> {
+        let SocketAddr::V4(to) = to else {
+            return Err(IoError::Unreachable);
+        };
+        NetHost::send_to(self, h, buf, to)
+    }
+
+    fn recv_from(&mut self, h: SourceKey, buf: &mut [u8]) -> Result<(usize, SocketAddr), IoError> {
+        NetHost::recv_from(self, h, buf).map(|(n, from)| (n, from.into()))
+    }
+
+    fn close(&mut self, d: &mut dyn levent_core::Dispatcher, h: SourceKey) {
+        Transport::close(self, d, h);
+    }
+}
+
+/// What [`NetHost::dhcp_update`] applied to the interface (feature `dhcpv4`).
+#[cfg(feature = "dhcpv4")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DhcpEvent {
+    /// A lease: the interface's only address is now `address`, and its default route goes
+    /// through `router` (when the server named one).
+    Configured {
+        /// The leased address and its prefix.
+        address: smoltcp::wire::Ipv4Cidr,
+        /// The default gateway, if any.
+        router: Option<Ipv4Addr>,
+    },
+    /// The lease was lost: the interface has no address and no default route.
+    Deconfigured,
+}
+
+#[cfg(feature = "dhcpv4")]
+impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
+    /// Run a DHCPv4 client (smoltcp's `dhcpv4::Socket`) on this interface. It takes the storage
+    /// of one of the host's sockets, is polled with the interface at every turn (its retries
+    /// and renewals are part of [`wake_at`](Self::wake_at)), and is no event source: call
+    /// [`dhcp_update`](Self::dhcp_update) (on a timer, say) to apply what it learned. Fails with
+    /// [`IoError::NoDescriptors`] when the storage is full, [`IoError::AddrInUse`] when the
+    /// host has a DHCP client already.
+    pub fn add_dhcp(&mut self, socket: smoltcp::socket::dhcpv4::Socket<'a>) -> Result<(), IoError> {
+        if self.dhcp.is_some() {
+            return Err(IoError::AddrInUse);
+        }
+        let used = self.slots.iter().filter(|s| s.use_ != Use::Empty).count();
+        if used >= self.capacity {
+            return Err(IoError::NoDescriptors);
+        }
+        self.capacity -= 1;
+        self.dhcp = Some(self.sockets.add(socket));
+        Ok(())
+    }
+
+    /// Apply the DHCP client's news, if any: a new lease replaces the interface's addresses and
+    /// default route, a lost one removes them. `None` when nothing changed (or there is no
+    /// DHCP client).
+    pub fn dhcp_update(&mut self) -> Option<DhcpEvent> {
+        use smoltcp::socket::dhcpv4;
+        let h = self.dhcp?;
+        let event = match self.sockets.get_mut::<dhcpv4::Socket<'a>>(h).poll()? {
+            dhcpv4::Event::Configured(config) => DhcpEvent::Configured {
+                address: config.address,
+                router: config.router,
+            },
+            dhcpv4::Event::Deconfigured => DhcpEvent::Deconfigured,
+        };
+        let iface = &mut self.iface;
+        match event {
+            DhcpEvent::Configured { address, router } => {
+                iface.update_ip_addrs(|addrs| {
+                    addrs.clear();
+                    let _ = addrs.push(smoltcp::wire::IpCidr::Ipv4(address));
+                });
+                match router {
+                    Some(r) => {
+                        let _ = iface.routes_mut().add_default_ipv4_route(r);
+                    }
+                    None => {
+                        iface.routes_mut().remove_default_ipv4_route();
+                    }
+                }
+            }
+            DhcpEvent::Deconfigured => {
+                iface.update_ip_addrs(|addrs| addrs.clear());
+                iface.routes_mut().remove_default_ipv4_route();
+            }
+        }
+        Some(event)
     }
 }

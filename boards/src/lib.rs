@@ -72,6 +72,8 @@
 //! ## Features
 //!
 //! - `defmt`: `defmt::Format` in levent-core, and smoltcp and embassy-time logging through defmt.
+//! - `dhcpv4`: `NetHost::add_dhcp` and `NetHost::dhcp_update`, smoltcp's DHCPv4 client in
+//!   the host's socket set.
 //! - `sim`: `link::SimLink`, the simulated link for host tests.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -89,6 +91,8 @@ mod timehost;
 mod wake;
 
 pub use driver::{DriverDevice, RxToken, TxToken, Waking};
+#[cfg(feature = "dhcpv4")]
+pub use host::DhcpEvent;
 pub use host::{NetHost, TcpBuffers};
 pub use levent_core;
 pub use runner::next;

@@ -16,7 +16,7 @@ use critical_section::Mutex;
 use defmt_semihosting as _;
 use embassy_executor::Spawner;
 use embassy_time::Timer;
-use levent_core::{Engine, Event, EventId, Exit, Notifier, Ready};
+use levent_core::{Engine, Event, EventId, Exit, Host, Notifier, Ready};
 use levent_embassy::{CLOCK, PLATFORM, TimeHost};
 use lm3s6965::{Interrupt, interrupt};
 
@@ -76,7 +76,7 @@ async fn main(spawner: Spawner) {
 
     let mut ok = true;
     let mut host = TimeHost::new(CLOCK);
-    if host.attach(&IRQ).is_err() {
+    if host.attach((&IRQ).into()).is_err() {
         common::exit(false)
     }
     let mut engine: Engine<Ev, 16, 1, 3> = Engine::new(PLATFORM);

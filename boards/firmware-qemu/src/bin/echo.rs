@@ -14,7 +14,7 @@ use core::time::Duration;
 use defmt_semihosting as _;
 use embassy_executor::Spawner;
 use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState};
-use levent_core::{Engine, Exit, SourceKey};
+use levent_core::{Engine, Exit, Route, SourceKey};
 use levent_embassy::echo::EchoServer;
 use levent_embassy::{CLOCK, DriverDevice, NetHost, PLATFORM, TcpBuffers};
 use smoltcp::iface::{Config, SocketStorage};
@@ -85,9 +85,9 @@ async fn main(_spawner: Spawner) {
     let Ok(listening) = host.listen(7, 1) else {
         common::exit(false)
     };
-    let mut engine: Engine<u8, 4, 2, 1> = Engine::new(PLATFORM);
+    let mut engine: Engine<Route, 4, 2, 1> = Engine::new(PLATFORM);
     let Ok(mut echo) =
-        EchoServer::<u8, SourceKey, 1, 256>::new(&mut engine, &host, listening, |r| r as u8)
+        EchoServer::<Route, SourceKey, 1, 256>::new(&mut engine, &host, listening, |r| r)
     else {
         common::exit(false)
     };
@@ -95,7 +95,7 @@ async fn main(_spawner: Spawner) {
     defmt::info!("echo on port 7");
     loop {
         match levent_embassy::next(&mut host, &mut engine).await {
-            Ok(Some(f)) => echo.handle(&mut engine, &mut host, &f, usize::from(f.datum)),
+            Ok(Some(f)) => echo.handle(&mut engine, &mut host, &f, f.datum),
             Ok(None) => break,
             Err(_) => common::exit(false),
         }

@@ -1,0 +1,13 @@
+//! Put the firmware's `memory.x` where cortex-m-rt's `link.x` finds it.
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(
+        out.join("memory.x"),
+        include_bytes!("../../firmware-qemu/memory.x"),
+    )
+    .expect("write memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=../../firmware-qemu/memory.x");
+}
