@@ -933,6 +933,7 @@ where
             && self.config.tcp
         {
             if self.slots[index].phase == Phase::Udp {
+                debug!("levent: dns: truncated answer: asking again over TCP");
                 // Whatever happens (a connection, a queue, or a failure handed out later), this
                 // reply is not the end.
                 self.slots[index].tcp_server = Some(server);
@@ -1106,6 +1107,9 @@ where
         while self.slots[index].tries_made < total {
             let slot = &mut self.slots[index];
             let k = usize::from(slot.first_server) + usize::from(slot.tries_made);
+            if slot.tries_made > 0 {
+                debug!("levent: dns: try {} of {}", slot.tries_made + 1, total);
+            }
             slot.tries_made += 1;
             let server = self.config.servers()[k % n];
             match self.send_udp(events, io, index, server) {
@@ -1115,6 +1119,7 @@ where
                     return Ok(());
                 }
                 Err(e) => {
+                    debug!("levent: dns: cannot send a query: {}", e);
                     self.slots[index].last_error.get_or_insert(DnsError::Io(e));
                 }
             }
