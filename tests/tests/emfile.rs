@@ -4,7 +4,11 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use levent_core::{ConnOptions, Connection, Engine, Host, IoError, Listener};
+use levent_core::conn::{
+    Conn, ConnEvent, ConnHandler, ConnTable, Refusal, Route, TableConfig, events_needed,
+};
+use levent_core::{Engine, Host, IoError};
+use levent_hosts::Heap;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::{ListenOptions, SocketId, Sockets};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,10 +18,29 @@ use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 20;
 
-#[derive(Clone, Copy, Debug)]
-enum Ev {
-    Listener,
-    Conn(usize),
+/// The server's handler: echo, count, and report each back-off on standard output.
+#[derive(Default)]
+struct Echo {
+    accepted: usize,
+}
+
+impl ConnHandler<Route, Sockets, ChainBuffer, ()> for Echo {
+    fn event(&mut self, c: &mut Conn<'_, Route, Sockets, ChainBuffer, ()>, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Opened => self.accepted += 1,
+            ConnEvent::Read => {
+                c.echo();
+            }
+            _ => {}
+        }
+    }
+
+    fn refused(&mut self, why: Refusal) {
+        match why {
+            Refusal::Accept(IoError::NoDescriptors) => println!("backoff after {}", self.accepted),
+            other => panic!("accept: {other}"),
+        }
+    }
 }
 
 /// The server side, run in the child: echo, and report back-offs on standard output.
@@ -26,56 +49,25 @@ fn serve(host: &mut dyn Host) {
     let l = io
         .listen("127.0.0.1:0".parse().unwrap(), ListenOptions::default())
         .unwrap();
-    let mut engine: Box<Engine<Ev, 256, 256, 1>> = Box::new(Engine::new(levent_hosts::PLATFORM));
-    let mut listener = Listener::new(&mut *engine, &io, l, Ev::Listener).unwrap();
-    listener.set_backoff(Duration::from_millis(50));
+    let mut engine: Engine<Route, { events_needed(CLIENTS, 0) }, { CLIENTS + 1 }, 1, Heap> =
+        Engine::new(levent_hosts::PLATFORM);
+    let cfg = TableConfig {
+        backoff: Duration::from_millis(50),
+        ..TableConfig::default()
+    };
+    let mut table = ConnTable::<Route, SocketId, ChainBuffer, CLIENTS>::new(cfg);
+    table.listen(&mut engine, &io, l).unwrap();
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count();
     levent_hosts::unix::set_fd_limit(open as u64 + 5).unwrap();
     println!("port {}", io.local_addr(l).unwrap().port());
-    let mut conns: Vec<Option<Connection<SocketId, ChainBuffer>>> = vec![];
-    let mut accepted = 0;
+    let mut echo = Echo::default();
     let mut turns = 0u64;
-    while accepted < CLIENTS || conns.iter().any(Option::is_some) {
+    while echo.accepted < CLIENTS || !table.is_empty() {
         let f = engine.next(host).unwrap().expect("loop ended");
         turns += 1;
-        match f.datum {
-            Ev::Listener => {
-                while let Some(r) = listener.accept(&mut *engine, &mut io) {
-                    match r {
-                        Ok(h) => {
-                            let c = Connection::new(
-                                &mut *engine,
-                                &io,
-                                h,
-                                ChainBuffer::new(),
-                                ChainBuffer::new(),
-                                ConnOptions::DEFAULT,
-                                Ev::Conn(conns.len()),
-                            )
-                            .unwrap();
-                            conns.push(Some(c));
-                            accepted += 1;
-                        }
-                        Err(IoError::NoDescriptors) => println!("backoff after {accepted}"),
-                        Err(e) => panic!("accept: {e}"),
-                    }
-                }
-            }
-            Ev::Conn(i) => {
-                let Some(c) = conns[i].as_mut() else { continue };
-                let out = c.handle(&mut *engine, &mut io, &f);
-                let mut buf = [0u8; 64];
-                let n = c.read(&mut *engine, &mut buf);
-                if n > 0 {
-                    c.write(&mut *engine, &mut io, &buf[..n]);
-                }
-                if out.eof() || out.failed() {
-                    conns[i].take().unwrap().close(&mut *engine, &mut io);
-                }
-            }
-        }
+        table.dispatch(&mut engine, &mut io, &f, f.datum, &mut echo);
     }
-    println!("accepted {accepted} in {turns} turns");
+    println!("accepted {} in {turns} turns", echo.accepted);
 }
 
 #[test]
