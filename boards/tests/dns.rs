@@ -10,13 +10,13 @@ mod support;
 use levent_core::buffer::RingBuffer;
 use levent_core::dns::{Class, Message, MessageBuilder, NameBuf, RData, RType, Rcode, Record};
 use levent_core::io::Datagram;
-use levent_core::{Engine, Event, SourceKey};
+use levent_core::{Engine, Event, Route, SourceKey};
 use levent_embassy::link::LinkConfig;
 use smoltcp::phy::{Device, Medium, TxToken};
 use smoltcp::socket::udp;
-use support::{HZ, Net, SERVER, World, big_stack, drain, platform, seed};
+use support::{HZ, Net, SERVER, World, drain, platform, seed};
 
-type Dns = levent_core::dns::Server<SourceKey, RingBuffer<64>, 0, 512>;
+type Dns = levent_core::dns::Server<Route, SourceKey, RingBuffer<64>, 0, 512>;
 
 fn add_udp(net: &mut Net) -> SourceKey {
     let meta = |n| Box::leak(vec![udp::PacketMetadata::EMPTY; n].into_boxed_slice());
@@ -28,7 +28,7 @@ fn add_udp(net: &mut Net) -> SourceKey {
 
 struct Run {
     world: World,
-    se: Box<Engine<u8, 8, 8, 1>>,
+    se: Box<Engine<Route, 8, 8, 1>>,
     ce: Box<Engine<u8, 4, 4, 1>>,
     dns: Box<Dns>,
     client: SourceKey,
@@ -47,7 +47,7 @@ fn setup(seed: u64) -> Run {
     // One UDP socket only: a second bind finds none free.
     assert!(Datagram::bind(&mut world.server, "0.0.0.0:54".parse().unwrap()).is_err());
     let mut dns: Box<Dns> = Box::new(Dns::new(&mut *se, 0).unwrap());
-    dns.serve_udp(&mut *se, &world.server, socket, 0).unwrap();
+    dns.serve_udp(&mut *se, &world.server, socket).unwrap();
     let client = add_udp(&mut world.client);
     world.client.udp(client).unwrap().bind(5353).unwrap();
     ce.start(Event::read(client).persist(), 0, None).unwrap();
@@ -75,7 +75,7 @@ impl Run {
         while reply.is_none() {
             let dns = &mut self.dns;
             let a = drain(&mut *self.se, &mut self.world.server, |e, net, f| {
-                let Some(req) = dns.handle(e, net, &f) else {
+                let Some(req) = dns.handle(e, net, &f, f.datum) else {
                     return;
                 };
                 let msg = req.message();
@@ -118,46 +118,42 @@ impl Run {
 
 #[test]
 fn dns_server_answers_over_nethost_udp() {
-    big_stack(|| {
-        let mut r = setup(seed(53));
-        let reply = r.ask(1, "board.test");
-        let msg = Message::parse(&reply).unwrap();
-        assert_eq!((msg.id(), msg.rcode()), (1, Rcode::NOERROR));
-        let answers: Vec<_> = msg.answers().map(|a| a.data.to_string()).collect();
-        assert_eq!(answers, ["10.0.0.1"]);
-        let msg_bytes = r.ask(2, "nowhere.test");
-        let msg = Message::parse(&msg_bytes).unwrap();
-        assert_eq!((msg.id(), msg.rcode()), (2, Rcode::NXDOMAIN));
-    });
+    let mut r = setup(seed(53));
+    let reply = r.ask(1, "board.test");
+    let msg = Message::parse(&reply).unwrap();
+    assert_eq!((msg.id(), msg.rcode()), (1, Rcode::NOERROR));
+    let answers: Vec<_> = msg.answers().map(|a| a.data.to_string()).collect();
+    assert_eq!(answers, ["10.0.0.1"]);
+    let msg_bytes = r.ask(2, "nowhere.test");
+    let msg = Message::parse(&msg_bytes).unwrap();
+    assert_eq!((msg.id(), msg.rcode()), (2, Rcode::NXDOMAIN));
 }
 
 #[test]
 fn board_answers_after_runt_and_malformed_frames() {
-    big_stack(|| {
-        let mut r = setup(seed(54));
-        let server_mac = [2, 0, 0, 0, 0, 1];
-        let client_mac = [2, 0, 0, 0, 0, 2];
-        let eth = |ethertype: [u8; 2], payload: &[u8]| {
-            let mut f = server_mac.to_vec();
-            f.extend_from_slice(&client_mac);
-            f.extend_from_slice(&ethertype);
-            f.extend_from_slice(payload);
-            f
-        };
-        let frames = [
-            vec![0xff; 3],                                  // shorter than a header
-            server_mac.to_vec(),                            // a destination and nothing else
-            eth([0x08, 0x00], &[]),                         // IPv4 without a header
-            eth([0x08, 0x00], &[0x45, 0, 0, 200, 0, 0, 0]), // a truncated IPv4 header
-            eth([0x08, 0x00], &[0x4f; 40]),                 // a header length past the packet
-            eth([0x08, 0x06], &[0; 10]),                    // a truncated ARP
-            eth([0x88, 0xb5], &[0xaa; 50]),                 // an unknown ethertype
-        ];
-        for f in &frames {
-            r.inject(f);
-        }
-        let reply = r.ask(3, "board.test");
-        let msg = Message::parse(&reply).unwrap();
-        assert_eq!((msg.id(), msg.rcode()), (3, Rcode::NOERROR));
-    });
+    let mut r = setup(seed(54));
+    let server_mac = [2, 0, 0, 0, 0, 1];
+    let client_mac = [2, 0, 0, 0, 0, 2];
+    let eth = |ethertype: [u8; 2], payload: &[u8]| {
+        let mut f = server_mac.to_vec();
+        f.extend_from_slice(&client_mac);
+        f.extend_from_slice(&ethertype);
+        f.extend_from_slice(payload);
+        f
+    };
+    let frames = [
+        vec![0xff; 3],                                  // shorter than a header
+        server_mac.to_vec(),                            // a destination and nothing else
+        eth([0x08, 0x00], &[]),                         // IPv4 without a header
+        eth([0x08, 0x00], &[0x45, 0, 0, 200, 0, 0, 0]), // a truncated IPv4 header
+        eth([0x08, 0x00], &[0x4f; 40]),                 // a header length past the packet
+        eth([0x08, 0x06], &[0; 10]),                    // a truncated ARP
+        eth([0x88, 0xb5], &[0xaa; 50]),                 // an unknown ethertype
+    ];
+    for f in &frames {
+        r.inject(f);
+    }
+    let reply = r.ask(3, "board.test");
+    let msg = Message::parse(&reply).unwrap();
+    assert_eq!((msg.id(), msg.rcode()), (3, Rcode::NOERROR));
 }

@@ -1102,7 +1102,9 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
         while let Some(change) = self.next_change() {
             host.apply(change)?;
         }
-        let woken = host.notifier().map_or(0, |n| n.drain_into(self));
+        let woken = host
+            .notifier()
+            .map_or(0, |n| n.drain_into(&mut |id| self.feed_user(id)));
         let wait = if block && woken == 0 {
             self.wait()
         } else {
@@ -1110,7 +1112,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
         };
         let turn = host.wait(wait, self)?;
         if let Some(n) = host.notifier() {
-            n.drain_into(self);
+            n.drain_into(&mut |id| self.feed_user(id));
         }
         let now = host.now();
         self.advance(now);

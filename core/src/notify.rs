@@ -4,14 +4,13 @@
 //! context — an interrupt handler, another thread, a callback — calls [`Notifier::notify`] with
 //! the id of a user event; the notifier remembers the id and wakes the host through the [`Waker`]
 //! the host installed (an eventfd write, an `EVFILT_USER` trigger, an embassy signal). At its next
-//! turn the host drains the notifier into the engine with [`Feed::feed_user`], which
+//! turn the engine drains the notifier (`Feed::feed_user` for each id), which
 //! activates each event with [`Ready::USER`](crate::Ready::USER).
 //!
 //! Several notifications of the same event before the loop sees them merge into one firing, as
 //! several `event_active` calls do in libevent.
 
 use crate::event::EventId;
-use crate::host::Feed;
 use core::cell::RefCell;
 use critical_section::Mutex;
 
@@ -114,9 +113,9 @@ impl<const N: usize> Notifier<N> {
 pub trait NotifySource: Sync {
     /// Install (or, with `None`, remove) the waker. A host removes its waker before it goes away.
     fn set_waker(&self, waker: Option<Waker>);
-    /// Take every queued id and feed it to `dispatcher` with
-    /// [`Feed::feed_user`]. Returns how many were fed.
-    fn drain_into(&self, feed: &mut dyn Feed) -> usize;
+    /// Take every queued id and hand each to `each` (the engine's turn feeds them to itself as
+    /// user activations). Returns how many there were.
+    fn drain_into(&self, each: &mut dyn FnMut(EventId)) -> usize;
 }
 
 impl<const N: usize> NotifySource for Notifier<N> {
@@ -124,11 +123,11 @@ impl<const N: usize> NotifySource for Notifier<N> {
         critical_section::with(|cs| self.state.borrow_ref_mut(cs).waker = waker);
     }
 
-    fn drain_into(&self, feed: &mut dyn Feed) -> usize {
+    fn drain_into(&self, each: &mut dyn FnMut(EventId)) -> usize {
         let ids =
             critical_section::with(|cs| core::mem::take(&mut self.state.borrow_ref_mut(cs).ids));
         for &id in &ids {
-            feed.feed_user(id);
+            each(id);
         }
         ids.len()
     }
