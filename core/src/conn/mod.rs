@@ -26,8 +26,8 @@
 //!   half-close); [`Connection::close`] frees the events and, with `close_on_free`, closes the
 //!   transport.
 
-mod listener;
-mod table;
+pub mod listener;
+pub mod table;
 
 pub use listener::Listener;
 pub use table::{

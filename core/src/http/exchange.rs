@@ -104,7 +104,7 @@ pub enum RespondError {
     /// The response head does not fit in the server's scratch of `HEAD` bytes.
     HeadTooLarge,
     /// The connection's output buffer cannot take this many bytes now (a fixed buffer): stream
-    /// the body with [`Exchange::start`] instead, or wait for [`Service::writable`].
+    /// the body with [`Exchange::start`] instead, or wait for [`Service::writable`](super::server::Service::writable).
     NoRoom {
         /// Bytes the call needed.
         needed: usize,
@@ -229,8 +229,8 @@ enum Frame {
     Close,
 }
 
-/// The answering side of one exchange, handed to every [`Service`] callback. See the
-/// [module documentation](self) for the rules it applies.
+/// The answering side of one exchange, handed to every [`Service`](super::server::Service) callback. See the
+/// [server's documentation](super::server) for the rules it applies.
 pub struct Exchange<'a> {
     pub(super) wire: &'a mut dyn Wire,
     pub(super) resp: &'a mut Resp,
@@ -512,7 +512,7 @@ impl<'a> Exchange<'a> {
 
     /// Send body bytes of a started response; returns how many were taken, which may be fewer
     /// than given (0 included) when the output is at `write_high`: send the rest after
-    /// [`Service::writable`]. Responses without a body (HEAD, 204, 304) take everything and send
+    /// [`Service::writable`](super::server::Service::writable). Responses without a body (HEAD, 204, 304) take everything and send
     /// nothing.
     ///
     /// # Errors
@@ -569,7 +569,7 @@ impl<'a> Exchange<'a> {
     /// # Errors
     ///
     /// Not started or already finished; no room for the last chunk (try again after
-    /// [`Service::writable`]); [`RespondError::ShortBody`] when less than the announced length
+    /// [`Service::writable`](super::server::Service::writable)); [`RespondError::ShortBody`] when less than the announced length
     /// was sent (the response counts as complete and the connection closes).
     pub fn finish(&mut self) -> Result<(), RespondError> {
         match self.resp.out {
