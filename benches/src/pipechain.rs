@@ -1,25 +1,26 @@
 //! The pipe chain, libevent's test/bench.c method: `n` socket pairs, each watched for reading;
-//! `a` bytes in flight; each readiness reads one byte and writes one into the next pair, until `w`
-//! writes are done. Measures the dispatch loop only.
+//! `a` bytes in flight; each readiness does the same work in every implementation: **one
+//! `read(2)` of up to 16 bytes straight through libc, a short read taken as drained, and one
+//! `write(2)` of one byte** into the next pair, until `w` writes are done. Measures the dispatch
+//! loop only.
 //!
-//! levent and libevent run it level-triggered, one byte per callback, exactly as bench.c does.
-//! mio is edge-triggered only, so its handler reads until `WouldBlock` (what a correct mio program
-//! must do); every implementation reports nanoseconds per byte moved, which is one event each for
-//! levent and libevent.
+//! levent and libevent run it level-triggered, as bench.c does; raw mio is edge-triggered (with a
+//! `SourceFd`), where a short read also means the socket is drained, so it makes the same system
+//! calls per event. Every implementation reports nanoseconds per event.
 //!
 //! The pairs are Unix-domain socket pairs; Windows has none, so there they are loopback TCP
 //! connections (as libevent's `evutil_socketpair` makes them).
 
 use levent_core::{Event, SourceKey};
-use std::io::{self, Read, Write};
+#[cfg(windows)]
+use std::io::Read;
+use std::io::{self, Write};
 use std::time::Instant;
 
 #[cfg(unix)]
 type Stream = std::os::unix::net::UnixStream;
 #[cfg(windows)]
 type Stream = std::net::TcpStream;
-#[cfg(unix)]
-type MioStream = mio::net::UnixStream;
 #[cfg(windows)]
 type MioStream = mio::net::TcpStream;
 
@@ -27,6 +28,34 @@ type MioStream = mio::net::TcpStream;
 fn key(s: &Stream) -> SourceKey {
     use std::os::fd::AsRawFd;
     SourceKey(s.as_raw_fd() as usize)
+}
+
+/// The event's work, read side: one `read(2)` of up to 16 bytes; how many arrived.
+#[cfg(unix)]
+#[inline]
+fn read16(s: &Stream) -> usize {
+    use std::os::fd::AsFd;
+    let mut buf = [0u8; 16];
+    levent_hosts::unix::read(s.as_fd(), &mut buf).unwrap_or(0)
+}
+
+/// The event's work, write side: one `write(2)` of one byte.
+#[cfg(unix)]
+#[inline]
+fn write1(s: &Stream) {
+    use std::os::fd::AsFd;
+    let _ = levent_hosts::unix::write(s.as_fd(), b"e");
+}
+
+#[cfg(windows)]
+fn read16(s: &Stream) -> usize {
+    let mut buf = [0u8; 16];
+    (&*s).read(&mut buf).unwrap_or(0)
+}
+
+#[cfg(windows)]
+fn write1(s: &Stream) {
+    let _ = (&*s).write(b"e");
 }
 
 #[cfg(windows)]
@@ -83,7 +112,7 @@ fn pairs(n: usize) -> io::Result<Vec<(Stream, Stream)>> {
         .collect()
 }
 
-/// levent on the default host (epoll on Linux), pull-based, one byte per event.
+/// levent on the default host (epoll on Linux), pull-based.
 pub fn levent(n: usize, a: usize, w: usize) -> io::Result<Run> {
     levent_counting(n, a, w, || 0).map(|(_, run)| run)
 }
@@ -114,17 +143,16 @@ pub fn levent_counting(
         fired += 1;
     }
     let (mut count, mut writes) = (0u64, w);
-    let mut byte = [0u8; 1];
     let allocs = allocations();
     let start = Instant::now();
     while count != fired {
         engine.turn(&mut host, false)?;
         while let Some(f) = engine.next_fired() {
             let i = f.datum as usize;
-            count += (&pairs[i].0).read(&mut byte).unwrap_or(0) as u64;
+            count += read16(&pairs[i].0) as u64;
             if writes > 0 {
                 let next = if i + 1 == n { 0 } else { i + 1 };
-                let _ = (&pairs[next].1).write(b"e");
+                write1(&pairs[next].1);
                 writes -= 1;
                 fired += 1;
             }
@@ -134,7 +162,50 @@ pub fn levent_counting(
     Ok((allocations() - allocs, Run { ns, events: count }))
 }
 
-/// Raw mio 1.x: `Poll` and `Events`, edge-triggered, reading until `WouldBlock`.
+/// Raw mio 1.x: `Poll` and `Events`, edge-triggered, the pairs registered with a `SourceFd`;
+/// one read of up to 16 bytes per event (a short read means drained), one write of one byte.
+#[cfg(unix)]
+pub fn mio(n: usize, a: usize, w: usize) -> io::Result<Run> {
+    use mio::unix::SourceFd;
+    use mio::{Events, Interest, Poll, Token};
+    use std::os::fd::AsRawFd;
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let pairs = pairs(n)?;
+    for (i, (r, _)) in pairs.iter().enumerate() {
+        poll.registry()
+            .register(&mut SourceFd(&r.as_raw_fd()), Token(i), Interest::READABLE)?;
+    }
+    poll.poll(&mut events, Some(std::time::Duration::ZERO))?;
+    let space = n / a.max(1);
+    let mut fired = 0u64;
+    for i in 0..a {
+        (&pairs[i * space].1).write_all(b"e")?;
+        fired += 1;
+    }
+    let (mut count, mut writes) = (0u64, w);
+    let start = Instant::now();
+    while count != fired {
+        poll.poll(&mut events, Some(std::time::Duration::ZERO))?;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            count += read16(&pairs[i].0) as u64;
+            if writes > 0 {
+                let next = if i + 1 == n { 0 } else { i + 1 };
+                write1(&pairs[next].1);
+                writes -= 1;
+                fired += 1;
+            }
+        }
+    }
+    Ok(Run {
+        ns: start.elapsed().as_nanos() as u64,
+        events: count,
+    })
+}
+
+/// Raw mio 1.x on Windows (loopback TCP pairs): as on Unix, through mio's own streams.
+#[cfg(windows)]
 pub fn mio(n: usize, a: usize, w: usize) -> io::Result<Run> {
     use mio::{Events, Interest, Poll, Token};
     let mut poll = Poll::new()?;
@@ -154,20 +225,18 @@ pub fn mio(n: usize, a: usize, w: usize) -> io::Result<Run> {
         fired += 1;
     }
     let (mut count, mut writes) = (0u64, w);
-    let mut byte = [0u8; 1];
+    let mut buf = [0u8; 16];
     let start = Instant::now();
     while count != fired {
         poll.poll(&mut events, Some(std::time::Duration::ZERO))?;
         for ev in events.iter() {
             let i = ev.token().0;
-            while let Ok(1) = (&pairs[i].0).read(&mut byte) {
-                count += 1;
-                if writes > 0 {
-                    let next = if i + 1 == n { 0 } else { i + 1 };
-                    let _ = (&pairs[next].1).write(b"e");
-                    writes -= 1;
-                    fired += 1;
-                }
+            count += (&pairs[i].0).read(&mut buf).unwrap_or(0) as u64;
+            if writes > 0 {
+                let next = if i + 1 == n { 0 } else { i + 1 };
+                let _ = (&pairs[next].1).write(b"e");
+                writes -= 1;
+                fired += 1;
             }
         }
     }

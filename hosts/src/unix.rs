@@ -14,7 +14,7 @@
 use levent_core::Feed;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::Duration;
@@ -66,6 +66,48 @@ pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// One `read(2)` on `fd` into `buf`, straight through libc (no buffering, no retry): what a
+/// program that counts its system calls (the pipe-chain benchmark) reads with.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsFd;
+/// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
+/// a.write_all(b"hi")?;
+/// let mut buf = [0u8; 16];
+/// assert_eq!(levent_hosts::unix::read(b.as_fd(), &mut buf)?, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[inline]
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call, and
+    // `fd` is a descriptor borrowed open for it.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// One `write(2)` of `buf` on `fd`, straight through libc; how many bytes it took.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// assert_eq!(levent_hosts::unix::write(a.as_fd(), b"e")?, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[inline]
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the duration of the call, and
+    // `fd` is a descriptor borrowed open for it.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// Raise this process's limit on open descriptors (`RLIMIT_NOFILE`) as far as it may go: the soft
