@@ -5,8 +5,8 @@
 //! instructions counted are the engine's.
 
 use levent_core::{
-    Attached, Change, Clock, Engine, Event, Feed, Host, HostError, NotifySource, Platform, Ready,
-    SourceKey, Tick, Token, Turn, Wait,
+    Attached, Change, Clock, Engine, Event, Feed, Host, HostError, Platform, Ready, SourceKey,
+    Tick, Token, Turn, Wait,
 };
 use levent_hosts::Heap;
 
@@ -39,9 +39,6 @@ impl Host for AllReady {
     }
     fn attach(&mut self, _: Attached) -> Result<(), HostError> {
         Err(HostError::Capacity)
-    }
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        None
     }
 }
 

@@ -52,8 +52,8 @@ use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 use levent_core::io::{Accept, Datagram, IoError, Transport};
 use levent_core::{
-    Attached, Change, Clock, Dispatcher, Feed, Host, HostError, Interest, NotifySource, Ready,
-    SourceKey, Tick, Token, Turn, Wait,
+    Attached, Change, Clock, Dispatcher, Feed, Host, HostError, Interest, Ready, SourceKey, Tick,
+    Token, Turn, Wait,
 };
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet, SocketStorage,
@@ -773,6 +773,7 @@ impl<D: Waking, const N: usize, const L: usize> Host for NetHost<'_, D, N, L> {
     /// Poll the interface, derive readiness from socket state and feed it; never sleeps: yields
     /// when the engine would wait.
     fn wait(&mut self, wait: Wait, feed: &mut dyn Feed) -> Result<Turn, HostError> {
+        let wait = self.time.wake_ups(wait, feed);
         self.time.read_clock();
         self.poll_iface();
         self.feed(feed);
@@ -783,15 +784,11 @@ impl<D: Waking, const N: usize, const L: usize> Host for NetHost<'_, D, N, L> {
         self.time.now()
     }
 
-    /// Drain `notifier` into the engine at every turn, and let it wake the async runner. Fails
+    /// Feed `notifier`'s ids to the engine at every turn, and let it wake the async runner. Fails
     /// with [`HostError::Capacity`] when [`MAX_RUNNERS`](crate::MAX_RUNNERS) hosts already have
     /// a notifier attached.
     fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
         self.time.attach(notifier)
-    }
-
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.time.notifier()
     }
 
     fn wake_at(&mut self) -> Option<Tick> {

@@ -1,9 +1,7 @@
 //! [`TimeHost`]: a board host without a network: timers, priorities and Notifier wake-ups.
 
 use crate::wake;
-use levent_core::{
-    Attached, Change, Clock, Feed, Host, HostError, NotifierSlot, NotifySource, Tick, Turn, Wait,
-};
+use levent_core::{Attached, Change, Clock, Feed, Host, HostError, NotifierSlot, Tick, Turn, Wait};
 
 /// A host for an engine that needs no network: timers, user events, and
 /// [`Notifier`](levent_core::Notifier) wake-ups from interrupt handlers. Like
@@ -68,6 +66,16 @@ impl TimeHost {
         }
     }
 
+    /// The start of a turn's wait: feed the ids the notifier queued; the turn does not yield
+    /// when that activated anything.
+    pub(crate) fn wake_ups(&mut self, wait: Wait, feed: &mut dyn Feed) -> Wait {
+        if self.notifier.drain(feed) > 0 {
+            Wait::No
+        } else {
+            wait
+        }
+    }
+
     /// The end of a turn's wait: remember the engine's deadline for [`Host::wake_at`], and yield
     /// when the engine wanted to wait (the caller sleeps until then or a notification).
     pub(crate) fn yield_for(&mut self, wait: Wait) -> Turn {
@@ -102,7 +110,8 @@ impl Host for TimeHost {
         Ok(())
     }
 
-    fn wait(&mut self, wait: Wait, _: &mut dyn Feed) -> Result<Turn, HostError> {
+    fn wait(&mut self, wait: Wait, feed: &mut dyn Feed) -> Result<Turn, HostError> {
+        let wait = self.wake_ups(wait, feed);
         self.read_clock();
         Ok(self.yield_for(wait))
     }
@@ -111,7 +120,7 @@ impl Host for TimeHost {
         self.now
     }
 
-    /// Drain `notifier` at every turn and let it wake the task running [`next`](crate::next).
+    /// Feed `notifier`'s ids at every turn and let it wake the task running [`next`](crate::next).
     /// Fails with [`HostError::Capacity`] when [`MAX_RUNNERS`](crate::MAX_RUNNERS) hosts already
     /// have a notifier attached.
     fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
@@ -122,10 +131,6 @@ impl Host for TimeHost {
         self.slot = Some(slot);
         self.notifier.install(notifier, Some(wake::waker(slot)));
         Ok(())
-    }
-
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.notifier.get()
     }
 
     /// The engine's deadline after a turn yielded, or `None` (only a notification can make

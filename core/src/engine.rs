@@ -169,6 +169,10 @@ pub struct Engine<T, const E: usize, const S: usize, const P: usize, M: Memory =
     signals_registered: u64,
     platform: Platform,
     now: Tick,
+    /// The last turn skipped the clock (nothing waited on time): `now` is read on demand.
+    stale: bool,
+    /// The address of the host the clock check last passed for.
+    host_seen: usize,
     seq: u32,
     tag: u16,
     /// Added events.
@@ -223,6 +227,8 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
             signals_wanted: 0,
             signals_registered: 0,
             now: platform.clock.read().unwrap_or(0),
+            stale: false,
+            host_seen: 0,
             platform,
             seq: 0,
             tag,
@@ -260,12 +266,22 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// The time to count a new timeout from: the cached time during a pass (libevent's time
     /// cache), a fresh reading of the clock otherwise.
     fn time_for_add(&mut self) -> Tick {
-        if self.pass.is_none()
+        if (self.pass.is_none() || self.stale)
             && let Some(t) = self.platform.clock.read()
         {
             self.now = self.now.max(t);
+            self.stale = false;
         }
         self.now
+    }
+
+    /// The turn's time, read now if the turn skipped it.
+    fn turn_time(&mut self) -> Tick {
+        if self.stale {
+            self.time_for_add()
+        } else {
+            self.now
+        }
     }
 
     // ----- creating and adding ---------------------------------------------------------------
@@ -873,7 +889,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
             } else if flags & PERIOD != 0 {
                 // A timeout re-arms from its scheduled deadline (no drift); after a stall it
                 // fires once and continues from now (no burst). Other activations re-base it.
-                let now = self.now;
+                let now = self.turn_time();
                 let c = &self.cold[i as usize];
                 let base = if ready.contains(Ready::TIMEOUT) {
                     c.deadline
@@ -1004,9 +1020,13 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
         self.urgent = true;
     }
 
-    /// The current time in ticks.
+    /// The current time in ticks: the time of the last turn (libevent's cached time), or the
+    /// clock's if that turn did not need to read it.
     pub fn now(&self) -> Tick {
-        self.now
+        match self.platform.clock.read() {
+            Some(t) if self.stale => t.max(self.now),
+            _ => self.now,
+        }
     }
 
     /// The platform this engine was made for.
@@ -1083,39 +1103,41 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     // ----- the loop --------------------------------------------------------------------------
 
     /// One host turn, in the order the [host contract](crate::host) fixes: apply the change
-    /// list, drain the host's notifier, wait (if `block`, as long as the next deadline allows)
-    /// while the host feeds readiness and signals, drain the notifier again, advance time to the
-    /// host's clock, and open the next pass. Then take events with
+    /// list, wait (if `block`, as long as the next deadline allows) while the host feeds
+    /// readiness, signals and wake-ups, advance time to the host's clock, and open the next pass. Then take events with
     /// [`next_fired`](Self::next_fired).
     ///
     /// Fails with [`LoopError::ClockMismatch`] when the host's clock ticks at another rate than
     /// the engine's platform (an engine made with [`Platform::manual`] on a real host).
+    #[inline]
     pub fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
         if self.in_callback {
             return Err(LoopError::Reentrant);
         }
-        if let Some(clock) = host.clock()
-            && !clock.same_as(&self.platform.clock)
-        {
-            return Err(LoopError::ClockMismatch);
+        let seen = core::ptr::from_mut(host).cast::<()>() as usize;
+        if seen != self.host_seen {
+            if let Some(clock) = host.clock()
+                && !clock.same_as(&self.platform.clock)
+            {
+                return Err(LoopError::ClockMismatch);
+            }
+            self.host_seen = seen;
         }
-        while let Some(change) = self.next_change() {
-            host.apply(change)?;
+        if !self.sources.clean() || self.signals_wanted != self.signals_registered {
+            while let Some(change) = self.next_change() {
+                host.apply(change)?;
+            }
         }
-        let woken = host
-            .notifier()
-            .map_or(0, |n| n.drain_into(&mut |id| self.feed_user(id)));
-        let wait = if block && woken == 0 {
-            self.wait()
-        } else {
-            Wait::No
-        };
+        let wait = if block { self.wait() } else { Wait::No };
         let turn = host.wait(wait, self)?;
-        if let Some(n) = host.notifier() {
-            n.drain_into(&mut |id| self.feed_user(id));
+        if self.timers.len() == 0 && self.exit_at.is_none() && self.platform.clock.readable() {
+            // Nothing waits on time: the clock is read when someone asks for it.
+            self.stale = true;
+        } else {
+            self.stale = false;
+            let now = host.now();
+            self.advance(now);
         }
-        let now = host.now();
-        self.advance(now);
         self.open_pass();
         Ok(turn)
     }
@@ -1314,7 +1336,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Dispatc
     for Engine<T, E, S, P, M>
 {
     fn now(&self) -> Tick {
-        self.now
+        Engine::now(self)
     }
 
     fn next_change(&mut self) -> Option<Change> {
@@ -1362,6 +1384,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Dispatc
     }
 
     fn advance(&mut self, now: Tick) {
+        self.stale = false;
         self.now = self.now.max(now);
         self.expire_timers();
         if self.exit_at.is_some_and(|t| t <= self.now) {

@@ -15,18 +15,23 @@
 //!    [`Host::apply`], which changes one OS object (one `epoll_ctl`, one or two `kevent` changes,
 //!    an `fd_set` update, a `sigaction`). Changes are coalesced between two turns: a source whose
 //!    interest was toggled off and on again since the last turn produces no change at all.
-//! 2. **Wake-ups already queued.** The engine drains the [`Notifier`](crate::Notifier) the host
-//!    holds ([`Host::notifier`]); if that activated anything, the host will not block.
-//! 3. **Waiting.** [`Host::wait`] blocks as [`Wait`] allows (not at all, until a deadline, or until
+//! 2. **Waiting.** [`Host::wait`] blocks as [`Wait`] allows (not at all, until a deadline, or until
 //!    something happens) and feeds what happened through [`Feed`]: IO readiness with
 //!    [`Feed::feed_io`] (for each ready source the [`Token`] of the change that registered it and
 //!    the [`Ready`] bits seen, a whole batch per call) and delivered signals with
 //!    [`Feed::feed_signal`]. End of file is reported as [`Ready::READ`] (with [`Ready::CLOSED`]
 //!    where the OS can tell), errors as `READ | WRITE`, so that the user's next read or write sees
 //!    them. A host rounds a remaining sub-tick or sub-millisecond wait *up*, never down to zero,
-//!    so a pending deadline never turns into a busy loop.
-//! 4. **Wake-ups that ended the wait** are drained from the notifier again.
-//! 5. **Time** advances exactly once, to [`Host::now`]. Expired timers become active here.
+//!    so a pending deadline never turns into a busy loop. Wake-ups come through the same
+//!    door: a host with an attached [`Notifier`](crate::Notifier) feeds its queued ids with
+//!    [`Feed::feed_user`] ([`NotifierSlot::drain`](crate::NotifierSlot::drain)) when its
+//!    wake-up ended the wait, and before it blocks if ids may have been queued while nothing could
+//!    wake it (right after [`Host::attach`]); it does not block when that activated anything.
+//! 3. **Time** advances once, to [`Host::now`]. Expired timers become active here. A turn with
+//!    nothing that waits on time (no timeout armed, no `loop_exit` due) on a clock the engine can
+//!    read itself skips the reading: the engine reads the clock when it is next asked for the
+//!    time ([`Engine::now`](crate::Engine::now), adding a timeout), so an idle turn costs no
+//!    clock read and the time it hands out is never older than the turn.
 //!
 //! Readiness fed with a stale token (a source that was removed, or whose slot was reused since the
 //! change that carried the token) is ignored by the engine, so a host never needs to filter what
@@ -35,7 +40,8 @@
 //! A host says which clock its [`now`](Host::now) reads with [`Host::clock`]; an engine made for
 //! another tick rate (a simulation's [`Platform::manual`] on a real host, say) refuses to run on
 //! it with [`LoopError::ClockMismatch`](crate::LoopError::ClockMismatch) instead of firing
-//! timers a million times too early.
+//! timers a million times too early. The engine asks once for each host it is turned with, not
+//! at every turn.
 //!
 //! # When nothing can ever happen
 //!
@@ -75,7 +81,7 @@
 //!   already has (a reused number) replaces the old one.
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
-use crate::notify::{Attached, NotifySource};
+use crate::notify::{Attached, NotifySource, Waker};
 use crate::time::{Clock, Tick};
 
 /// The handle a host stores with a registered source (in `epoll_event.data`, `kevent.udata`, a
@@ -292,8 +298,7 @@ pub trait Dispatcher: Feed {
 /// ```
 /// use core::time::Duration;
 /// use levent_core::{
-///     Attached, Change, Clock, Engine, Event, Feed, Host, HostError, NotifySource, Platform,
-///     Tick, Turn, Wait,
+///     Attached, Change, Clock, Engine, Event, Feed, Host, HostError, Platform, Tick, Turn, Wait,
 /// };
 ///
 /// /// A clock that jumps to every deadline.
@@ -312,7 +317,6 @@ pub trait Dispatcher: Feed {
 ///     }
 ///     fn now(&mut self) -> Tick { self.0 }
 ///     fn attach(&mut self, _: Attached) -> Result<(), HostError> { Err(HostError::Capacity) }
-///     fn notifier(&self) -> Option<&dyn NotifySource> { None }
 /// }
 ///
 /// let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
@@ -337,14 +341,11 @@ pub trait Host {
     /// The current time on this host's clock; the turn advances the engine to it.
     fn now(&mut self) -> Tick;
 
-    /// Drain `notifier` at every turn and let it wake this host (libevent's
+    /// Let `notifier` wake this host and feed its queued ids in [`wait`](Self::wait) (libevent's
     /// `evthread_make_base_notifiable`). Replaces a notifier attached before, whose waker is
     /// cleared. Fails with [`HostError::Capacity`] when the host has no wake-up left for it (a
     /// board's fixed table of wake-up signals).
     fn attach(&mut self, notifier: Attached) -> Result<(), HostError>;
-
-    /// The attached notifier, drained by the engine's turn.
-    fn notifier(&self) -> Option<&dyn NotifySource>;
 
     /// For hosts that yield ([`Turn::Yielded`]): the tick by which the caller should run the next
     /// turn at the latest, after a turn yielded (`None`: only a wake-up can make anything happen).
@@ -374,6 +375,77 @@ pub trait Host {
     fn forget(&mut self, d: &mut dyn Dispatcher, key: SourceKey) {
         if let Some(change) = d.forget_source(key) {
             let _ = self.apply(change);
+        }
+    }
+}
+
+/// The notifier a host holds, for host writers: installing one sets its waker and clears the
+/// waker of the one it replaces; dropping the slot clears the waker, so a notifier that outlives
+/// its host never pokes a closed descriptor. [`drain`](Self::drain) feeds its queued ids to the
+/// engine, which a host does in [`Host::wait`](crate::Host::wait).
+///
+/// Ids can be queued before the notifier had a waker (or while it had another host's): the slot
+/// is [`due`](Self::due) from its installation until its first drain, and a host drains it then
+/// before it blocks, since no wake-up will come for those ids.
+///
+/// ```
+/// use levent_core::{Engine, Event, Notifier, NotifierSlot, Platform};
+///
+/// static WAKE: Notifier<4> = Notifier::new();
+/// let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+/// let id = engine.create(Event::user(), 7).unwrap();
+/// WAKE.notify(id).unwrap(); // queued before any host listens
+///
+/// let mut slot = NotifierSlot::default();
+/// slot.install((&WAKE).into(), None);
+/// assert!(slot.due());
+/// assert_eq!(slot.drain(&mut engine), 1);
+/// assert!(!slot.due());
+/// ```
+#[derive(Default, Debug)]
+pub struct NotifierSlot {
+    held: Option<Attached>,
+    due: bool,
+}
+
+impl NotifierSlot {
+    /// Make `notifier` the one held, waking the host through `waker`; the notifier it replaces
+    /// (unless it is the same one) has its waker cleared. The slot is [`due`](Self::due) after.
+    pub fn install(&mut self, notifier: Attached, waker: Option<Waker>) {
+        notifier.get().set_waker(waker);
+        if let Some(old) = self.held.replace(notifier.clone())
+            && !old.is(&notifier)
+        {
+            old.get().set_waker(None);
+        }
+        self.due = true;
+    }
+
+    /// The notifier held, if any.
+    pub fn get(&self) -> Option<&dyn NotifySource> {
+        self.held.as_ref().map(Attached::get)
+    }
+
+    /// Whether ids may be queued that no wake-up announced: from [`install`](Self::install) to
+    /// the next [`drain`](Self::drain).
+    pub fn due(&self) -> bool {
+        self.due
+    }
+
+    /// Feed every queued id to `feed` as a user activation ([`Feed::feed_user`]); how many.
+    pub fn drain(&mut self, feed: &mut dyn Feed) -> usize {
+        self.due = false;
+        match &self.held {
+            Some(n) => n.get().drain_into(&mut |id| feed.feed_user(id)),
+            None => 0,
+        }
+    }
+}
+
+impl Drop for NotifierSlot {
+    fn drop(&mut self) {
+        if let Some(n) = self.held.take() {
+            n.get().set_waker(None);
         }
     }
 }

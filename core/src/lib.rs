@@ -101,9 +101,11 @@ pub use engine::Engine;
 pub use error::{AddError, CreateError, IdError, LoopError, PriorityError, Rejected};
 pub use event::{Event, EventId, Fired, Interest, Kind, Pending, Ready, SourceKey};
 pub use events::{Capacity, Events, Exit, Handler, Mode, OnFired};
-pub use host::{Change, Dispatcher, Feed, Host, HostError, Platform, Signals, Token, Turn, Wait};
+pub use host::{
+    Change, Dispatcher, Feed, Host, HostError, NotifierSlot, Platform, Signals, Token, Turn, Wait,
+};
 pub use io::{Accept, Connect, Datagram, IoError, Transport};
-pub use notify::{Attached, Notifier, NotifierSlot, NotifyFull, NotifySource, Waker};
+pub use notify::{Attached, Notifier, NotifyFull, NotifySource, Waker};
 pub use time::{Clock, Overflow, Tick};
 
 #[cfg(feature = "alloc")]

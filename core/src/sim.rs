@@ -30,9 +30,10 @@
 //! ```
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
+use crate::host::NotifierSlot;
 use crate::host::{Change, Feed, Host, HostError, Token, Turn, Wait};
 use crate::keyindex::KeyIndex;
-use crate::notify::{Attached, NotifierSlot, NotifySource};
+use crate::notify::Attached;
 use crate::time::Clock;
 use crate::time::Tick;
 
@@ -343,12 +344,14 @@ impl<const N: usize> Host for Sim<N> {
         Ok(())
     }
 
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.notifier.get()
-    }
-
     fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
         self.turns += 1;
+        // Nothing wakes a simulation: its notifier is drained before and after every wait.
+        let wait = if self.notifier.drain(d) > 0 {
+            Wait::No
+        } else {
+            wait
+        };
         let target = if self.anything_now() {
             self.now
         } else {
@@ -399,6 +402,7 @@ impl<const N: usize> Host for Sim<N> {
         for id in core::mem::take(&mut self.wakes) {
             d.feed_user(id);
         }
+        self.notifier.drain(d);
         Ok(Turn::Waited)
     }
 }

@@ -67,6 +67,11 @@ impl Clock {
         self.hz == other.hz && self.read.is_some() == other.read.is_some()
     }
 
+    /// Whether this clock can be read (it is not [manual](Clock::manual)).
+    pub const fn readable(&self) -> bool {
+        self.read.is_some()
+    }
+
     /// Ticks per second.
     pub const fn hz(&self) -> u64 {
         self.hz

@@ -937,7 +937,7 @@ fn seventy_sources_ready_at_once_each_fire_once() {
 /// caller's wait; `loop_exit` still ends it.
 #[test]
 fn yielding_host_returns_control_to_the_caller_and_keeps_loop_semantics() {
-    use levent_core::{Attached, Change, Clock, Feed, Host, HostError, NotifySource, Turn, Wait};
+    use levent_core::{Attached, Change, Clock, Feed, Host, HostError, Turn, Wait};
     struct Yielding {
         now: Tick,
         asked: Vec<Wait>,
@@ -963,9 +963,6 @@ fn yielding_host_returns_control_to_the_caller_and_keeps_loop_semantics() {
         fn attach(&mut self, _: Attached) -> Result<(), HostError> {
             Err(HostError::Capacity)
         }
-        fn notifier(&self) -> Option<&dyn NotifySource> {
-            None
-        }
     }
     let mut e = engine();
     let mut host = Yielding {
@@ -988,4 +985,84 @@ fn yielding_host_returns_control_to_the_caller_and_keeps_loop_semantics() {
     // `run` yields the same way.
     let exit = e.run(&mut host, Mode::Default, &mut |_, _| {}).unwrap();
     assert_eq!(exit, Exit::Done);
+}
+
+/// What a turn costs when nothing waits on time: the host's clock is checked once per host, not
+/// at every turn, and an idle turn reads no clock; the time the engine hands out and counts new
+/// timeouts from is still the clock's.
+#[test]
+fn idle_turns_read_no_clock_and_the_clock_check_runs_once_per_host() {
+    use levent_core::{Attached, Clock, Feed, Host, HostError, Turn, Wait};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    static TIME: AtomicU64 = AtomicU64::new(0);
+    static READS: AtomicUsize = AtomicUsize::new(0);
+    fn read() -> Tick {
+        READS.fetch_add(1, Ordering::Relaxed);
+        TIME.load(Ordering::Relaxed)
+    }
+    const CLOCK: Clock = Clock::new(1000, read);
+
+    /// Counts what the engine asks of it (`clock` takes `&self`: a `Cell`).
+    #[derive(Default)]
+    struct Counting {
+        clock_asks: std::cell::Cell<usize>,
+        now_asks: usize,
+    }
+    impl Host for Counting {
+        fn clock(&self) -> Option<Clock> {
+            self.clock_asks.set(self.clock_asks.get() + 1);
+            Some(CLOCK)
+        }
+        fn apply(&mut self, _: Change) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn wait(&mut self, _: Wait, _: &mut dyn Feed) -> Result<Turn, HostError> {
+            Ok(Turn::Waited)
+        }
+        fn now(&mut self) -> Tick {
+            self.now_asks += 1;
+            read()
+        }
+        fn attach(&mut self, _: Attached) -> Result<(), HostError> {
+            Err(HostError::Capacity)
+        }
+    }
+
+    let mut e: Engine<char, 8, 4, 1> = Engine::new(Platform {
+        clock: CLOCK,
+        signals: levent_core::Signals::NONE,
+    });
+    let mut host = Counting::default();
+    e.start(Event::read(SourceKey(3)).persist(), 'r', None)
+        .unwrap();
+    READS.store(0, Ordering::Relaxed);
+    for _ in 0..10 {
+        e.turn(&mut host, true).unwrap();
+    }
+    assert_eq!(
+        host.clock_asks.get(),
+        1,
+        "the clock check ran once for this host"
+    );
+    assert_eq!(host.now_asks, 0, "idle turns asked the host for no time");
+    assert_eq!(READS.load(Ordering::Relaxed), 0, "idle turns read no clock");
+    // The clock moved while the engine idled: its time follows, and so do new timeouts.
+    TIME.store(5_000, Ordering::Relaxed);
+    assert_eq!(e.now(), 5_000);
+    e.start(Event::timer(), 't', ms(100)).unwrap();
+    TIME.store(5_099, Ordering::Relaxed);
+    e.turn(&mut host, true).unwrap();
+    assert_eq!(e.next_fired(), None, "not before 5,100");
+    assert_eq!(
+        host.now_asks, 1,
+        "with a timeout armed, the turn reads the time"
+    );
+    TIME.store(5_100, Ordering::Relaxed);
+    e.turn(&mut host, true).unwrap();
+    assert_eq!(e.next_fired().map(|f| f.datum), Some('t'));
+    // Another host is checked again.
+    let mut other = Counting::default();
+    e.turn(&mut other, false).unwrap();
+    assert_eq!(other.clock_asks.get(), 1);
 }

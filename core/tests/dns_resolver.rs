@@ -13,8 +13,8 @@ use levent_core::dns::{
 use levent_core::io::{Connect, Datagram, IoError, Transport};
 use levent_core::sim::Sim;
 use levent_core::{
-    Attached, Change, Clock, Dispatcher, Engine, Feed, Host, HostError, NotifySource, Platform,
-    Ready, SourceKey, Tick, Turn, Wait,
+    Attached, Change, Clock, Dispatcher, Engine, Feed, Host, HostError, Platform, Ready, SourceKey,
+    Tick, Turn, Wait,
 };
 use std::collections::VecDeque;
 
@@ -48,9 +48,6 @@ impl Host for Net {
     }
     fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
         self.sim.attach(notifier)
-    }
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.sim.notifier()
     }
 }
 

@@ -9,8 +9,8 @@ use levent_core::http::{Header, Limits, Request};
 use levent_core::io::{Accept, IoError, Transport};
 use levent_core::sim::Sim;
 use levent_core::{
-    Attached, Change, Clock, Dispatcher, Engine, Feed, Host, HostError, NotifySource, Platform,
-    Ready, RingBuffer, Route, SourceKey, Tick, Turn, Wait,
+    Attached, Change, Clock, Dispatcher, Engine, Feed, Host, HostError, Platform, Ready,
+    RingBuffer, Route, SourceKey, Tick, Turn, Wait,
 };
 use std::collections::{HashMap, VecDeque};
 
@@ -79,9 +79,6 @@ impl Host for World {
     }
     fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
         self.sim.attach(notifier)
-    }
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.sim.notifier()
     }
 }
 

@@ -319,9 +319,6 @@ impl Host for NullHost {
     fn attach(&mut self, _: levent_core::Attached) -> Result<(), levent_core::HostError> {
         Err(levent_core::HostError::Capacity)
     }
-    fn notifier(&self) -> Option<&dyn levent_core::NotifySource> {
-        None
-    }
 }
 
 #[test]

@@ -18,8 +18,8 @@
 
 use crate::unix::{self, SignalSet};
 use levent_core::{
-    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, NotifySource, Ready,
-    Tick, Token, Turn, Wait, Waker,
+    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, Ready, Tick, Token,
+    Turn, Wait, Waker,
 };
 use std::collections::HashMap;
 use std::io;
@@ -28,6 +28,19 @@ use std::time::Duration;
 
 const WAKE: u64 = u64::MAX;
 const SIGNAL: u64 = u64::MAX - 1;
+/// Events one wait can return at first, and at most.
+const FIRST_BATCH: usize = 256;
+const MAX_BATCH: usize = 65536;
+
+/// The kernel's buffer and the engine's batch, both `len` long.
+type Buffers = (Box<[libc::epoll_event]>, Box<[(Token, Ready)]>);
+
+fn buffers(len: usize) -> Buffers {
+    (
+        vec![libc::epoll_event { events: 0, u64: 0 }; len].into_boxed_slice(),
+        vec![(Token(0), Ready::NONE); len].into_boxed_slice(),
+    )
+}
 
 /// A host on Linux's epoll. See the [module documentation](self).
 pub struct Epoll {
@@ -36,8 +49,10 @@ pub struct Epoll {
     notifier: NotifierSlot,
     epfd: OwnedFd,
     wake: OwnedFd,
-    events: Vec<libc::epoll_event>,
-    batch: Vec<(Token, Ready)>,
+    /// What one `epoll_wait` may return; doubled (up to [`MAX_BATCH`]) when a wait fills it.
+    events: Box<[libc::epoll_event]>,
+    /// The readiness of one wait, fed to the engine in one call; as long as `events`.
+    batch: Box<[(Token, Ready)]>,
     /// Sources epoll would not take, reported ready at every turn.
     refused: Vec<(RawFd, Token, Interest)>,
     /// Registered descriptors and the token each was registered with: a deregistration applies
@@ -110,11 +125,12 @@ impl Epoll {
             }
             (epfd, OwnedFd::from_raw_fd(wake))
         };
+        let (events, batch) = buffers(FIRST_BATCH);
         let host = Epoll {
             epfd,
             wake,
-            events: Vec::with_capacity(256),
-            batch: Vec::with_capacity(256),
+            events,
+            batch,
             refused: Vec::new(),
             registered: HashMap::new(),
             signals: SignalSet::new(),
@@ -140,54 +156,102 @@ impl Epoll {
         Ok(())
     }
 
-    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let cap = self.events.capacity();
-        let max = libc::c_int::try_from(cap).unwrap_or(libc::c_int::MAX);
-        let epfd = self.epfd.as_raw_fd();
-        let ptr = self.events.as_mut_ptr();
-        let sub_ms = timeout.is_some_and(|d| d.subsec_nanos() % 1_000_000 != 0);
-        let n = if sub_ms && self.pwait2 {
-            let d = timeout.unwrap_or_default();
-            let ts = libc::timespec {
-                tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
-                tv_nsec: d.subsec_nanos().into(),
-            };
-            // SAFETY: epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize): the
-            // buffer has room for `max` events, `ts` lives across the call, no signal mask.
-            let n = unsafe {
-                libc::syscall(
-                    libc::SYS_epoll_pwait2,
-                    epfd,
-                    ptr,
-                    max,
-                    &raw const ts,
-                    std::ptr::null::<libc::sigset_t>(),
-                    0usize,
-                )
-            };
-            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
-                self.pwait2 = false;
-                // SAFETY: as below.
-                unsafe { libc::epoll_wait(epfd, ptr, max, unix::millis(timeout)) as libc::c_long }
-            } else {
-                n
+    /// One `epoll_wait` (or `epoll_pwait2`) as `wait` allows; how many events it wrote.
+    #[inline(always)]
+    fn epoll(&mut self, wait: Wait) -> io::Result<usize> {
+        let timeout = match wait {
+            Wait::No => 0,
+            Wait::Forever => -1,
+            Wait::Until(_) => {
+                let left = unix::remaining(wait).unwrap_or_default();
+                if !left.subsec_nanos().is_multiple_of(1_000_000) && self.pwait2 {
+                    return self.pwait2(left);
+                }
+                unix::millis(Some(left))
             }
-        } else {
-            // SAFETY: the buffer has room for `max` events.
-            unsafe { libc::epoll_wait(epfd, ptr, max, unix::millis(timeout)) as libc::c_long }
+        };
+        // At most MAX_BATCH: fits in a c_int.
+        let max = self.events.len() as libc::c_int;
+        // SAFETY: the buffer has room for `max` events.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                max,
+                timeout,
+            )
         };
         if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(0)
-            } else {
-                Err(e)
-            };
+            return interrupted();
         }
-        let n = n as usize;
-        // SAFETY: the kernel initialised the first `n` entries.
-        unsafe { self.events.set_len(n) };
-        Ok(n)
+        Ok(n as usize)
+    }
+
+    /// `epoll_pwait2` with a nanosecond timeout; `epoll_wait` with the milliseconds rounded up
+    /// from the first `ENOSYS` on.
+    #[cold]
+    fn pwait2(&mut self, left: Duration) -> io::Result<usize> {
+        let max = self.events.len() as libc::c_int;
+        let ts = libc::timespec {
+            tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: left.subsec_nanos().into(),
+        };
+        // SAFETY: epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize): the
+        // buffer has room for `max` events, `ts` lives across the call, no signal mask.
+        let mut n = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                self.epfd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                max,
+                &raw const ts,
+                std::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            self.pwait2 = false;
+            let ms = unix::millis(Some(left));
+            // SAFETY: the buffer has room for `max` events.
+            n = unsafe {
+                libc::epoll_wait(self.epfd.as_raw_fd(), self.events.as_mut_ptr(), max, ms)
+            }
+            .into();
+        }
+        if n < 0 {
+            return interrupted();
+        }
+        Ok(n as usize)
+    }
+
+    /// Sources epoll refused, reported ready for their whole interest.
+    #[cold]
+    fn feed_refused(&self, d: &mut dyn Feed) {
+        let batch: Vec<_> = self
+            .refused
+            .iter()
+            .map(|&(_, token, interest)| (token, Ready::from(interest)))
+            .collect();
+        d.feed_io(&batch);
+    }
+
+    /// A wait filled the buffer: double it for the next.
+    #[cold]
+    fn grow(&mut self) {
+        if self.events.len() < MAX_BATCH {
+            (self.events, self.batch) = buffers(self.events.len() * 2);
+        }
+    }
+}
+
+/// A failed wait: interrupted by a signal is a wait that returned nothing, anything else an error.
+#[cold]
+fn interrupted() -> io::Result<usize> {
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::Interrupted {
+        Ok(0)
+    } else {
+        Err(e)
     }
 }
 
@@ -200,16 +264,11 @@ impl Host for Epoll {
         crate::clock::now()
     }
 
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.notifier.get()
-    }
-
     fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
-        let wait = if self.refused.is_empty() {
-            wait
-        } else {
-            Wait::No
-        };
+        let mut wait = wait;
+        if self.notifier.due() && self.notifier.drain(d) > 0 || !self.refused.is_empty() {
+            wait = Wait::No;
+        }
         if wait == Wait::Forever
             && self.registered.is_empty()
             && !self.signals.any()
@@ -217,26 +276,33 @@ impl Host for Epoll {
         {
             return Ok(Turn::Never);
         }
-        let timeout = unix::remaining(wait);
-        let n = self.wait(timeout).map_err(|e| unix::host_error(&e))?;
-        self.batch.clear();
-        let mut signalled = false;
+        let n = self.epoll(wait).map_err(|e| unix::host_error(&e))?;
+        let (mut k, mut woken, mut signalled) = (0, false, false);
+        // `batch` is as long as `events`, so `k < n` is always in bounds.
         for ev in &self.events[..n] {
             match ev.u64 {
-                WAKE => unix::drain(self.wake.as_raw_fd()),
+                WAKE => woken = true,
                 SIGNAL => signalled = true,
-                t => self.batch.push((Token(t), readiness(ev.events))),
+                t => {
+                    self.batch[k] = (Token(t), readiness(ev.events));
+                    k += 1;
+                }
             }
         }
-        for &(_, token, interest) in &self.refused {
-            self.batch.push((token, Ready::from(interest)));
+        d.feed_io(&self.batch[..k]);
+        if !self.refused.is_empty() {
+            self.feed_refused(d);
         }
-        d.feed_io(&self.batch);
+        if woken {
+            // One read empties an eventfd; then the ids queued before it.
+            unix::drain_eventfd(self.wake.as_raw_fd());
+            self.notifier.drain(d);
+        }
         if signalled {
             self.signals.feed(d);
         }
-        if n == self.events.capacity() && n < 65536 {
-            self.events.reserve(n);
+        if n == self.events.len() {
+            self.grow();
         }
         Ok(Turn::Waited)
     }

@@ -241,8 +241,8 @@ mod os {
     use super::{Action, DELETE, Filter, Filters, KChange, Returned, Seen, plan, seen};
     use crate::unix;
     use levent_core::{
-        Attached, Change, Clock, Dispatcher, Feed, Host, HostError, NotifierSlot, NotifySource,
-        Ready, Tick, Token, Turn, Wait, Waker,
+        Attached, Change, Clock, Dispatcher, Feed, Host, HostError, NotifierSlot, Ready, Tick,
+        Token, Turn, Wait, Waker,
     };
     use std::collections::HashMap;
     use std::io;
@@ -522,11 +522,12 @@ mod os {
             crate::clock::now()
         }
 
-        fn notifier(&self) -> Option<&dyn NotifySource> {
-            self.notifier.get()
-        }
-
         fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
+            let wait = if self.notifier.due() && self.notifier.drain(d) > 0 {
+                Wait::No
+            } else {
+                wait
+            };
             if wait == Wait::Forever
                 && self.registered.is_empty()
                 && self.signals.is_empty()
@@ -558,17 +559,22 @@ mod os {
             let n = n.map_err(|e| unix::host_error(&e))?;
             self.batch.clear();
             self.batch.append(&mut self.pending);
+            let mut woken = false;
             for ev in &self.events[..n] {
                 let Some(r) = returned(ev) else { continue };
                 match seen(&r) {
                     Seen::Io(token, ready) => self.batch.push((token, ready)),
                     Seen::Signal(signo, count) => d.feed_signal(signo, count),
                     Seen::Failed(errno) => return Err(HostError::Os(errno)),
-                    // The notifier is drained at every turn: a wake-up needs nothing more.
-                    Seen::Wake | Seen::Nothing => {}
+                    // An `EV_CLEAR` user event: seeing it resets it.
+                    Seen::Wake => woken = true,
+                    Seen::Nothing => {}
                 }
             }
             d.feed_io(&self.batch);
+            if woken {
+                self.notifier.drain(d);
+            }
             if n == self.events.capacity() && n < 65536 {
                 self.events.reserve(n);
             }

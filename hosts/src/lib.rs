@@ -84,7 +84,7 @@ use levent_core::{Events, Exit, OnFired, Platform};
 use std::io;
 
 pub use levent_core;
-pub use memory::Heap;
+pub use memory::{Heap, HeapTable};
 
 /// An engine whose tables live on the heap ([`Heap`]): any size, made without ever being on the
 /// stack. `S` sources default to `E` and priorities to 1. Make one with [`engine`].

@@ -17,9 +17,32 @@ use levent_core::memory::Memory;
 pub struct Heap;
 
 impl Memory for Heap {
-    type Table<X, const N: usize> = Box<[X]>;
+    type Table<X, const N: usize> = HeapTable<X, N>;
 
-    fn table<X, const N: usize>(init: impl FnMut(usize) -> X) -> Box<[X]> {
-        (0..N).map(init).collect()
+    fn table<X, const N: usize>(init: impl FnMut(usize) -> X) -> HeapTable<X, N> {
+        let all: Box<[X]> = (0..N).map(init).collect();
+        match all.try_into() {
+            Ok(table) => HeapTable(table),
+            Err(_) => unreachable!("exactly N values were collected"),
+        }
+    }
+}
+
+/// A [`Heap`] table: `N` values in one allocation. Its length is part of its type, so indexing
+/// it checks against a constant.
+pub struct HeapTable<X, const N: usize>(Box<[X; N]>);
+
+impl<X, const N: usize> core::ops::Deref for HeapTable<X, N> {
+    type Target = [X];
+    #[inline(always)]
+    fn deref(&self) -> &[X] {
+        &self.0[..]
+    }
+}
+
+impl<X, const N: usize> core::ops::DerefMut for HeapTable<X, N> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [X] {
+        &mut self.0[..]
     }
 }

@@ -10,8 +10,8 @@
 
 use crate::unix::{self, SignalSet};
 use levent_core::{
-    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, NotifySource, Ready,
-    Tick, Token, Turn, Wait, Waker,
+    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, Ready, Tick, Token,
+    Turn, Wait, Waker,
 };
 use std::collections::HashMap;
 use std::io;
@@ -124,11 +124,12 @@ impl Host for Poll {
         crate::clock::now()
     }
 
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.notifier.get()
-    }
-
     fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
+        let wait = if self.notifier.due() && self.notifier.drain(d) > 0 {
+            Wait::No
+        } else {
+            wait
+        };
         if wait == Wait::Forever
             && self.fds.len() == FIXED
             && !self.signals.any()
@@ -152,11 +153,9 @@ impl Host for Poll {
             }
         }
         self.batch.clear();
-        let mut signalled = false;
+        let (mut signalled, mut woken) = (false, false);
         if n > 0 {
-            if self.fds[0].revents != 0 {
-                unix::drain(self.wake_read.as_raw_fd());
-            }
+            woken = self.fds[0].revents != 0;
             signalled = self.fds[1].revents != 0;
             let mut i = FIXED;
             while i < self.fds.len() {
@@ -173,6 +172,10 @@ impl Host for Poll {
             }
         }
         d.feed_io(&self.batch);
+        if woken {
+            unix::drain(self.wake_read.as_raw_fd());
+            self.notifier.drain(d);
+        }
         if signalled {
             self.signals.feed(d);
         }

@@ -50,8 +50,8 @@
 //! [`raise`] delivers a control event to this process, for tests.
 
 use levent_core::{
-    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, NotifySource, Ready,
-    Tick, Token, Turn, Wait, Waker,
+    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, Ready, Tick, Token,
+    Turn, Wait, Waker,
 };
 use std::collections::HashMap;
 use std::io;
@@ -353,11 +353,14 @@ impl Host for Select {
         crate::clock::now()
     }
 
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.notifier.get()
-    }
-
     fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
+        // The notifier is drained at every turn, before and after the wait: its wake-up shares
+        // the socket pair with console signals, and may be missing (no sockets could be made).
+        let wait = if self.notifier.drain(d) > 0 {
+            Wait::No
+        } else {
+            wait
+        };
         if wait == Wait::Forever
             && self.entries.is_empty()
             && !self.signals.iter().any(|&s| s)
@@ -434,6 +437,7 @@ impl Host for Select {
             }
         }
         d.feed_io(&self.batch);
+        self.notifier.drain(d);
         for (i, &(signo, _)) in CONSOLE.iter().enumerate() {
             if self.signals[i] {
                 let count = COUNTS[i].swap(0, Ordering::Relaxed);

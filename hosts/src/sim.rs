@@ -19,8 +19,7 @@ pub use levent_core::sim::{Action, Sim, SimFull};
 
 use levent_core::io::{Accept, Connect, Datagram, IoError, Transport};
 use levent_core::{
-    Attached, Change, Clock, Dispatcher, Feed, Host, HostError, NotifySource, Ready, SourceKey,
-    Tick, Turn, Wait,
+    Attached, Change, Clock, Dispatcher, Feed, Host, HostError, Ready, SourceKey, Tick, Turn, Wait,
 };
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -636,10 +635,6 @@ impl Host for SimNet {
 
     fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
         self.sim.attach(notifier)
-    }
-
-    fn notifier(&self) -> Option<&dyn NotifySource> {
-        self.sim.notifier()
     }
 }
 

@@ -173,6 +173,14 @@ pub(crate) fn drain(fd: RawFd) {
     }
 }
 
+/// Reset a non-blocking eventfd: one read takes its whole counter.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn drain_eventfd(fd: RawFd) {
+    let mut count = 0u64;
+    // SAFETY: reads the 8-byte counter into a local.
+    unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
+}
+
 /// Write one byte to a non-blocking descriptor, ignoring a full pipe (the reader is awake then).
 pub(crate) fn poke(fd: RawFd) {
     let byte = 1u8;

@@ -427,6 +427,78 @@ pub fn wake_up_from_another_thread_activates_a_user_event<W: World>() {
     }
 }
 
+/// Ids a Notifier queued before it was attached (nothing could wake the host for them) fire at
+/// the first turn after the attach, without waiting for another wake-up.
+pub fn ids_queued_before_the_attach_fire_at_the_first_turn<W: World>() {
+    let mut w = W::new();
+    let mut e = engine::<&str, W>(&w);
+    let notifier = Arc::new(Notifier::<4>::new());
+    let id = e.start(Event::user().persist(), "early", None).unwrap();
+    notifier.notify(id).unwrap();
+    w.attach(notifier.into());
+    guard(&mut e);
+    let start = Instant::now();
+    let f = next(&mut e, &mut w).unwrap();
+    assert_eq!((f.datum, f.ready), ("early", Ready::USER));
+    assert!(
+        w.virtual_time() || start.elapsed() < Duration::from_secs(15),
+        "fed at once, not after the guard"
+    );
+}
+
+/// A notification sent from the loop's own thread, between two turns, ends the next wait.
+pub fn a_notification_from_the_loop_thread_ends_the_next_wait<W: World>() {
+    let mut w = W::new();
+    let mut e = engine::<&str, W>(&w);
+    let notifier = Arc::new(Notifier::<4>::new());
+    w.attach(notifier.clone().into());
+    let id = e.start(Event::user().persist(), "self", None).unwrap();
+    guard(&mut e);
+    for _ in 0..3 {
+        notifier.notify(id).unwrap();
+        let start = Instant::now();
+        let f = next(&mut e, &mut w).unwrap();
+        assert_eq!((f.datum, f.ready), ("self", Ready::USER));
+        assert!(
+            w.virtual_time() || start.elapsed() < Duration::from_secs(15),
+            "woken by the notifier, not the guard"
+        );
+    }
+}
+
+/// A turn with nothing waiting on time skips the clock, yet the engine's time is never older
+/// than the turn: after an idle turn and a pause, `now` has moved on and a new timeout counts
+/// from the moment it was added.
+pub fn idle_turns_hand_out_fresh_time<W: World>() {
+    let mut w = W::new();
+    if w.virtual_time() {
+        return;
+    }
+    let mut e = engine::<char, W>(&w);
+    let (a, _b) = w.pair();
+    e.start(Event::read(a).persist(), 'r', None).unwrap();
+    assert!(nowait(&mut e, &mut w).is_empty());
+    let before = e.now();
+    std::thread::sleep(Duration::from_millis(60));
+    let hz = w.platform().clock.hz();
+    let moved = e.now() - before;
+    assert!(
+        moved >= hz * 60 / 1000,
+        "now moved {moved} ticks in 60 ms at {hz} Hz"
+    );
+    let added = Instant::now();
+    e.start(Event::timer(), 't', Some(Duration::from_millis(100)))
+        .unwrap();
+    guard(&mut e);
+    let f = next(&mut e, &mut w).unwrap();
+    assert_eq!(f.datum, 't');
+    assert!(
+        added.elapsed() >= Duration::from_millis(100),
+        "fired {:?} after it was added",
+        added.elapsed()
+    );
+}
+
 /// Interest changes and deletions inside callbacks take effect at once.
 pub fn interest_changes_and_deletions_inside_callbacks_take_effect<W: World>() {
     let mut w = W::new();
