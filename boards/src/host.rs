@@ -48,9 +48,13 @@
 use crate::guard::{Guarded, Tuple};
 use crate::time::{from_smoltcp, to_smoltcp};
 use crate::{TimeHost, Waking};
-use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use core::net::SocketAddr;
+#[cfg(feature = "udp")]
+use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
-use levent_core::io::{Accept, Datagram, IoError, Transport};
+#[cfg(feature = "udp")]
+use levent_core::io::Datagram;
+use levent_core::io::{Accept, IoError, Transport};
 use levent_core::{
     Attached, Change, Clock, Dispatcher, Feed, Host, HostError, Interest, Ready, SourceKey, Tick,
     Token, Turn, Wait,
@@ -59,7 +63,9 @@ use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet, SocketStorage,
 };
 use smoltcp::phy::Device;
-use smoltcp::socket::{tcp, udp};
+use smoltcp::socket::tcp;
+#[cfg(feature = "udp")]
+use smoltcp::socket::udp;
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 
 /// Receive and send buffers for one TCP socket, sized by const generics, to keep in a `static`
@@ -127,6 +133,7 @@ enum Use {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Proto {
     Tcp,
+    #[cfg(feature = "udp")]
     Udp,
 }
 
@@ -211,6 +218,7 @@ fn past_handshake(state: tcp::State) -> bool {
     !matches!(state, Closed | Listen | SynSent | SynReceived)
 }
 
+#[cfg(feature = "udp")]
 fn udp_ready(s: &udp::Socket<'_>) -> Ready {
     let mut r = Ready::NONE;
     if s.can_recv() {
@@ -337,6 +345,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
         self.add(socket, Proto::Tcp).map(|_| ())
     }
 
+    #[cfg(feature = "udp")]
     /// Add a UDP socket with these packet buffers; bind it with [`udp`](Self::udp). Its key is
     /// its source and the handle for [`send_to`](Self::send_to) and
     /// [`recv_from`](Self::recv_from).
@@ -455,6 +464,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
         self.tcp_at(key.0)
     }
 
+    #[cfg(feature = "udp")]
     /// The UDP socket of `key`, to `bind` it and for smoltcp's settings.
     pub fn udp(&mut self, key: SourceKey) -> Option<&mut udp::Socket<'a>> {
         let slot = self.slots.get(key.0)?;
@@ -464,6 +474,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
         }
     }
 
+    #[cfg(feature = "udp")]
     /// Send one datagram from UDP socket `key` to `to`: [`IoError::WouldBlock`] when its send
     /// buffer is full, [`IoError::Unreachable`] when the socket is unbound or `to` unusable.
     pub fn send_to(
@@ -480,6 +491,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
         }
     }
 
+    #[cfg(feature = "udp")]
     /// Receive one datagram on UDP socket `key`: its length (truncated to `buf`) and sender;
     /// [`IoError::WouldBlock`] when none is queued.
     pub fn recv_from(
@@ -683,6 +695,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
                     let s = self.sockets.get::<tcp::Socket<'a>>(h);
                     (tcp_ready(s), s.recv_queue())
                 }
+                #[cfg(feature = "udp")]
                 Proto::Udp => {
                     let s = self.sockets.get::<udp::Socket<'a>>(h);
                     (udp_ready(s), s.recv_queue())
@@ -878,6 +891,7 @@ impl<'a, D: Device, const N: usize, const L: usize> Transport for NetHost<'a, D,
                     self.slots[h.0].reg = Reg::default();
                     self.housekeeping();
                 }
+                #[cfg(feature = "udp")]
                 (Use::Open(_), Proto::Udp) => {
                     if let Some(s) = self.udp(h) {
                         s.close();
@@ -936,6 +950,7 @@ impl<'a, D: Device, const N: usize, const L: usize> Accept for NetHost<'a, D, N,
 }
 
 /// An IPv4 socket address as smoltcp's listening endpoint (`0.0.0.0` listens on every address).
+#[cfg(feature = "udp")]
 fn listen_endpoint(local: SocketAddr) -> Result<IpListenEndpoint, IoError> {
     let SocketAddr::V4(v4) = local else {
         // This crate builds smoltcp for IPv4 only.
@@ -952,7 +967,8 @@ fn listen_endpoint(local: SocketAddr) -> Result<IpListenEndpoint, IoError> {
 /// first socket added with [`NetHost::add_udp`] that is not bound yet ([`IoError::NoDescriptors`]
 /// when there is none, [`IoError::AddrInUse`] when smoltcp refuses the endpoint, which includes
 /// port 0: smoltcp has no ephemeral UDP ports), and addresses are IPv4 only
-/// ([`IoError::Unreachable`] for IPv6).
+/// ([`IoError::Unreachable`] for IPv6). Needs the `udp` feature.
+#[cfg(feature = "udp")]
 impl<'a, D: Device, const N: usize, const L: usize> Datagram for NetHost<'a, D, N, L> {
     type Handle = SourceKey;
 
