@@ -11,6 +11,8 @@
 //! - `POST /echo` answers with the request body, collected whole first (evhttp's way, up to
 //!   64 MiB).
 //! - `GET /stream` answers with a chunked body of 100 lines, written as the client reads.
+//! - `GET /ws` upgrades to a WebSocket that echoes every text and binary message (up to 1 MiB),
+//!   piece by piece as it arrives.
 //! - Every request is logged on standard output in the Common Log Format.
 //! - SIGINT or SIGTERM (Ctrl-C or Ctrl-Break on Windows): graceful shutdown (stop accepting,
 //!   finish requests in flight).
@@ -24,6 +26,7 @@ use levent_core::http::server::{
     BodyMode, ConnId, Exchange, LogEntry, ServerConfig, Service, events_needed,
 };
 use levent_core::http::{Header, Limits, Request};
+use levent_core::ws::{WsConn, WsEvent};
 use levent_core::{Event, Route};
 use levent_examples::Context;
 use levent_hosts::HttpServer;
@@ -57,12 +60,14 @@ impl From<Route> for Ev {
 enum Page {
     Echo,
     Stream,
+    WebSocket,
     Files,
 }
 
 const ROUTES: &[Rule<'static, Page>] = &[
     Rule::exact("/echo", Page::Echo).methods(Methods::POST),
     Rule::exact("/stream", Page::Stream),
+    Rule::exact("/ws", Page::WebSocket).methods(Methods::GET),
 ];
 
 /// A response in progress.
@@ -194,6 +199,10 @@ impl Service for App {
                     self.writable(ex);
                 }
             }
+            // Answered 400 or 426 by the server when the request is not a proper upgrade.
+            Page::WebSocket => {
+                let _ = ex.accept_websocket(req);
+            }
             Page::Files => {
                 if !matches!(req.method(), "GET" | "HEAD") {
                     let allow = [Header {
@@ -283,6 +292,20 @@ impl Service for App {
 
     fn aborted(&mut self, id: ConnId) {
         self.pending.remove(&id);
+    }
+
+    /// `/ws`: every piece of every message goes straight back, so a 1 MiB message needs no
+    /// 1 MiB buffer (the server stops reading while the output is above its high mark).
+    fn websocket(&mut self, ev: WsEvent<'_>, ws: &mut WsConn<'_>) {
+        if let WsEvent::Data {
+            text,
+            first,
+            last,
+            data,
+        } = ev
+        {
+            let _ = ws.send_piece(text, first, last, data);
+        }
     }
 }
 

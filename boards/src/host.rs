@@ -16,9 +16,10 @@
 //! | listening pool | a pool socket finished its handshake: [`Accept::accept`] has a connection | – | – |
 //! | UDP | a datagram is queued | room for a datagram | – |
 //!
-//! UDP sockets are added with [`NetHost::add_udp`] (smoltcp needs their packet buffers) and
-//! bound either with [`NetHost::udp`] or through the core's [`Datagram`] trait, whose `bind`
-//! takes the first UDP socket that is not bound yet; the DNS server runs over the latter.
+//! With the `udp` feature, UDP sockets are added with `NetHost::add_udp` (smoltcp needs their
+//! packet buffers) and bound either with `NetHost::udp` or through the core's `Datagram` trait,
+//! whose `bind` takes the first UDP socket that is not bound yet; the DNS server runs over the
+//! latter.
 //!
 //! Level-triggered sources are reported at every turn while the condition holds; edge-triggered
 //! ones when it appears, and again when more data arrives.

@@ -382,7 +382,7 @@ pub trait Host {
 /// The notifier a host holds, for host writers: installing one sets its waker and clears the
 /// waker of the one it replaces; dropping the slot clears the waker, so a notifier that outlives
 /// its host never pokes a closed descriptor. [`drain`](Self::drain) feeds its queued ids to the
-/// engine, which a host does in [`Host::wait`](crate::Host::wait).
+/// engine, which a host does in [`Host::wait`].
 ///
 /// Ids can be queued before the notifier had a waker (or while it had another host's): the slot
 /// is [`due`](Self::due) from its installation until its first drain, and a host drains it then

@@ -91,6 +91,8 @@ pub mod sim;
 #[cfg(feature = "std")]
 mod std_io;
 mod time;
+#[cfg(feature = "http")]
+pub mod ws;
 
 pub use buffer::{Buffer, Eol, RingBuffer};
 pub use conn::{

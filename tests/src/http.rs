@@ -10,6 +10,7 @@ use levent_core::http::route::{Methods, Router, Rule};
 use levent_core::http::server::{ConnId, Exchange, LogEntry, Server, ServerConfig, Service};
 use levent_core::http::{BodyDecoder, Header, Limits, Request, Response, ResponseParser, Status};
 use levent_core::io::Connect;
+use levent_core::ws::{WsConn, WsEvent};
 use levent_core::{ConnEvent, Engine, Event, Route};
 use levent_hosts::Heap;
 use levent_hosts::buffer::ChainBuffer;
@@ -52,6 +53,7 @@ enum Page {
     Sized,
     Defer,
     Big,
+    WebSocket,
 }
 
 const ROUTES: &[Rule<'static, Page>] = &[
@@ -62,6 +64,7 @@ const ROUTES: &[Rule<'static, Page>] = &[
     Rule::prefix("/sized/", Page::Sized),
     Rule::exact("/defer", Page::Defer).methods(Methods::GET.union(Methods::POST)),
     Rule::exact("/big", Page::Big).on_host("big.example"),
+    Rule::exact("/ws", Page::WebSocket),
 ];
 
 /// The test service: `/hello`, `POST /echo` (streams the body back, chunked), `/stream/N` (N
@@ -79,6 +82,9 @@ pub struct TestService {
     pub streams: Vec<(ConnId, u64)>,
     /// Requests seen.
     pub requests: usize,
+    /// What the WebSocket echo at `/ws` saw: `open`, `data`, `ping`, `close CODE`,
+    /// `closed CODE`.
+    pub ws: Vec<String>,
 }
 
 /// The byte at offset `i` of a generated body.
@@ -156,6 +162,32 @@ impl Service for TestService {
                 self.pump_stream(ex);
             }
             Page::Defer => self.deferred.push(ex.id()),
+            Page::WebSocket => {
+                let _ = ex.accept_websocket(req);
+            }
+        }
+    }
+
+    fn websocket(&mut self, ev: WsEvent<'_>, ws: &mut WsConn<'_>) {
+        let seen = match ev {
+            WsEvent::Open => "open".to_string(),
+            WsEvent::Data {
+                text,
+                first,
+                last,
+                data,
+            } => {
+                ws.send_piece(text, first, last, data).unwrap();
+                "data".to_string()
+            }
+            WsEvent::Ping(_) => "ping".to_string(),
+            WsEvent::Pong(_) => "pong".to_string(),
+            WsEvent::Close { code, .. } => format!("close {}", code.unwrap_or(0)),
+            WsEvent::Writable => return,
+            WsEvent::Closed { code } => format!("closed {code}"),
+        };
+        if self.ws.last() != Some(&seen) || seen != "data" {
+            self.ws.push(seen);
         }
     }
 
@@ -854,6 +886,118 @@ pub fn graceful_shutdown_finishes_requests_in_flight<W: NetWorld>() {
     assert!(h.clients[late].got.is_empty());
 }
 
+/// A masked client frame as a browser sends it.
+fn ws_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let k = [7u8, 1, 9, 3];
+    let mut out = vec![b0];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend((n as u16).to_be_bytes());
+        }
+    }
+    out.extend(k);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+    out
+}
+
+const WS_UPGRADE: &[u8] =
+    b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// The frames in `bytes` after the 101's head, as (opcode, payload): server frames are unmasked.
+fn ws_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return vec![];
+    };
+    let at = at + 4;
+    let (mut out, mut rest) = (vec![], &bytes[at..]);
+    while rest.len() >= 2 {
+        let (len, hdr) = match rest[1] & 0x7f {
+            126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+            n => (usize::from(n), 2),
+        };
+        if rest.len() < hdr + len {
+            break;
+        }
+        out.push((rest[0], rest[hdr..hdr + len].to_vec()));
+        rest = &rest[hdr + len..];
+    }
+    out
+}
+
+/// A WebSocket on the server's connection table: the upgrade, an echo of fragmented text and a
+/// 4 KiB binary message, a ping answered, the close handshake (the service hears `closed 1000`),
+/// a client that leaves without a close (`closed 1006`), a protocol error (1002 sent), and a
+/// WebSocket told 1001 when the server shuts down.
+pub fn websocket_echo_close_codes_and_shutdown<W: NetWorld>() {
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let c = h.connect();
+    h.send(c, WS_UPGRADE);
+    let big: Vec<u8> = (0..4096).map(|i| (i % 251) as u8).collect();
+    let mut frames = ws_frame(0x01, b"hel");
+    frames.extend(ws_frame(0x89, b"p"));
+    frames.extend(ws_frame(0x80, b"lo"));
+    frames.extend(ws_frame(0x82, &big));
+    frames.extend(ws_frame(0x88, &1000u16.to_be_bytes()));
+    h.send(c, &frames);
+    h.run_until(Duration::from_secs(10), |h| h.clients[c].closed);
+    let got = ws_frames(&h.clients[c].got);
+    let got: Vec<(u8, Vec<u8>)> = got;
+    assert_eq!(
+        got,
+        [
+            (0x01, b"hel".to_vec()),
+            (0x8a, b"p".to_vec()),
+            (0x80, b"lo".to_vec()),
+            (0x82, big.clone()),
+            (0x88, 1000u16.to_be_bytes().to_vec()),
+        ]
+    );
+    assert_eq!(
+        h.svc.ws,
+        ["open", "data", "ping", "data", "close 1000", "closed 1000"]
+    );
+    assert_eq!(h.svc.log.last().map(|l| l.1), Some(101));
+
+    h.svc.ws.clear();
+    let gone = h.connect();
+    h.send(gone, WS_UPGRADE);
+    h.run_until(Duration::from_secs(10), |h| h.svc.ws == ["open"]);
+    h.close(gone);
+    h.run_until(Duration::from_secs(10), |h| h.svc.ws.len() == 2);
+    assert_eq!(h.svc.ws, ["open", "closed 1006"]);
+
+    h.svc.ws.clear();
+    let bad = h.connect();
+    h.send(bad, WS_UPGRADE);
+    h.send(bad, &[0x81, 0x02, b'h', b'i']); // unmasked: a protocol error
+    h.run_until(Duration::from_secs(10), |h| h.clients[bad].closed);
+    assert_eq!(
+        ws_frames(&h.clients[bad].got),
+        [(0x88, 1002u16.to_be_bytes().to_vec())]
+    );
+    assert_eq!(h.svc.ws, ["open", "closed 1002"]);
+
+    h.svc.ws.clear();
+    let open = h.connect();
+    h.send(open, WS_UPGRADE);
+    h.run_until(Duration::from_secs(10), |h| h.svc.ws == ["open"]);
+    h.server.shutdown(&mut *h.e, h.w.io());
+    h.run_until(Duration::from_secs(10), |h| {
+        ws_frames(&h.clients[open].got).len() == 1
+    });
+    assert_eq!(
+        ws_frames(&h.clients[open].got),
+        [(0x88, 1001u16.to_be_bytes().to_vec())]
+    );
+    // The client answers; the server finishes.
+    h.send(open, &ws_frame(0x88, &1001u16.to_be_bytes()));
+    h.run_until(Duration::from_secs(10), |h| h.server.is_finished());
+    assert_eq!(h.svc.ws, ["open", "close 1001", "closed 1001"]);
+}
+
 /// A thousand clients at once, each making three requests on its kept-alive connection.
 pub fn thousand_concurrent_keep_alive_clients<W: NetWorld>() {
     const N: usize = 1000;
@@ -1166,6 +1310,7 @@ macro_rules! http_server_suite {
             http10_keep_alive_only_when_asked,
             routes_answer_404_405_and_501_and_virtual_hosts,
             graceful_shutdown_finishes_requests_in_flight,
+            websocket_echo_close_codes_and_shutdown,
             thousand_concurrent_keep_alive_clients,
         );
     };

@@ -144,16 +144,16 @@ impl fmt::Display for RespondError {
 impl core::error::Error for RespondError {}
 
 /// The output side of a connection, without its type parameters.
-pub(super) trait Wire {
+pub(crate) trait Wire {
     fn write(&mut self, data: &[u8]) -> usize;
     fn pending(&self) -> usize;
     fn room(&self) -> usize;
 }
 
-pub(super) struct Link<'a, 'e, T, H, B, IO> {
-    pub(super) conn: &'a mut Connection<H, B>,
-    pub(super) events: &'a mut (dyn Events<T> + 'e),
-    pub(super) io: &'a mut IO,
+pub(crate) struct Link<'a, 'e, T, H, B, IO> {
+    pub(crate) conn: &'a mut Connection<H, B>,
+    pub(crate) events: &'a mut (dyn Events<T> + 'e),
+    pub(crate) io: &'a mut IO,
 }
 
 impl<T, H, B, IO> Wire for Link<'_, '_, T, H, B, IO>
@@ -189,6 +189,9 @@ pub(super) enum Out {
     Discard,
     /// Complete.
     Done,
+    /// `101 Switching Protocols` to a WebSocket was sent: the connection leaves HTTP once the
+    /// request is read.
+    Upgraded,
 }
 
 /// The response state of one exchange.
@@ -333,7 +336,67 @@ impl<'a> Exchange<'a> {
 
     /// Whether the response is complete.
     pub fn is_finished(&self) -> bool {
-        self.resp.out == Out::Done
+        matches!(self.resp.out, Out::Done | Out::Upgraded)
+    }
+
+    /// Accept `req`'s request for a WebSocket (RFC 6455 §4.2.2): `101 Switching Protocols` with
+    /// the accept key goes out, and once the request is read the connection becomes a WebSocket
+    /// whose events reach [`Service::websocket`](super::server::Service::websocket), starting
+    /// with [`WsEvent::Open`](crate::ws::WsEvent::Open). The connection stays in the server's
+    /// table; the server's head, idle and body timeouts no longer apply to it.
+    ///
+    /// # Errors
+    ///
+    /// A request that does not ask for a WebSocket properly is answered here with
+    /// [`UpgradeError::status`](crate::ws::UpgradeError::status) (400, or 426 with
+    /// `Sec-WebSocket-Version: 13`) and the error comes back; [`UpgradeError::Answered`](crate::ws::UpgradeError::Answered)
+    /// when the response had started already, or a fixed output buffer has no room for the
+    /// answer.
+    pub fn accept_websocket(
+        &mut self,
+        req: &super::Request<'_, '_>,
+    ) -> Result<(), crate::ws::UpgradeError> {
+        let key = match crate::ws::check_upgrade(req) {
+            Ok(key) => key,
+            Err(e) => {
+                if self.resp.out == Out::Waiting {
+                    let version = [Header {
+                        name: "Sec-WebSocket-Version",
+                        value: b"13",
+                    }];
+                    let fields: &[Header<'_>] = if e.status() == 426 { &version } else { &[] };
+                    self.close();
+                    self.respond(e.status(), fields, b"");
+                }
+                return Err(e);
+            }
+        };
+        if self.resp.out != Out::Waiting {
+            return Err(crate::ws::UpgradeError::Answered);
+        }
+        let accept = crate::ws::accept_key(key);
+        let mut pos = 0;
+        let server = self.cfg.server_name.unwrap_or_default();
+        let parts: [&[u8]; 5] = [
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
+            &accept,
+            if server.is_empty() { b"" } else { b"\r\nServer: " },
+            server.as_bytes(),
+            b"\r\n\r\n",
+        ];
+        for part in parts {
+            if put(self.tx, &mut pos, part).is_err() {
+                return Err(crate::ws::UpgradeError::Answered);
+            }
+        }
+        if self.wire.room() < pos {
+            return Err(crate::ws::UpgradeError::Answered);
+        }
+        self.wire.write(self.tx.get(..pos).unwrap_or_default());
+        self.resp.status = 101;
+        self.resp.sent = 0;
+        self.resp.out = Out::Upgraded;
+        Ok(())
     }
 
     /// Close the connection after this response (sends `Connection: close` if the head has not
@@ -522,7 +585,7 @@ impl<'a> Exchange<'a> {
         let allowance = self.room();
         match self.resp.out {
             Out::Waiting => Err(RespondError::NotStarted),
-            Out::Done => Err(RespondError::Finished),
+            Out::Done | Out::Upgraded => Err(RespondError::Finished),
             Out::Discard => Ok(data.len()),
             Out::Length(rem) => {
                 if rem == 0 && !data.is_empty() {
@@ -574,7 +637,7 @@ impl<'a> Exchange<'a> {
     pub fn finish(&mut self) -> Result<(), RespondError> {
         match self.resp.out {
             Out::Waiting => Err(RespondError::NotStarted),
-            Out::Done => Err(RespondError::Finished),
+            Out::Done | Out::Upgraded => Err(RespondError::Finished),
             Out::Length(rem) if rem > 0 => {
                 self.resp.out = Out::Done;
                 self.resp.keep_alive = false;

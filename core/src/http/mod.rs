@@ -125,7 +125,7 @@ mod chars;
 pub mod client;
 mod encode;
 mod error;
-mod exchange;
+pub(crate) mod exchange;
 mod head;
 mod limits;
 mod methods;

@@ -122,6 +122,8 @@ use crate::events::Events;
 use crate::io::{Accept, Transport};
 use crate::memory::{Inline, Memory};
 use crate::time::Tick;
+use crate::ws::session::Drive;
+use crate::ws::{Role, Session, WsConfig, WsConn, WsEvent};
 use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -162,6 +164,9 @@ pub struct ServerConfig {
     pub read_high: usize,
     /// A `Server` field to send, if any.
     pub server_name: Option<&'static str>,
+    /// Limits of the WebSocket connections a service accepts
+    /// ([`Exchange::accept_websocket`]).
+    pub websocket: WsConfig,
 }
 
 impl ServerConfig {
@@ -179,6 +184,7 @@ impl ServerConfig {
         write_high: 64 * 1024,
         read_high: 64 * 1024,
         server_name: None,
+        websocket: WsConfig::DEFAULT,
     };
 }
 
@@ -273,6 +279,15 @@ pub trait Service {
     fn refused(&mut self, why: Refusal) {
         let _ = why;
     }
+
+    /// Something happened on a WebSocket this service accepted with
+    /// [`Exchange::accept_websocket`]: it opened, a piece of a message arrived, a ping or a pong,
+    /// the peer's close, the output drained, the session ended ([`WsEvent`]). Pings are answered
+    /// and the close handshake is completed by the server; send through `ws`. The default
+    /// ignores everything.
+    fn websocket(&mut self, ev: WsEvent<'_>, ws: &mut WsConn<'_>) {
+        let _ = (ev, ws);
+    }
 }
 
 /// Where the request side of a connection is.
@@ -294,6 +309,8 @@ enum Rx {
     },
     /// The request is read; waiting for the response to complete.
     Done,
+    /// The connection became a WebSocket.
+    Ws(Session),
 }
 
 /// Longest request line kept for the access log.
@@ -553,8 +570,24 @@ where
             let Some(id) = self.table.id_at(i) else {
                 continue;
             };
+            let (tx, cfg) = (&mut self.tx, &self.cfg);
             self.table.with(events, io, id, &mut NoEvents, |c| {
-                let (slot, conn, ..) = c.parts();
+                let (slot, conn, events, io) = c.parts();
+                if let Rx::Ws(session) = &mut slot.rx {
+                    // A WebSocket goes away with 1001, and closes when the client answers or
+                    // `linger` has passed.
+                    let mut link = Link { conn, events, io };
+                    session.send_close(
+                        &mut link,
+                        &mut tx[..],
+                        slot.resp.id,
+                        crate::ws::close::GOING_AWAY,
+                    );
+                    if slot.timer.is_some_and(|t| t.deadline.is_none()) {
+                        arm_slot(events, slot, Some(cfg.linger));
+                    }
+                    return;
+                }
                 slot.resp.keep_alive = false;
                 let idle = !slot.active
                     && !slot.closing
@@ -612,6 +645,16 @@ where
                 if slot.active {
                     self.service.aborted(slot.resp.id);
                 }
+                if matches!(slot.rx, Rx::Ws(_)) {
+                    Pump::<_, _, _, _, S, HDRS>::new(
+                        c,
+                        self.tx,
+                        self.cfg,
+                        self.shutting,
+                        self.service,
+                    )
+                    .ws_gone();
+                }
                 free_timer(c);
                 return;
             }
@@ -641,7 +684,14 @@ where
                 if ev == ConnEvent::Drained && p.slot.active && streaming {
                     p.exchange(false, |s, ex| s.writable(ex));
                 }
-                p.run(self.rx)
+                if ev == ConnEvent::Drained
+                    && matches!(p.slot.rx, Rx::Ws(_))
+                    && let Step::Wait(Next::Close) = p.read_ws(self.rx, true)
+                {
+                    Next::Close
+                } else {
+                    p.run(self.rx)
+                }
             }
             // The table closes the connection; `Closed` follows.
             _ => return,
@@ -765,6 +815,7 @@ where
                     Rx::Idle | Rx::Head => self.read_head(rx),
                     Rx::Body { .. } | Rx::Whole { .. } => self.read_body(rx),
                     Rx::Done => self.complete(),
+                    Rx::Ws(_) => self.read_ws(rx, false),
                 }
             };
             match step {
@@ -1037,6 +1088,9 @@ where
     /// The request is read: once its response is complete, log it, then take the next request
     /// or close.
     fn complete(&mut self) -> Step {
+        if self.slot.resp.out == Out::Upgraded {
+            return self.upgrade();
+        }
         if self.slot.resp.out != Out::Done {
             if self.conn.at_eof() {
                 self.slot.resp.keep_alive = false;
@@ -1065,6 +1119,8 @@ where
             }
             Rx::Body { .. } | Rx::Whole { .. } => return Next::Close,
             Rx::Done => return Next::Keep,
+            // Armed only while our close frame waits for the peer's.
+            Rx::Ws(_) => return Next::Close,
         };
         match step {
             Step::Wait(next) => next,
@@ -1127,6 +1183,74 @@ where
             status: slot.resp.status,
             body_bytes: slot.resp.sent,
         });
+    }
+
+    /// The 101 went out and the request is read: the connection becomes a WebSocket.
+    fn upgrade(&mut self) -> Step {
+        self.log();
+        if let Some(t) = self.slot.timer.as_mut() {
+            t.deadline = None;
+        }
+        let mut session = Session::new(Role::Server, self.cfg.websocket, 0);
+        let mut link = Link {
+            conn: &mut *self.conn,
+            events: &mut *self.events,
+            io: &mut *self.io,
+        };
+        self.service.websocket(
+            WsEvent::Open,
+            &mut session.conn_for(&mut link, self.tx, self.slot.resp.id),
+        );
+        self.slot.rx = Rx::Ws(session);
+        Step::Again
+    }
+
+    /// A WebSocket: read frames and hand them to the service (`drained`: tell it first that the
+    /// output drained).
+    fn read_ws(&mut self, rx: &mut [u8], drained: bool) -> Step {
+        let Rx::Ws(session) = &mut self.slot.rx else {
+            return Step::Again;
+        };
+        let service = &mut *self.service;
+        let mut handler = |ev: WsEvent<'_>, ws: &mut WsConn<'_>| service.websocket(ev, ws);
+        let drive = session.drive(
+            &mut *self.conn,
+            &mut *self.events,
+            &mut *self.io,
+            rx,
+            &mut *self.tx,
+            self.slot.resp.id,
+            self.cfg.write_high,
+            drained,
+            &mut handler,
+        );
+        let waiting_for_close = session.close_sent();
+        match drive {
+            Drive::Keep => {
+                if waiting_for_close && self.slot.timer.is_some_and(|t| t.deadline.is_none()) {
+                    arm_slot(self.events, self.slot, Some(self.cfg.linger));
+                }
+                Step::Wait(Next::Keep)
+            }
+            Drive::Finish => self.start_closing(),
+            Drive::Close => Step::Wait(Next::Close),
+        }
+    }
+
+    /// The connection goes away (closed by the table, or by the server shutting down): a
+    /// WebSocket on it ends, with 1006 if no close handshake happened.
+    fn ws_gone(&mut self) {
+        let Rx::Ws(session) = &mut self.slot.rx else {
+            return;
+        };
+        let service = &mut *self.service;
+        let mut handler = |ev: WsEvent<'_>, ws: &mut WsConn<'_>| service.websocket(ev, ws);
+        let mut link = Link {
+            conn: &mut *self.conn,
+            events: &mut *self.events,
+            io: &mut *self.io,
+        };
+        session.end(&mut link, self.tx, self.slot.resp.id, &mut handler);
     }
 
     /// Flush, shut down writing, and read (and drop) what the client still sends until it
