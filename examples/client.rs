@@ -5,6 +5,9 @@
 //! line that comes back. Exits 0 once standard input has ended and every reply has arrived; exits
 //! 1 with a clear message when the server cannot be reached or goes away.
 //!
+//! With `--tls` it speaks TLS (trusting Mozilla's roots, or with `--cacert FILE` the certificate
+//! authorities of that PEM file; the server's certificate must be valid for the address's IP).
+//!
 //! Standard input is read by a helper thread that hands lines to the loop through a `Notifier`,
 //! which works the same on every platform (a console is not a socket on Windows).
 
@@ -33,15 +36,15 @@ struct Typed {
 }
 
 fn main() -> io::Result<()> {
-    let Some(addr) = levent_examples::address_arg("client", "127.0.0.1:8000")? else {
+    let Some((addr, tls)) = levent_examples::address_and_tls("client", "127.0.0.1:8000")? else {
         return Ok(()); // --help
     };
-    let mut io = Sockets::new();
+    let mut io = levent_examples::Net::client(Sockets::new(), &tls, &addr.ip().to_string())?;
     let mut host = levent_hosts::default_host()?;
     let mut engine: Engine<Ev, 8, 8, 1> = Engine::new(levent_hosts::PLATFORM);
     let cannot_connect = format!("cannot connect to {addr}");
 
-    let socket = io.connect(addr).context(&cannot_connect)?;
+    let socket = levent_core::Connect::connect(&mut io, addr).context(&cannot_connect)?;
     let opts = ConnOptions {
         write_timeout: Some(Duration::from_secs(10)),
         ..ConnOptions::DEFAULT

@@ -1,13 +1,15 @@
 //! http-get: fetch a URL with levent's HTTP client (libevent's `http-connect.c`).
 //!
 //! ```text
-//! http-get URL [-X METHOD] [-d DATA]
+//! http-get URL [-X METHOD] [-d DATA] [--cacert FILE]
 //! ```
 //!
 //! Prints the body on standard output, and the status line and header fields on standard
 //! error. Exits 0 on a 2xx status, 1 on any other status or failure, with one clear line when
 //! the host cannot be resolved or reached. `-d DATA` sends DATA as the body (and makes the method
-//! POST unless `-X` says otherwise). Only `http://` URLs.
+//! POST unless `-X` says otherwise). `http://` and `https://` URLs: HTTPS goes through levent-hosts'
+//! rustls transport, trusting Mozilla's roots, or only the certificate authorities of the PEM
+//! file `--cacert FILE`; the server's certificate must be valid for the URL's host.
 //!
 //! The host name is resolved by levent's asynchronous resolver on the same engine, with the
 //! system's configuration (`/etc/resolv.conf`, `/etc/hosts`): A and AAAA at once, and the
@@ -19,6 +21,7 @@ use levent_core::http::client::{
     Client, ClientConfig, ClientError, ClientRequest, MAX_ADDRS, Receiver,
 };
 use levent_core::http::{Header, Response};
+use levent_core::io::Connect;
 use levent_core::{Engine, Fired};
 use levent_examples::Context;
 use levent_hosts::buffer::ChainBuffer;
@@ -29,7 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 const NAME: &str = "http-get";
-const USAGE: &str = "URL [-X METHOD] [-d DATA]";
+const USAGE: &str = "URL [-X METHOD] [-d DATA] [--cacert FILE]";
 
 /// What the engine's events are for.
 #[derive(Clone, Copy, Debug)]
@@ -48,10 +51,12 @@ struct Args {
     url: String,
     method: Option<String>,
     data: Option<String>,
+    cacert: Option<std::path::PathBuf>,
 }
 
-/// The parts of an `http://` URL.
+/// The parts of an `http://` or `https://` URL.
 struct Url {
+    tls: bool,
     host: String,
     port: u16,
     target: String,
@@ -112,6 +117,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut url = None;
     let mut method = None;
     let mut data = None;
+    let mut cacert = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -121,6 +127,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             "-X" => method = Some(it.next().ok_or("-X needs a method")?),
             "-d" => data = Some(it.next().ok_or("-d needs data")?),
+            "--cacert" => cacert = Some(it.next().ok_or("--cacert needs a file")?.into()),
             _ if a.starts_with('-') => {
                 return Err(format!("unknown option {a:?}; usage: {NAME} {USAGE}"));
             }
@@ -129,18 +136,24 @@ fn parse_args() -> Result<Option<Args>, String> {
         }
     }
     let url = url.ok_or(format!("no URL; usage: {NAME} {USAGE}"))?;
-    Ok(Some(Args { url, method, data }))
+    Ok(Some(Args {
+        url,
+        method,
+        data,
+        cacert,
+    }))
 }
 
 fn parse_url(url: &str) -> Result<Url, String> {
-    let rest = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+    let (tls, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
         Some((scheme, _)) => {
             return Err(format!(
-                "{url}: only http:// URLs are supported, not {scheme}://"
+                "{url}: only http:// and https:// URLs are supported, not {scheme}://"
             ));
         }
-        None => return Err(format!("{url}: not an http:// URL")),
+        None => return Err(format!("{url}: not an http:// or https:// URL")),
     };
     let (authority, target) = match rest.find(['/', '?', '#']) {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -168,18 +181,25 @@ fn parse_url(url: &str) -> Result<Url, String> {
         return Err(format!("{url}: no host"));
     }
     let port = match port {
+        None | Some("") if tls => 443,
         None | Some("") => 80,
         Some(p) => p.parse().map_err(|_| format!("{url}: bad port {p:?}"))?,
     };
-    Ok(Url { host, port, target })
+    Ok(Url {
+        tls,
+        host,
+        port,
+        target,
+    })
 }
 
 fn fetch(args: &Args) -> io::Result<bool> {
     let url = parse_url(&args.url).map_err(invalid)?;
+    let default_port = if url.tls { 443 } else { 80 };
     let host_field = match (url.host.contains(':'), url.port) {
-        (true, 80) => format!("[{}]", url.host),
+        (true, p) if p == default_port => format!("[{}]", url.host),
         (true, p) => format!("[{}]:{p}", url.host),
-        (false, 80) => url.host.clone(),
+        (false, p) if p == default_port => url.host.clone(),
         (false, p) => format!("{}:{p}", url.host),
     };
     let mut io = Sockets::new();
@@ -213,17 +233,21 @@ fn fetch(args: &Args) -> io::Result<bool> {
         headers: &headers,
         body,
     };
-    let mut print = Print::default();
     let at = format!("{}:{}", url.host, url.port);
-    client
-        .send(&mut engine, &mut io, &req)
-        .map_err(|e| describe(e, &at))?;
-    while print.result.is_none() {
-        let Some(fired) = engine.next(&mut host)? else {
-            break;
-        };
-        client.handle(&mut engine, &mut io, &fired, &mut print);
-    }
+    let print = if url.tls {
+        https(
+            &mut engine,
+            &mut host,
+            io,
+            &mut client,
+            &req,
+            &url,
+            args,
+            &at,
+        )?
+    } else {
+        exchange(&mut engine, &mut host, &mut io, &mut client, &req, &at)?
+    };
     let _ = std::io::stdout().flush();
     match print.result {
         Some(Ok(())) if !print.write_failed => {
@@ -233,6 +257,68 @@ fn fetch(args: &Args) -> io::Result<bool> {
         Some(Err(e)) => Err(describe(e, &at)),
         None => Err(io::Error::other("the event loop ended before the response")),
     }
+}
+
+/// Send `req` through `io` and print the response as it comes.
+fn exchange<IO: Connect<Handle = SocketId>>(
+    engine: &mut Loop,
+    host: &mut levent_hosts::DefaultHost,
+    io: &mut IO,
+    client: &mut Client<Ev, SocketId, ChainBuffer>,
+    req: &ClientRequest<'_>,
+    at: &str,
+) -> io::Result<Print> {
+    let mut print = Print::default();
+    client.send(engine, io, req).map_err(|e| describe(e, at))?;
+    while print.result.is_none() {
+        let Some(fired) = engine.next(host)? else {
+            break;
+        };
+        client.handle(engine, io, &fired, &mut print);
+    }
+    Ok(print)
+}
+
+/// [`exchange`] over TLS, checking the server's certificate against `url.host`.
+#[cfg(feature = "tls")]
+#[allow(clippy::too_many_arguments)]
+fn https(
+    engine: &mut Loop,
+    host: &mut levent_hosts::DefaultHost,
+    io: Sockets,
+    client: &mut Client<Ev, SocketId, ChainBuffer>,
+    req: &ClientRequest<'_>,
+    url: &Url,
+    args: &Args,
+    at: &str,
+) -> io::Result<Print> {
+    use levent_hosts::tls;
+    let cfg = tls::client_config(args.cacert.as_deref())?;
+    let mut io = tls::Tls::client(io, cfg, tls::server_name(&url.host)?);
+    exchange(engine, host, &mut io, client, req, at)
+}
+
+#[cfg(not(feature = "tls"))]
+#[allow(clippy::too_many_arguments)]
+fn https(
+    _: &mut Loop,
+    _: &mut levent_hosts::DefaultHost,
+    _: Sockets,
+    _: &mut Client<Ev, SocketId, ChainBuffer>,
+    _: &ClientRequest<'_>,
+    _: &Url,
+    args: &Args,
+    _: &str,
+) -> io::Result<Print> {
+    let unused = if args.cacert.is_some() {
+        " (--cacert is unused)"
+    } else {
+        ""
+    };
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("https:// needs levent-examples' tls feature, off in this build{unused}"),
+    ))
 }
 
 /// Look `url.host` up (A and AAAA at once) on the engine; the addresses, IPv6 first.

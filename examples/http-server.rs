@@ -1,8 +1,12 @@
 //! http-server: a small static file server on levent's HTTP server (libevent's `http-server.c`).
 //!
 //! ```text
-//! http-server [ADDR] [--root DIR]      # default 127.0.0.1:8080, the current directory
+//! http-server [ADDR] [--root DIR] [--tls-cert FILE --tls-key FILE]
 //! ```
+//!
+//! ADDR defaults to 127.0.0.1:8080, DIR to the current directory. With `--tls-cert` (a PEM
+//! certificate chain) and `--tls-key` (its PEM private key) it serves HTTPS instead, the same
+//! routes, over levent-hosts' rustls transport (ALPN `http/1.1`).
 //!
 //! - `GET` and `HEAD` of files under the root, with a Content-Type by extension, streamed with
 //!   `Content-Length` and backpressure; a listing for directories (`/dir` redirects to `/dir/`);
@@ -26,11 +30,12 @@ use levent_core::http::server::{
     BodyMode, ConnId, Exchange, LogEntry, ServerConfig, Service, events_needed,
 };
 use levent_core::http::{Header, Limits, Request};
+use levent_core::io::Accept;
 use levent_core::ws::{WsConn, WsEvent};
 use levent_core::{Event, Route};
 use levent_examples::Context;
 use levent_hosts::HttpServer;
-use levent_hosts::net::{ListenOptions, Sockets};
+use levent_hosts::net::{ListenOptions, SocketId, Sockets};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -38,7 +43,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 const NAME: &str = "http-server";
-const USAGE: &str = "[ADDR] [--root DIR]   (default 127.0.0.1:8080, the current directory)";
+const USAGE: &str = "[ADDR] [--root DIR] [--tls-cert FILE --tls-key FILE]   (default 127.0.0.1:8080, the current directory)";
 /// Connections at once.
 const CONNS: usize = 10_000;
 /// The largest body `POST /echo` takes.
@@ -81,19 +86,51 @@ struct App {
     pending: HashMap<ConnId, Pending>,
 }
 
+/// The command line.
+struct Args {
+    addr: SocketAddr,
+    root: PathBuf,
+    /// `--tls-cert`, `--tls-key`.
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
 fn main() -> io::Result<()> {
-    let Some((addr, root)) = parse_args()? else {
+    let Some(args) = parse_args()? else {
         return Ok(()); // --help
     };
     #[cfg(unix)]
     levent_hosts::unix::raise_fd_limit(CONNS as u64 + 64)?;
     let mut io = Sockets::new();
+    let addr = args.addr;
     let listening = io
         .listen(addr, ListenOptions::default())
         .context(format!("cannot listen on {addr}"))?;
     // Accepted sockets inherit it (on Linux): small responses go out at once.
     let _ = io.set_nodelay(listening, true);
     let local = io.local_addr(listening)?;
+    match args.tls {
+        #[cfg(feature = "tls")]
+        Some((cert, key)) => {
+            let cfg = levent_hosts::tls::server_config(&cert, &key)?;
+            let mut tls = levent_hosts::tls::Tls::server(io, cfg);
+            serve(&mut tls, listening, format!("https://{local}/"), args.root)
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "built without the tls feature",
+        )),
+        None => serve(&mut io, listening, format!("http://{local}/"), args.root),
+    }
+}
+
+/// Serve on `listening` through `io` (plain sockets, or TLS over them) until stopped.
+fn serve<IO: Accept<Handle = SocketId>>(
+    io: &mut IO,
+    listening: SocketId,
+    url: String,
+    root: PathBuf,
+) -> io::Result<()> {
     let mut host = levent_hosts::default_host()?;
     // Three events per connection, two for the listener, two signals.
     let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS) + 2 }, { CONNS + 1 }> =
@@ -110,16 +147,16 @@ fn main() -> io::Result<()> {
         ..ServerConfig::DEFAULT
     };
     let mut server = HttpServer::<Ev, CONNS>::new(config);
-    server.bind(&mut engine, &io, listening)?;
-    println!("listening on http://{local}/");
+    server.bind(&mut engine, io, listening)?;
+    println!("listening on {url}");
     let mut app = App {
         root,
         pending: HashMap::new(),
     };
     while let Some(fired) = engine.next(&mut host)? {
         match fired.datum {
-            Ev::Http(route) => server.handle(&mut engine, &mut io, &fired, route, &mut app),
-            Ev::Stop => server.shutdown(&mut engine, &mut io),
+            Ev::Http(route) => server.handle(&mut engine, io, &fired, route, &mut app),
+            Ev::Stop => server.shutdown(&mut engine, io),
         }
         if server.is_finished() {
             break;
@@ -128,10 +165,11 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
-fn parse_args() -> io::Result<Option<(SocketAddr, PathBuf)>> {
+fn parse_args() -> io::Result<Option<Args>> {
     let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
     let mut addr = None;
     let mut root = None;
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -143,6 +181,16 @@ fn parse_args() -> io::Result<Option<(SocketAddr, PathBuf)>> {
                 Some(dir) => root = Some(PathBuf::from(dir)),
                 None => return Err(bad("--root needs a directory".into())),
             },
+            "--tls-cert" | "--tls-key" => {
+                let Some(file) = args.next().map(PathBuf::from) else {
+                    return Err(bad(format!("{a} needs a file")));
+                };
+                if a == "--tls-cert" {
+                    cert = Some(file);
+                } else {
+                    key = Some(file);
+                }
+            }
             _ if a.starts_with('-') => {
                 return Err(bad(format!("unknown option {a:?}; usage: {NAME} {USAGE}")));
             }
@@ -165,7 +213,12 @@ fn parse_args() -> io::Result<Option<(SocketAddr, PathBuf)>> {
         return Err(bad(format!("--root {}: not a directory", root.display())));
     }
     let addr = addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    Ok(Some((addr, root)))
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err(bad("--tls-cert and --tls-key go together".into())),
+    };
+    Ok(Some(Args { addr, root, tls }))
 }
 
 impl Service for App {

@@ -1,12 +1,15 @@
-//! Helpers shared by levent's example programs: argument handling, errors with context, and the
-//! escaping the echo server prints with. Every example's `main` returns `std::io::Result<()>`:
+//! Helpers shared by levent's example programs: argument handling, errors with context, the
+//! escaping the echo server prints with, and [`Net`], plain sockets or TLS over them. Every example's `main` returns `std::io::Result<()>`:
 //! levent's errors convert into `std::io::Error`, so `?` is all the error handling it needs, and
 //! a failure ends the program with status 1 and one line on standard error.
 
 use levent_core::Buffer;
+use levent_core::io::{Accept, Connect, IoError, Transport};
+use levent_hosts::net::SocketId;
 use std::fmt::Display;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Parse the command line of program `name`: `Ok(None)` once `--help`/`-h` has printed `usage`
 /// (exit 0); an error saying the usage when there are more than `max` positional arguments or
@@ -45,6 +48,30 @@ pub fn address_arg(name: &str, default: &str) -> io::Result<Option<SocketAddr>> 
             format!("cannot parse address {addr:?} (want IP:PORT)"),
         )
     })
+}
+
+/// [`address_arg`] for the echo programs, which also take the [`TlsFlags`].
+pub fn address_and_tls(name: &str, default: &str) -> io::Result<Option<(SocketAddr, TlsFlags)>> {
+    let usage = format!(
+        "[ADDR] [--tls-cert FILE --tls-key FILE | --tls [--cacert FILE]]   (default {default})"
+    );
+    let mut rest: Vec<String> = std::env::args().skip(1).collect();
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: {name} {usage}");
+        return Ok(None);
+    }
+    let flags = TlsFlags::take(&mut rest)?;
+    if rest.len() > 1 || rest.iter().any(|a| a.starts_with('-') && a.len() > 1) {
+        return Err(usage_error(name, &usage));
+    }
+    let addr = rest.into_iter().next().unwrap_or_else(|| default.into());
+    let addr = addr.parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot parse address {addr:?} (want IP:PORT)"),
+        )
+    })?;
+    Ok(Some((addr, flags)))
 }
 
 /// Errors with what was being done: `.context("cannot listen on 127.0.0.1:8000")?` turns any
@@ -103,4 +130,189 @@ pub fn escape_buffer(buffer: &impl Buffer) -> String {
     let mut bytes = vec![0u8; buffer.len()];
     buffer.peek(0, &mut bytes);
     escape(&bytes)
+}
+
+/// The TLS flags the echo examples share: `--tls-cert FILE --tls-key FILE` (serve TLS with this
+/// PEM certificate chain and key), `--tls` (connect with TLS), `--cacert FILE` (trust the
+/// certificate authorities of this PEM file instead of Mozilla's roots).
+#[derive(Debug, Default, Clone)]
+pub struct TlsFlags {
+    /// `--tls-cert`.
+    pub cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub key: Option<PathBuf>,
+    /// `--tls`.
+    pub client: bool,
+    /// `--cacert`.
+    pub cacert: Option<PathBuf>,
+}
+
+impl TlsFlags {
+    /// Take the TLS flags out of `args`; the other arguments stay.
+    ///
+    /// # Errors
+    ///
+    /// A flag without its file.
+    pub fn take(args: &mut Vec<String>) -> io::Result<TlsFlags> {
+        let mut flags = TlsFlags::default();
+        let mut rest = vec![];
+        let mut it = std::mem::take(args).into_iter();
+        while let Some(a) = it.next() {
+            let file = match a.as_str() {
+                "--tls" => {
+                    flags.client = true;
+                    continue;
+                }
+                "--tls-cert" | "--tls-key" | "--cacert" => {
+                    it.next().map(PathBuf::from).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, format!("{a} needs a file"))
+                    })?
+                }
+                _ => {
+                    rest.push(a);
+                    continue;
+                }
+            };
+            match a.as_str() {
+                "--tls-cert" => flags.cert = Some(file),
+                "--tls-key" => flags.key = Some(file),
+                _ => flags.cacert = Some(file),
+            }
+        }
+        *args = rest;
+        Ok(flags)
+    }
+}
+
+/// Sockets, or TLS over them: the transport of the examples that speak either. It forwards to
+/// the one it holds, so a program is written once for both.
+pub enum Net {
+    /// Plain sockets.
+    Plain(levent_hosts::net::Sockets),
+    /// TLS over sockets.
+    #[cfg(feature = "tls")]
+    Tls(levent_hosts::tls::Tls<levent_hosts::net::Sockets>),
+}
+
+impl Net {
+    /// A server transport: TLS when `flags` name a certificate and a key, plain otherwise.
+    ///
+    /// # Errors
+    ///
+    /// Only one of `--tls-cert` and `--tls-key`, files that cannot be read, or TLS asked for in
+    /// a build without the `tls` feature.
+    pub fn server(io: levent_hosts::net::Sockets, flags: &TlsFlags) -> io::Result<Net> {
+        match (&flags.cert, &flags.key) {
+            (None, None) => Ok(Net::Plain(io)),
+            #[cfg(feature = "tls")]
+            (Some(cert), Some(key)) => {
+                let cfg = levent_hosts::tls::server_config(cert, key)?;
+                Ok(Net::Tls(levent_hosts::tls::Tls::server(io, cfg)))
+            }
+            #[cfg(not(feature = "tls"))]
+            (Some(_), Some(_)) => Err(no_tls()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--tls-cert and --tls-key go together",
+            )),
+        }
+    }
+
+    /// A client transport: TLS to `server_name` with `--tls` (or `--cacert`), plain otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A CA file that cannot be read, a bad server name, or TLS asked for in a build without the
+    /// `tls` feature.
+    pub fn client(
+        io: levent_hosts::net::Sockets,
+        flags: &TlsFlags,
+        server_name: &str,
+    ) -> io::Result<Net> {
+        if !flags.client && flags.cacert.is_none() {
+            return Ok(Net::Plain(io));
+        }
+        #[cfg(feature = "tls")]
+        {
+            use levent_hosts::tls;
+            let cfg = tls::client_config(flags.cacert.as_deref())?;
+            Ok(Net::Tls(tls::Tls::client(
+                io,
+                cfg,
+                tls::server_name(server_name)?,
+            )))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = server_name;
+            Err(no_tls())
+        }
+    }
+
+    /// The sockets underneath (to listen, to set options).
+    pub fn sockets(&mut self) -> &mut levent_hosts::net::Sockets {
+        match self {
+            Net::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Net::Tls(t) => t.inner_mut(),
+        }
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn no_tls() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "built without the tls feature")
+}
+
+macro_rules! forward {
+    ($self:ident, $t:ident => $e:expr) => {
+        match $self {
+            Net::Plain($t) => $e,
+            #[cfg(feature = "tls")]
+            Net::Tls($t) => $e,
+        }
+    };
+}
+
+impl Transport for Net {
+    type Handle = SocketId;
+    fn source(&self, h: SocketId) -> levent_core::SourceKey {
+        forward!(self, t => t.source(h))
+    }
+    fn read(&mut self, h: SocketId, buf: &mut [u8]) -> Result<usize, IoError> {
+        forward!(self, t => t.read(h, buf))
+    }
+    fn write(&mut self, h: SocketId, buf: &[u8]) -> Result<usize, IoError> {
+        forward!(self, t => t.write(h, buf))
+    }
+    fn shutdown_write(&mut self, h: SocketId) -> Result<(), IoError> {
+        forward!(self, t => t.shutdown_write(h))
+    }
+    fn connected(&mut self, h: SocketId) -> Result<(), IoError> {
+        forward!(self, t => t.connected(h))
+    }
+    fn close(&mut self, d: &mut dyn levent_core::Dispatcher, h: SocketId) {
+        forward!(self, t => t.close(d, h))
+    }
+    fn buffered(&mut self, h: SocketId) -> bool {
+        forward!(self, t => t.buffered(h))
+    }
+    fn flush(&mut self, h: SocketId) -> Result<bool, IoError> {
+        forward!(self, t => Transport::flush(t, h))
+    }
+    fn peer_addr(&self, h: SocketId) -> Option<SocketAddr> {
+        forward!(self, t => Transport::peer_addr(t, h))
+    }
+}
+
+impl Accept for Net {
+    fn accept(&mut self, h: SocketId) -> Result<SocketId, IoError> {
+        forward!(self, t => t.accept(h))
+    }
+}
+
+impl Connect for Net {
+    fn connect(&mut self, to: SocketAddr) -> Result<SocketId, IoError> {
+        forward!(self, t => Connect::connect(t, to))
+    }
 }

@@ -10,9 +10,13 @@
 //! cargo run --example server            # listens on 127.0.0.1:8000
 //! cargo run --example client            # in another terminal; type lines
 //! ```
+//!
+//! With `--tls-cert FILE --tls-key FILE` (a PEM certificate chain and its key) it echoes over
+//! TLS (`client --tls --cacert CA.pem` talks to it).
 
 use levent_core::conn::{ConnEvent, Route, TableConfig, events_needed};
 use levent_examples::Context;
+use levent_examples::Net;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::{ListenOptions, Sockets};
 
@@ -20,16 +24,17 @@ use levent_hosts::net::{ListenOptions, Sockets};
 const CLIENTS: usize = 10_000;
 
 fn main() -> std::io::Result<()> {
-    let Some(addr) = levent_examples::address_arg("server", "127.0.0.1:8000")? else {
+    let Some((addr, tls)) = levent_examples::address_and_tls("server", "127.0.0.1:8000")? else {
         return Ok(()); // --help
     };
     #[cfg(unix)]
     levent_hosts::unix::raise_fd_limit(CLIENTS as u64 + 64)?;
-    let mut io = Sockets::new();
+    let mut io = Net::server(Sockets::new(), &tls)?; // plain, or TLS with --tls-cert/--tls-key
     let listening = io
+        .sockets()
         .listen(addr, ListenOptions::default())
         .context(format!("cannot listen on {addr}"))?;
-    println!("listening on {}", io.local_addr(listening)?);
+    println!("listening on {}", io.sockets().local_addr(listening)?);
 
     let mut host = levent_hosts::default_host()?;
     let mut engine: levent_hosts::Engine<Route, { events_needed(CLIENTS, 0) }, { CLIENTS + 1 }> =

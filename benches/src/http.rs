@@ -3,6 +3,14 @@
 //! driven by `wrk -t1 -c50 --latency` on loopback (`cargo run --release -p levent-bench -- --only
 //! http`: 10 s per run, one run per repetition, in an order that rotates each repetition).
 //!
+//! The HTTPS variant (`--only https`) runs levent over `levent_hosts::tls::Tls` and hyper over
+//! tokio-rustls, both with rustls 0.23's `ring` provider and the same certificate (made by the
+//! runner with rcgen) and configuration (`levent_hosts::tls::server_config`), so both negotiate
+//! the same protocol version and cipher suite with wrk's OpenSSL: once over keep-alive
+//! (requests per second) and once with `Connection: close` on every request, where each request
+//! is a new TCP connection and a full handshake (connections per second). libevent has no TLS
+//! peer here (evhttp over bufferevent_openssl would compare OpenSSL with rustls, not the loops).
+//!
 //! Every server answers `GET /` with `Hello, World!` (13 bytes, `Content-Type: text/plain`). The
 //! levent server runs under the runner's counting global allocator
 //! (`levent_hosts::alloc::Counting`) and reports, when stopped, how many allocations it made after
@@ -10,11 +18,13 @@
 
 use levent_core::http::Header;
 use levent_core::http::server::{Exchange, ServerConfig, Service, events_needed};
+use levent_core::io::Accept;
 use levent_core::{Event, Route};
 use levent_hosts::HttpServer;
-use levent_hosts::net::{ListenOptions, Sockets};
+use levent_hosts::net::{ListenOptions, SocketId, Sockets};
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -59,16 +69,77 @@ impl Service for Hello {
     }
 }
 
-/// Run levent's hello-world server on `addr` until SIGTERM or SIGINT; prints `listening on ADDR`,
-/// then, when stopped, `requests N allocations-per-request X` (X counted after [`WARMUP`]).
-pub fn serve_levent(addr: SocketAddr, allocs: AllocCount) -> io::Result<()> {
-    const CONNS: usize = 1024;
+/// A PEM certificate chain and its key, for the HTTPS servers.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Make a self-signed certificate for `localhost` and 127.0.0.1 in `dir` (rcgen).
+    #[cfg(feature = "tls")]
+    pub fn generate(dir: &Path) -> io::Result<TlsFiles> {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .map_err(io::Error::other)?;
+        std::fs::create_dir_all(dir)?;
+        let files = TlsFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        };
+        std::fs::write(&files.cert, cert.cert.pem())?;
+        std::fs::write(&files.key, cert.key_pair.serialize_pem())?;
+        Ok(files)
+    }
+
+    /// Without the `tls` feature there is no HTTPS benchmark.
+    #[cfg(not(feature = "tls"))]
+    pub fn generate(_: &Path) -> io::Result<TlsFiles> {
+        Err(no_tls())
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn no_tls() -> io::Error {
+    io::Error::other("levent-bench was built without its tls feature")
+}
+
+/// Run levent's hello-world server on `addr` (over TLS with `tls`) until SIGTERM or SIGINT;
+/// prints `listening on ADDR`, then, when stopped, `requests N allocations-per-request X` (X
+/// counted after [`WARMUP`]).
+pub fn serve_levent(
+    addr: SocketAddr,
+    allocs: AllocCount,
+    tls: Option<&TlsFiles>,
+) -> io::Result<()> {
     #[cfg(unix)]
     let _ = levent_hosts::unix::raise_fd_limit(4096);
     let mut io = Sockets::new();
     let listening = io.listen(addr, ListenOptions::default())?;
     io.set_nodelay(listening, true)?;
     let local = io.local_addr(listening)?;
+    match tls {
+        None => serve_levent_on(&mut io, listening, local, allocs),
+        #[cfg(feature = "tls")]
+        Some(f) => {
+            let config = levent_hosts::tls::server_config(&f.cert, &f.key)?;
+            let mut io = levent_hosts::tls::Tls::server(io, config);
+            serve_levent_on(&mut io, listening, local, allocs)
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(_) => Err(no_tls()),
+    }
+}
+
+fn serve_levent_on<IO: Accept<Handle = SocketId>>(
+    io: &mut IO,
+    listening: SocketId,
+    local: SocketAddr,
+    allocs: AllocCount,
+) -> io::Result<()> {
+    const CONNS: usize = 1024;
     let mut host = levent_hosts::default_host()?;
     let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS) + 8 }, { CONNS + 8 }> =
         levent_hosts::engine();
@@ -76,8 +147,9 @@ pub fn serve_levent(addr: SocketAddr, allocs: AllocCount) -> io::Result<()> {
         engine.start(Event::signal(signo), Ev::Stop, None)?;
     }
     let mut server = HttpServer::<Ev, CONNS>::new(ServerConfig::DEFAULT);
-    server.bind(&mut engine, &io, listening)?;
+    server.bind(&mut engine, io, listening)?;
     println!("listening on {local}");
+    levent_hosts::alloc::count_here(true);
     let mut app = Hello {
         requests: 0,
         allocs,
@@ -85,7 +157,7 @@ pub fn serve_levent(addr: SocketAddr, allocs: AllocCount) -> io::Result<()> {
     };
     while let Some(fired) = engine.next(&mut host)? {
         match fired.datum {
-            Ev::Http(r) => server.handle(&mut engine, &mut io, &fired, r, &mut app),
+            Ev::Http(r) => server.handle(&mut engine, io, &fired, r, &mut app),
             Ev::Stop => break,
         }
     }
@@ -98,9 +170,9 @@ pub fn serve_levent(addr: SocketAddr, allocs: AllocCount) -> io::Result<()> {
     Ok(())
 }
 
-/// Run hyper's hello-world server (HTTP/1.1, keep-alive, `TCP_NODELAY`) on a single-thread tokio
-/// runtime on `addr`, until killed; prints `listening on ADDR`.
-pub fn serve_hyper(addr: SocketAddr) -> io::Result<()> {
+/// Run hyper's hello-world server (HTTP/1.1, keep-alive, `TCP_NODELAY`; over tokio-rustls with
+/// `tls`) on a single-thread tokio runtime on `addr`, until killed; prints `listening on ADDR`.
+pub fn serve_hyper(addr: SocketAddr, tls: Option<&TlsFiles>) -> io::Result<()> {
     use http_body_util::Full;
     use hyper::body::{Bytes, Incoming};
     use hyper::{Request, Response};
@@ -114,6 +186,18 @@ pub fn serve_hyper(addr: SocketAddr) -> io::Result<()> {
         );
         Ok(resp)
     }
+    #[cfg(feature = "tls")]
+    let acceptor = match tls {
+        Some(f) => Some(tokio_rustls::TlsAcceptor::from(
+            levent_hosts::tls::server_config(&f.cert, &f.key)?,
+        )),
+        None => None,
+    };
+    #[cfg(not(feature = "tls"))]
+    let acceptor: Option<std::convert::Infallible> = match tls {
+        Some(_) => return Err(no_tls()),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -123,13 +207,27 @@ pub fn serve_hyper(addr: SocketAddr) -> io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
+            #[cfg(feature = "tls")]
+            let acceptor = acceptor.clone();
             tokio::task::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(
-                        hyper_util::rt::TokioIo::new(stream),
-                        hyper::service::service_fn(hello),
-                    )
-                    .await;
+                let http = hyper::server::conn::http1::Builder::new();
+                let service = hyper::service::service_fn(hello);
+                let _ = match acceptor {
+                    None => {
+                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await
+                    }
+                    #[cfg(feature = "tls")]
+                    Some(a) => match a.accept(stream).await {
+                        Ok(tls) => {
+                            http.serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                                .await
+                        }
+                        Err(_) => return,
+                    },
+                    #[cfg(not(feature = "tls"))]
+                    Some(never) => match never {},
+                };
             });
         }
     })
@@ -159,11 +257,15 @@ fn micros(s: &str) -> Option<f64> {
     })
 }
 
-/// Run `wrk -t1 -c50 -dSECONDS --latency` against `url` and read its report.
-pub fn wrk(url: &str, seconds: u32) -> io::Result<Wrk> {
-    let out = Command::new("wrk")
-        .args(["-t1", "-c50", &format!("-d{seconds}s"), "--latency", url])
-        .output()?;
+/// Run `wrk -t1 -c50 -dSECONDS --latency` against `url` and read its report; with `close`, every
+/// request says `Connection: close` (so every request is a new connection).
+pub fn wrk(url: &str, seconds: u32, close: bool) -> io::Result<Wrk> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t1", "-c50", &format!("-d{seconds}s"), "--latency"]);
+    if close {
+        cmd.args(["-H", "Connection: close"]);
+    }
+    let out = cmd.arg(url).output()?;
     if !out.status.success() {
         return Err(io::Error::other(format!("wrk failed: {}", out.status)));
     }
@@ -248,28 +350,49 @@ pub struct Figures {
     pub rounds: Vec<Wrk>,
 }
 
-/// Run the three servers under wrk for `seconds` each, `rounds` times in a rotating order (so
-/// that a noisy neighbour hurts each in turn); each server's figures are the medians of its
-/// rounds. `exe` is this benchmark program (it serves levent and hyper as subcommands).
-pub fn run(exe: &std::path::Path, seconds: u32, rounds: usize) -> io::Result<Vec<Figures>> {
-    let mut servers: Vec<(&'static str, Vec<String>, std::path::PathBuf)> = vec![(
-        "levent",
-        vec!["http-serve".into(), "levent".into(), "127.0.0.1:0".into()],
-        exe.to_path_buf(),
-    )];
-    match crate::libevent_exe() {
-        Some(c) => servers.push((
+/// What one HTTP benchmark run asks of the servers and of wrk.
+#[derive(Clone, Debug, Default)]
+pub struct Mode {
+    /// Serve HTTPS with these files (levent and hyper only).
+    pub tls: Option<TlsFiles>,
+    /// Every request says `Connection: close`: wrk's requests per second are new connections
+    /// (handshakes, over TLS) per second.
+    pub close: bool,
+}
+
+/// Run the servers under wrk for `seconds` each, `rounds` times in a rotating order (so that a
+/// noisy neighbour hurts each in turn); each server's figures are the medians of its rounds.
+/// `exe` is this benchmark program (it serves levent and hyper as subcommands).
+pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<Vec<Figures>> {
+    let serve = |name: &str| {
+        let mut args: Vec<String> = vec!["http-serve".into(), name.into(), "127.0.0.1:0".into()];
+        if let Some(f) = &mode.tls {
+            args.push(f.cert.display().to_string());
+            args.push(f.key.display().to_string());
+        }
+        args
+    };
+    let mut servers: Vec<(&'static str, Vec<String>, PathBuf)> =
+        vec![("levent", serve("levent"), exe.to_path_buf())];
+    match (crate::libevent_exe(), &mode.tls) {
+        (_, Some(_)) => {}
+        (Some(c), None) => servers.push((
             "libevent evhttp",
             vec!["http".into(), "127.0.0.1".into(), "0".into()],
             c,
         )),
-        None => eprintln!("http: libevent-bench was not built: libevent skipped"),
+        (None, None) => eprintln!("http: libevent-bench was not built: libevent skipped"),
     }
     servers.push((
-        "hyper 1.x (tokio current_thread)",
-        vec!["http-serve".into(), "hyper".into(), "127.0.0.1:0".into()],
+        if mode.tls.is_some() {
+            "hyper 1.x (tokio current_thread, tokio-rustls)"
+        } else {
+            "hyper 1.x (tokio current_thread)"
+        },
+        serve("hyper"),
         exe.to_path_buf(),
     ));
+    let scheme = if mode.tls.is_some() { "https" } else { "http" };
     let n = servers.len();
     let mut samples: Vec<Vec<(Wrk, Option<f64>)>> = vec![vec![]; n];
     for round in 0..rounds.max(1) {
@@ -277,7 +400,7 @@ pub fn run(exe: &std::path::Path, seconds: u32, rounds: usize) -> io::Result<Vec
             let i = (k + round) % n;
             let (_, args, program) = &servers[i];
             let (proc, addr) = start(Command::new(program).args(args))?;
-            let w = wrk(&format!("http://{addr}/"), seconds)?;
+            let w = wrk(&format!("{scheme}://{addr}/"), seconds, mode.close)?;
             let _ = Command::new("kill")
                 .args(["-TERM", &proc.child.id().to_string()])
                 .status();

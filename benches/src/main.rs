@@ -6,7 +6,7 @@
 //! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
 //!
 //! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
-//! (pipechain, timers, echo, dns, http, dispatch, callgrind), `--chart FILE.png` (draw the
+//! (pipechain, timers, echo, dns, http, https, dispatch, callgrind), `--chart FILE.png` (draw the
 //! ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
 //! The other subcommands are the single measurements the runner starts in child processes.
 
@@ -113,14 +113,22 @@ fn single(args: &[String]) -> io::Result<()> {
             println!("{} {}", run.rate(), allocs);
         }
         "http-serve" => {
-            // `http-serve IMPL ADDR`: a hello-world server until SIGTERM (see `http::run`).
+            // `http-serve IMPL ADDR [CERT KEY]`: a hello-world server (HTTPS with a certificate
+            // chain and key) until SIGTERM (see `http::run`).
             let addr = args
                 .get(2)
                 .and_then(|a| a.parse().ok())
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            let tls = match (args.get(3), args.get(4)) {
+                (Some(cert), Some(key)) => Some(levent_bench::http::TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                }),
+                _ => None,
+            };
             match impl_ {
-                "hyper" => levent_bench::http::serve_hyper(addr),
-                _ => levent_bench::http::serve_levent(addr, allocations),
+                "hyper" => levent_bench::http::serve_hyper(addr, tls.as_ref()),
+                _ => levent_bench::http::serve_levent(addr, allocations, tls.as_ref()),
             }?;
         }
         "allocs" => {
@@ -211,7 +219,7 @@ fn suite(args: &[String]) -> ExitCode {
             "--chart" => o.chart = it.next().cloned(),
             "--help" | "-h" => {
                 println!(
-                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,dispatch,callgrind] [--chart FILE.png]"
+                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,https,dispatch,callgrind] [--chart FILE.png]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -393,24 +401,38 @@ fn suite(args: &[String]) -> ExitCode {
             println!("# wrk is not on the path: the HTTP benchmark is skipped");
         } else {
             let secs = if o.quick { 2 } else { 10 };
-            let bench = "http hello, 50 keep-alive conns";
-            check(
-                std::env::current_exe()
-                    .and_then(|exe| levent_bench::http::run(&exe, secs, o.reps))
-                    .map_err(|e| io::Error::new(e.kind(), format!("http: {e}")))
-                    .map(|all| {
-                        for f in all {
-                            let i = f.name.split_whitespace().next().unwrap_or("?");
-                            for (rep, w) in f.rounds.iter().enumerate() {
-                                record(&mut res, bench, "requests/s", true, i, rep, w.rps);
-                                record(&mut res, bench, "p99 µs", false, i, rep, w.p99_us);
-                            }
-                            if let Some(a) = f.allocs_per_request {
-                                record(&mut res, bench, "allocations/request", false, i, 0, a);
-                            }
-                        }
-                    }),
-            );
+            let plain = levent_bench::http::Mode::default();
+            check(http_bench(
+                &mut res,
+                &o,
+                secs,
+                "http hello, 50 keep-alive conns",
+                &plain,
+            ));
+        }
+    }
+
+    if wants(&o, "https") {
+        if !have("wrk") {
+            println!("# wrk is not on the path: the HTTPS benchmark is skipped");
+        } else {
+            let secs = if o.quick { 2 } else { 10 };
+            let dir = std::env::temp_dir().join(format!("levent-bench-tls-{}", std::process::id()));
+            match levent_bench::http::TlsFiles::generate(&dir) {
+                Ok(files) => {
+                    let mut mode = levent_bench::http::Mode {
+                        tls: Some(files),
+                        close: false,
+                    };
+                    let bench = "https hello, 50 keep-alive conns";
+                    check(http_bench(&mut res, &o, secs, bench, &mode));
+                    mode.close = true;
+                    let bench = "https handshakes, Connection: close";
+                    check(http_bench(&mut res, &o, secs, bench, &mode));
+                }
+                Err(e) => println!("# https: cannot make a certificate: {e}"),
+            }
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 
@@ -454,6 +476,36 @@ fn valgrind() -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// One HTTP benchmark under wrk (see `levent_bench::http::run`), recorded as `bench`: requests
+/// (connections, with `Connection: close`) per second, p99 and levent's allocations per request.
+fn http_bench(
+    res: &mut Results,
+    o: &Options,
+    secs: u32,
+    bench: &str,
+    mode: &levent_bench::http::Mode,
+) -> io::Result<()> {
+    let all = std::env::current_exe()
+        .and_then(|exe| levent_bench::http::run(&exe, secs, o.reps, mode))
+        .map_err(|e| io::Error::new(e.kind(), format!("{bench}: {e}")))?;
+    let per_second = if mode.close {
+        "connections/s"
+    } else {
+        "requests/s"
+    };
+    for f in all {
+        let i = f.name.split_whitespace().next().unwrap_or("?");
+        for (rep, w) in f.rounds.iter().enumerate() {
+            record(res, bench, per_second, true, i, rep, w.rps);
+            record(res, bench, "p99 µs", false, i, rep, w.p99_us);
+        }
+        if let Some(a) = f.allocs_per_request {
+            record(res, bench, "allocations/request", false, i, 0, a);
+        }
+    }
+    Ok(())
 }
 
 /// Whether `tool` can be started (wrk has no option that exits 0 without a URL).

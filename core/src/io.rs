@@ -44,6 +44,10 @@ pub enum IoError {
     Closed,
     /// The transport is not connected yet, or no longer.
     NotConnected,
+    /// The protocol the transport speaks failed, and why: a TLS handshake refused (an unknown
+    /// certificate authority, a name mismatch, no common protocol version), a bad record, a
+    /// stream cut without `close_notify`.
+    Protocol(&'static str),
     /// Anything else, with the OS error code (0 if none).
     Other(i32),
 }
@@ -70,6 +74,7 @@ impl fmt::Display for IoError {
             IoError::AddrInUse => f.write_str("address in use"),
             IoError::Closed => f.write_str("transport closed"),
             IoError::NotConnected => f.write_str("not connected"),
+            IoError::Protocol(what) => f.write_str(what),
             IoError::Other(code) => write!(f, "I/O error {code}"),
         }
     }
@@ -90,6 +95,7 @@ impl embedded_io::Error for IoError {
             IoError::NoDescriptors => K::OutOfMemory,
             IoError::AddrInUse => K::AddrInUse,
             IoError::Closed | IoError::NotConnected => K::NotConnected,
+            IoError::Protocol(_) => K::InvalidData,
             IoError::Unreachable | IoError::Other(_) => K::Other,
         }
     }
@@ -119,6 +125,24 @@ pub trait Transport {
 
     /// Deregister the transport from `d` (see [`Dispatcher::forget_source`]), then close it.
     fn close(&mut self, d: &mut dyn Dispatcher, h: Self::Handle);
+
+    /// Whether bytes wait inside the transport that a [`read`](Self::read) would return without
+    /// new readiness from the host: data a TLS layer decrypted and the reader has not taken yet
+    /// (a buffered connection that paused reading at its high watermark checks it when it
+    /// resumes). The default holds nothing back.
+    fn buffered(&mut self, h: Self::Handle) -> bool {
+        let _ = h;
+        false
+    }
+
+    /// Push out what the transport queued by itself (a TLS layer's handshake records and
+    /// encrypted output): `Ok(true)` when nothing is left, `Ok(false)` when the rest must wait for
+    /// writability (the connection then watches for it and calls again). The default queues
+    /// nothing.
+    fn flush(&mut self, h: Self::Handle) -> Result<bool, IoError> {
+        let _ = h;
+        Ok(true)
+    }
 
     /// The address of the peer, for transports that have one (an access log shows it). The
     /// default knows none.

@@ -55,6 +55,7 @@ impl From<IoError> for io::Error {
             IoError::NoDescriptors => ErrorKind::OutOfMemory,
             IoError::AddrInUse => ErrorKind::AddrInUse,
             IoError::Closed | IoError::NotConnected => ErrorKind::NotConnected,
+            IoError::Protocol(_) => ErrorKind::InvalidData,
             IoError::Other(code) if code != 0 => return io::Error::from_raw_os_error(code),
             IoError::Other(_) => ErrorKind::Other,
         };

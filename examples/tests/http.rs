@@ -273,7 +273,10 @@ fn http_get_reports_unresolvable_and_unreachable_hosts_in_one_line() {
             format!("http://127.0.0.1:{port}/"),
             "cannot connect to 127.0.0.1",
         ),
-        ("https://example.com/".to_string(), "only http://"),
+        (
+            "ftp://example.com/".to_string(),
+            "only http:// and https://",
+        ),
         ("http://127.0.0.1:99999/".to_string(), "bad port"),
     ] {
         let out = Command::new(example("http-get"))

@@ -37,6 +37,7 @@
 //!   a steady state allocates nothing.
 //! - `log`: log through the `log` crate (listener back-off, refused connections, DNS retries,
 //!   HTTP limits).
+//! - `tls`: `tls::Tls`, TLS over any transport with rustls.
 //!
 //! `unsafe` lives only in this crate, each block with a `// SAFETY:` comment.
 
@@ -77,6 +78,8 @@ pub mod poll;
 pub mod select;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(unix)]
 pub mod unix;
 

@@ -196,6 +196,11 @@ pub struct Connection<H, B> {
     eof: bool,
     /// Output went out directly in `write`: report it drained at the next write event.
     drained_directly: bool,
+    /// Reading paused while the transport held data back ([`Transport::buffered`]): read it as
+    /// soon as reading resumes.
+    held_in_transport: bool,
+    /// The transport has output of its own queued ([`Transport::flush`]): watch writability.
+    transport_queued: bool,
 }
 
 impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
@@ -308,6 +313,8 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             write_added: false,
             eof: false,
             drained_directly: false,
+            held_in_transport: false,
+            transport_queued: false,
         })
     }
 
@@ -417,9 +424,9 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
                 self.write_added = false;
                 let _ = events.del(self.write_ev);
                 let _ = self.update_reading(events);
-                if !self.output.is_empty() {
-                    self.flush(events, io, out);
-                }
+                // A transport with something of its own to say first (a TLS client hello).
+                self.transport_queued = true;
+                self.flush(events, io, out);
             }
         }
     }
@@ -436,13 +443,18 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         // back short and needs no second read to learn that it would block.
         const CHUNK: usize = 16 * 1024;
         let high = self.opts.read_high;
+        // Stopped by a short read or a full input (not by the transport running dry).
+        let mut stopped_early;
         loop {
+            stopped_early = false;
             let len = self.input.len();
             if high != 0 && len >= high {
+                stopped_early = true;
                 break;
             }
             let room = self.input.reserve(CHUNK);
             if room.is_empty() {
+                stopped_early = true;
                 break;
             }
             let limit = if high != 0 {
@@ -458,7 +470,9 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
                 }
                 Ok(n) => {
                     self.input.commit(n);
-                    if n < limit {
+                    // A short read emptied the socket, unless the transport holds more back
+                    // (decrypted data, a peer's close_notify) that no readiness will announce.
+                    if n < limit && !io.buffered(self.handle) {
                         break;
                     }
                 }
@@ -475,7 +489,18 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         if len > 0 && len >= self.opts.read_low {
             out.flags |= O_READ;
         }
+        // What the transport holds back (decrypted data) needs no readiness to be read: it is
+        // read when reading resumes. What it queued (handshake records) waits for writability.
+        self.held_in_transport = stopped_early && !self.eof && io.buffered(self.handle);
+        match io.flush(self.handle) {
+            Ok(done) => self.transport_queued = !done,
+            Err(e) => {
+                out.error = Some(e);
+                self.eof = true;
+            }
+        }
         let _ = self.update_reading(events);
+        self.update_writing(events);
     }
 
     /// Write pending output until it would block or is empty.
@@ -486,7 +511,16 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         out: &mut Outcome,
     ) {
         let before = self.output.len();
-        while !self.output.is_empty() {
+        if self.transport_queued {
+            match io.flush(self.handle) {
+                Ok(done) => self.transport_queued = !done,
+                Err(e) => {
+                    out.error = Some(e);
+                    self.state = State::WriteClosed;
+                }
+            }
+        }
+        while !self.output.is_empty() && out.error.is_none() {
             match io.write(self.handle, self.output.chunk_at(0)) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -498,6 +532,18 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
                     out.error = Some(e);
                     self.state = State::WriteClosed;
                     break;
+                }
+            }
+        }
+        if !self.output.is_empty() || self.transport_queued {
+            match io.flush(self.handle) {
+                Ok(done) => self.transport_queued = !done,
+                Err(IoError::WouldBlock) => {}
+                Err(e) => {
+                    if out.error.is_none() {
+                        out.error = Some(e);
+                    }
+                    self.state = State::WriteClosed;
                 }
             }
         }
@@ -519,7 +565,8 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         // While connecting, the write event watches the connect: data queued meanwhile must not
         // take it away.
         let want = self.state == State::Connecting
-            || (!self.output.is_empty() && matches!(self.state, State::Open | State::ShuttingDown));
+            || ((!self.output.is_empty() || self.transport_queued)
+                && matches!(self.state, State::Open | State::ShuttingDown));
         if want && !self.write_added {
             self.write_added = events.add(self.write_ev, self.opts.write_timeout).is_ok();
         } else if !want && self.write_added {
@@ -541,6 +588,10 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         if want && !self.read_added {
             events.add(self.read_ev, self.opts.read_timeout)?;
             self.read_added = true;
+            if core::mem::take(&mut self.held_in_transport) {
+                // No readiness will come for what the transport holds: read it now.
+                let _ = events.activate(self.read_ev, Ready::READ);
+            }
         } else if !want && self.read_added {
             self.read_added = false;
             let _ = events.del(self.read_ev);
