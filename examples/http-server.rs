@@ -1,12 +1,14 @@
 //! http-server: a small static file server on levent's HTTP server (libevent's `http-server.c`).
 //!
 //! ```text
-//! http-server [ADDR] [--root DIR] [--tls-cert FILE --tls-key FILE]
+//! http-server [ADDR] [--root DIR] [--threads N] [--tls-cert FILE --tls-key FILE]
 //! ```
 //!
 //! ADDR defaults to 127.0.0.1:8080, DIR to the current directory. With `--tls-cert` (a PEM
 //! certificate chain) and `--tls-key` (its PEM private key) it serves HTTPS instead, the same
-//! routes, over levent-hosts' rustls transport (ALPN `http/1.1`).
+//! routes, over levent-hosts' rustls transport (ALPN `http/1.1`). With `--threads N` it runs N
+//! engines on N threads, each a whole server with its own listener on ADDR (`SO_REUSEPORT`:
+//! the kernel spreads connections over them) and up to 10,000 connections of its own.
 //!
 //! - `GET` and `HEAD` of files under the root, with a Content-Type by extension, streamed with
 //!   `Content-Length` and backpressure; a listing for directories (`/dir` redirects to `/dir/`);
@@ -35,7 +37,7 @@ use levent_core::ws::{WsConn, WsEvent};
 use levent_core::{Event, Route};
 use levent_examples::Context;
 use levent_hosts::HttpServer;
-use levent_hosts::net::{ListenOptions, SocketId, Sockets};
+use levent_hosts::net::SocketId;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -43,7 +45,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 const NAME: &str = "http-server";
-const USAGE: &str = "[ADDR] [--root DIR] [--tls-cert FILE --tls-key FILE]   (default 127.0.0.1:8080, the current directory)";
+const USAGE: &str = "[ADDR] [--root DIR] [--threads N] [--tls-cert FILE --tls-key FILE]   (default 127.0.0.1:8080, the current directory, one thread)";
 /// Connections at once.
 const CONNS: usize = 10_000;
 /// The largest body `POST /echo` takes.
@@ -92,43 +94,60 @@ struct Args {
     root: PathBuf,
     /// `--tls-cert`, `--tls-key`.
     tls: Option<(PathBuf, PathBuf)>,
+    /// `--threads`.
+    threads: usize,
 }
+
+/// The TLS configuration all threads share.
+#[cfg(feature = "tls")]
+type TlsConfig = std::sync::Arc<levent_hosts::tls::rustls::ServerConfig>;
+#[cfg(not(feature = "tls"))]
+type TlsConfig = std::convert::Infallible;
 
 fn main() -> io::Result<()> {
     let Some(args) = parse_args()? else {
         return Ok(()); // --help
     };
     #[cfg(unix)]
-    levent_hosts::unix::raise_fd_limit(CONNS as u64 + 64)?;
-    let mut io = Sockets::new();
-    let addr = args.addr;
-    let listening = io
-        .listen(addr, ListenOptions::default())
-        .context(format!("cannot listen on {addr}"))?;
-    // Accepted sockets inherit it (on Linux): small responses go out at once.
-    let _ = io.set_nodelay(listening, true);
-    let local = io.local_addr(listening)?;
-    match args.tls {
+    levent_hosts::unix::raise_fd_limit((CONNS as u64 + 64) * args.threads as u64)?;
+    // One listener per thread (SO_REUSEPORT when more than one): each thread is a whole server.
+    let listeners = levent_examples::Listeners::bind(args.addr, args.threads)?;
+    let local = listeners.local;
+    let tls: Option<TlsConfig> = match &args.tls {
         #[cfg(feature = "tls")]
-        Some((cert, key)) => {
-            let cfg = levent_hosts::tls::server_config(&cert, &key)?;
-            let mut tls = levent_hosts::tls::Tls::server(io, cfg);
-            serve(&mut tls, listening, format!("https://{local}/"), args.root)
-        }
+        Some((cert, key)) => Some(levent_hosts::tls::server_config(cert, key)?),
         #[cfg(not(feature = "tls"))]
-        Some(_) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "built without the tls feature",
-        )),
-        None => serve(&mut io, listening, format!("http://{local}/"), args.root),
-    }
+        Some(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "built without the tls feature",
+            ));
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{local}/");
+    let root = args.root;
+    listeners.serve(move |_, mut io, listening| {
+        // Accepted sockets inherit it (on Linux): small responses go out at once.
+        let _ = io.set_nodelay(listening, true);
+        match &tls {
+            #[cfg(feature = "tls")]
+            Some(cfg) => {
+                let mut tls = levent_hosts::tls::Tls::server(io, cfg.clone());
+                serve(&mut tls, listening, root.clone())
+            }
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            None => serve(&mut io, listening, root.clone()),
+        }
+    })
 }
 
 /// Serve on `listening` through `io` (plain sockets, or TLS over them) until stopped.
 fn serve<IO: Accept<Handle = SocketId>>(
     io: &mut IO,
     listening: SocketId,
-    url: String,
     root: PathBuf,
 ) -> io::Result<()> {
     let mut host = levent_hosts::default_host()?;
@@ -148,7 +167,6 @@ fn serve<IO: Accept<Handle = SocketId>>(
     };
     let mut server = HttpServer::<Ev, CONNS>::new(config);
     server.bind(&mut engine, io, listening)?;
-    println!("listening on {url}");
     let mut app = App {
         root,
         pending: HashMap::new(),
@@ -170,7 +188,9 @@ fn parse_args() -> io::Result<Option<Args>> {
     let mut addr = None;
     let mut root = None;
     let (mut cert, mut key) = (None, None);
-    let mut args = std::env::args().skip(1);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let threads = levent_examples::take_threads(&mut args)?;
+    let mut args = args.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => {
@@ -218,7 +238,12 @@ fn parse_args() -> io::Result<Option<Args>> {
         (None, None) => None,
         _ => return Err(bad("--tls-cert and --tls-key go together".into())),
     };
-    Ok(Some(Args { addr, root, tls }))
+    Ok(Some(Args {
+        addr,
+        root,
+        tls,
+        threads,
+    }))
 }
 
 impl Service for App {

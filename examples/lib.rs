@@ -50,19 +50,37 @@ pub fn address_arg(name: &str, default: &str) -> io::Result<Option<SocketAddr>> 
     })
 }
 
-/// [`address_arg`] for the echo programs, which also take the [`TlsFlags`].
+/// [`address_arg`] for the echo client, which also takes the [`TlsFlags`].
 pub fn address_and_tls(name: &str, default: &str) -> io::Result<Option<(SocketAddr, TlsFlags)>> {
     let usage = format!(
         "[ADDR] [--tls-cert FILE --tls-key FILE | --tls [--cacert FILE]]   (default {default})"
     );
+    Ok(command_line(name, &usage, default, false)?.map(|(addr, tls, _)| (addr, tls)))
+}
+
+/// [`address_arg`] for the echo server: the address, the [`TlsFlags`] and `--threads N`.
+pub fn server_args(name: &str, default: &str) -> io::Result<Option<(SocketAddr, TlsFlags, usize)>> {
+    let usage = format!(
+        "[ADDR] [--threads N] [--tls-cert FILE --tls-key FILE]   (default {default}, one thread)"
+    );
+    command_line(name, &usage, default, true)
+}
+
+fn command_line(
+    name: &str,
+    usage: &str,
+    default: &str,
+    threads: bool,
+) -> io::Result<Option<(SocketAddr, TlsFlags, usize)>> {
     let mut rest: Vec<String> = std::env::args().skip(1).collect();
     if rest.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: {name} {usage}");
         return Ok(None);
     }
     let flags = TlsFlags::take(&mut rest)?;
+    let n = if threads { take_threads(&mut rest)? } else { 1 };
     if rest.len() > 1 || rest.iter().any(|a| a.starts_with('-') && a.len() > 1) {
-        return Err(usage_error(name, &usage));
+        return Err(usage_error(name, usage));
     }
     let addr = rest.into_iter().next().unwrap_or_else(|| default.into());
     let addr = addr.parse().map_err(|_| {
@@ -71,7 +89,106 @@ pub fn address_and_tls(name: &str, default: &str) -> io::Result<Option<(SocketAd
             format!("cannot parse address {addr:?} (want IP:PORT)"),
         )
     })?;
-    Ok(Some((addr, flags)))
+    Ok(Some((addr, flags, n)))
+}
+
+/// Take `--threads N` (1 to 256; 1 when absent) out of `args`; the other arguments stay.
+///
+/// # Errors
+///
+/// `--threads` without a number in that range.
+pub fn take_threads(args: &mut Vec<String>) -> io::Result<usize> {
+    let Some(at) = args.iter().position(|a| a == "--threads") else {
+        return Ok(1);
+    };
+    args.remove(at);
+    let n = (at < args.len()).then(|| args.remove(at));
+    match n.as_deref().map(str::parse::<usize>) {
+        Some(Ok(n @ 1..=256)) => Ok(n),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--threads needs a number from 1 to 256",
+        )),
+    }
+}
+
+/// One listener per engine thread, all on one address: libevent's one `event_base` per thread
+/// behind `SO_REUSEPORT`. The kernel spreads new connections over the listeners, so each thread
+/// runs an engine of its own with its own host, table and timers, and nothing is shared.
+pub struct Listeners {
+    /// The address they listen on (the port picked when the address asked for port 0).
+    pub local: SocketAddr,
+    each: Vec<(levent_hosts::net::Sockets, SocketId)>,
+}
+
+impl Listeners {
+    /// Listen on `addr` `threads` times: with `SO_REUSEPORT` when more than once (Linux, the
+    /// BSDs, macOS). All listeners are bound before any thread serves, so none misses the first
+    /// connections.
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be listened on; more than one thread on Windows, which has no
+    /// `SO_REUSEPORT` load balancing (there, one engine accepts and hands sockets to others:
+    /// the `handoff` example).
+    pub fn bind(addr: SocketAddr, threads: usize) -> io::Result<Listeners> {
+        if cfg!(windows) && threads > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "--threads above 1 needs SO_REUSEPORT, which Windows does not have (see the handoff example)",
+            ));
+        }
+        let opts = levent_hosts::net::ListenOptions {
+            reuse_port: threads > 1,
+            ..levent_hosts::net::ListenOptions::default()
+        };
+        let mut each = Vec::with_capacity(threads);
+        let mut local = addr;
+        for _ in 0..threads.max(1) {
+            let mut io = levent_hosts::net::Sockets::new();
+            let listening = io
+                .listen(local, opts)
+                .context(format!("cannot listen on {local}"))?;
+            local = io.local_addr(listening)?;
+            each.push((io, listening));
+        }
+        Ok(Listeners { local, each })
+    }
+
+    /// Run `serve(thread, sockets, listener)` on every listener, the first on this thread and
+    /// the others on threads of their own. Returns when the first returns; a failure on another
+    /// thread ends the program with its error (status 1), and another thread that ends cleanly
+    /// (stopped by a signal) ends the program too.
+    ///
+    /// # Errors
+    ///
+    /// The first thread's error, or a thread that cannot be started.
+    pub fn serve<F>(self, serve: F) -> io::Result<()>
+    where
+        F: Fn(usize, levent_hosts::net::Sockets, SocketId) -> io::Result<()>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let serve = std::sync::Arc::new(serve);
+        let mut each = self.each.into_iter();
+        let Some((io, listening)) = each.next() else {
+            return Ok(());
+        };
+        for (k, (io, listening)) in each.enumerate() {
+            let serve = serve.clone();
+            std::thread::Builder::new()
+                .name(format!("engine {}", k + 1))
+                .spawn(move || match serve(k + 1, io, listening) {
+                    Ok(()) => std::process::exit(0),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        std::process::exit(1);
+                    }
+                })?;
+        }
+        serve(0, io, listening)
+    }
 }
 
 /// Errors with what was being done: `.context("cannot listen on 127.0.0.1:8000")?` turns any

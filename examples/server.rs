@@ -11,31 +11,44 @@
 //! cargo run --example client            # in another terminal; type lines
 //! ```
 //!
-//! With `--tls-cert FILE --tls-key FILE` (a PEM certificate chain and its key) it echoes over
+//! With `--threads N` it runs N engines on N threads, each with its own listener on the address
+//! (`SO_REUSEPORT`, Linux and the BSDs) and up to 10,000 clients of its own; each log line then
+//! starts with `[engine K] `. With `--tls-cert
+//! FILE --tls-key FILE` (a PEM certificate chain and its key) it echoes over
 //! TLS (`client --tls --cacert CA.pem` talks to it).
 
-use levent_core::conn::{ConnEvent, Route, TableConfig, events_needed};
-use levent_examples::Context;
+use levent_core::conn::{Conn, ConnEvent, ConnHandler, Refusal, Route, TableConfig, events_needed};
 use levent_examples::Net;
 use levent_hosts::buffer::ChainBuffer;
-use levent_hosts::net::{ListenOptions, Sockets};
+use levent_hosts::net::SocketId;
 
 /// Clients at once: the table's slots, two engine events and a source each.
 const CLIENTS: usize = 10_000;
 
 fn main() -> std::io::Result<()> {
-    let Some((addr, tls)) = levent_examples::address_and_tls("server", "127.0.0.1:8000")? else {
+    let Some((addr, tls, threads)) = levent_examples::server_args("server", "127.0.0.1:8000")?
+    else {
         return Ok(()); // --help
     };
     #[cfg(unix)]
-    levent_hosts::unix::raise_fd_limit(CLIENTS as u64 + 64)?;
-    let mut io = Net::server(Sockets::new(), &tls)?; // plain, or TLS with --tls-cert/--tls-key
-    let listening = io
-        .sockets()
-        .listen(addr, ListenOptions::default())
-        .context(format!("cannot listen on {addr}"))?;
-    println!("listening on {}", io.sockets().local_addr(listening)?);
+    levent_hosts::unix::raise_fd_limit((CLIENTS as u64 + 64) * threads as u64)?;
+    // One listener per thread (SO_REUSEPORT when more than one): each thread is a whole server.
+    let listeners = levent_examples::Listeners::bind(addr, threads)?;
+    println!("listening on {}", listeners.local);
+    listeners.serve(move |k, sockets, listening| {
+        let io = Net::server(sockets, &tls)?; // plain, or TLS with --tls-cert/--tls-key
+        // With several engines each line says which one: `[engine K] read from ...`.
+        let tag = if threads > 1 {
+            format!("[engine {k}] ")
+        } else {
+            String::new()
+        };
+        serve(io, listening, &tag)
+    })
+}
 
+/// Echo every client of `listening` until the program is stopped; `tag` starts every log line.
+fn serve(mut io: Net, listening: SocketId, tag: &str) -> std::io::Result<()> {
     let mut host = levent_hosts::default_host()?;
     let mut engine: levent_hosts::Engine<Route, { events_needed(CLIENTS, 0) }, { CLIENTS + 1 }> =
         levent_hosts::engine();
@@ -43,25 +56,38 @@ fn main() -> std::io::Result<()> {
         levent_hosts::ConnTable::<Route, ChainBuffer, CLIENTS>::new(TableConfig::default());
     clients.listen(&mut engine, &io, listening)?;
 
+    let mut echo = Echo { tag };
     while let Some(fired) = engine.next(&mut host)? {
-        clients.handle(
-            &mut engine,
-            &mut io,
-            &fired,
-            fired.datum,
-            |c, ev| match ev {
-                ConnEvent::Read => {
-                    println!(
-                        "read from {}: {}",
-                        c.id(),
-                        levent_examples::escape_buffer(c.input())
-                    );
-                    c.echo();
-                }
-                ConnEvent::Closed => println!("client {} left", c.id()),
-                _ => {}
-            },
-        );
+        clients.dispatch(&mut engine, &mut io, &fired, fired.datum, &mut echo);
     }
     Ok(())
+}
+
+/// What the server does with its clients' events.
+struct Echo<'a> {
+    tag: &'a str,
+}
+
+impl ConnHandler<Route, Net, ChainBuffer, ()> for Echo<'_> {
+    fn event(&mut self, c: &mut Conn<'_, Route, Net, ChainBuffer, ()>, ev: ConnEvent) {
+        let tag = self.tag;
+        match ev {
+            ConnEvent::Read => {
+                println!(
+                    "{tag}read from {}: {}",
+                    c.id(),
+                    levent_examples::escape_buffer(c.input())
+                );
+                c.echo();
+            }
+            ConnEvent::Closed => println!("{tag}client {} left", c.id()),
+            _ => {}
+        }
+    }
+
+    /// Accepting failed (out of descriptors: the table backs off and tries again) or a
+    /// connection found no room: say so, as libevent's listener error callback would.
+    fn refused(&mut self, why: Refusal) {
+        println!("{}{why}", self.tag);
+    }
 }

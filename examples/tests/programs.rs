@@ -158,6 +158,7 @@ fn every_example_answers_help_with_one_line_of_usage() {
         "dns-lookup",
         "http-server",
         "http-get",
+        "handoff",
     ] {
         let out = Command::new(example(name)).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name}");

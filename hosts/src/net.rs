@@ -18,7 +18,9 @@ use levent_core::io::{Accept, Connect, Datagram, IoError, Transport};
 use levent_core::{Dispatcher, SourceKey};
 #[cfg(unix)]
 use socket2::SockAddr;
-use socket2::{Domain, Protocol, Socket, Type};
+/// socket2's socket: what [`Sockets::take`] hands out and [`Sockets::adopt`] takes.
+pub use socket2::Socket;
+use socket2::{Domain, Protocol, Type};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -304,6 +306,36 @@ impl Sockets {
         Ok(self.insert(Kind::Stream(socket)))
     }
 
+    /// Take a connected stream socket out of the table, to hand it to another thread's
+    /// [`Sockets`] ([`adopt`](Self::adopt) there): the engine forgets its source first, as on a
+    /// close, and the id goes stale. This is how one engine accepts and another serves (the
+    /// `handoff` example).
+    ///
+    /// # Errors
+    ///
+    /// `id` is stale or not a connected stream socket (listeners, pipes and UDP sockets stay).
+    pub fn take(&mut self, d: &mut dyn Dispatcher, id: SocketId) -> io::Result<Socket> {
+        match self.get(id) {
+            Ok(kind @ Kind::Stream(_)) => {
+                let _ = d.forget_source(key_of(kind));
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not an open stream socket",
+                ));
+            }
+        }
+        let slot = &mut self.slots[id.index as usize];
+        let kind = slot.kind.take();
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        match kind {
+            Some(Kind::Stream(s)) => Ok(s),
+            _ => Err(io::Error::other("not an open stream socket")),
+        }
+    }
+
     /// The local address of a socket.
     pub fn local_addr(&self, id: SocketId) -> io::Result<SocketAddr> {
         self.socket(id)?
@@ -331,6 +363,12 @@ impl Sockets {
         let s = self.socket(id)?;
         s.set_recv_buffer_size(recv)?;
         s.set_send_buffer_size(send)
+    }
+
+    /// `SO_LINGER`: with `Some(Duration::ZERO)` closing the socket resets the connection (an
+    /// RST instead of a FIN) and drops what it had not sent.
+    pub fn set_linger(&self, id: SocketId, linger: Option<std::time::Duration>) -> io::Result<()> {
+        self.socket(id)?.set_linger(linger)
     }
 
     /// Abort a connection with a reset (`SO_LINGER` 0, then close) instead of a clean close.
