@@ -43,6 +43,7 @@ fn main() {
             for l in &lib.libs {
                 cmd.arg(format!("-l{l}"));
             }
+            cmd.arg("-pthread"); // the threaded evhttp server
             match cmd.status() {
                 Ok(s) if s.success() => true,
                 other => {

@@ -11,7 +11,7 @@ uint64_t pipechain(int n, int a, int w, uint64_t *events);
 int timers(int n, uint64_t seed);
 int echo_server(int port, int secs);
 uint64_t dns_bench(const char *server, int n, int inflight, int *errors, uint64_t *cpu);
-int http_serve(const char *ip, int port);
+int http_serve(const char *ip, int port, int threads);
 
 int main(int argc, char **argv) {
     struct rlimit rl;
@@ -42,10 +42,10 @@ int main(int argc, char **argv) {
         printf("%llu %d %llu\n", (unsigned long long)ns, n - errors, (unsigned long long)cpu);
         return ns && errors == 0 ? 0 : 1;
     }
-    if (argc == 4 && strcmp(argv[1], "http") == 0) {
-        return http_serve(argv[2], atoi(argv[3]));
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "http") == 0) {
+        return http_serve(argv[2], atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 1);
     }
     fprintf(stderr, "usage: libevent-bench pipechain N A W | timers N SEED | echo-server PORT SECS"
-                    " | dns IP:PORT N INFLIGHT | http IP PORT\n");
+                    " | dns IP:PORT N INFLIGHT | http IP PORT [THREADS]\n");
     return 2;
 }

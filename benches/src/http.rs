@@ -106,50 +106,80 @@ fn no_tls() -> io::Error {
     io::Error::other("levent-bench was built without its tls feature")
 }
 
-/// Run levent's hello-world server on `addr` (over TLS with `tls`) until SIGTERM or SIGINT;
-/// prints `listening on ADDR`, then, when stopped, `requests N allocations-per-request X` (X
-/// counted after [`WARMUP`]).
+/// Run levent's hello-world server on `addr` (over TLS with `tls`; on `threads` engines, each
+/// on its own thread with its own `SO_REUSEPORT` listener) until SIGTERM or SIGINT; prints
+/// `listening on ADDR`, then, when stopped, `requests N allocations-per-request X` (X counted
+/// after [`WARMUP`], on the first engine).
 pub fn serve_levent(
     addr: SocketAddr,
     allocs: AllocCount,
     tls: Option<&TlsFiles>,
+    threads: usize,
 ) -> io::Result<()> {
     #[cfg(unix)]
-    let _ = levent_hosts::unix::raise_fd_limit(4096);
-    let mut io = Sockets::new();
-    let listening = io.listen(addr, ListenOptions::default())?;
-    io.set_nodelay(listening, true)?;
-    let local = io.local_addr(listening)?;
-    match tls {
-        None => serve_levent_on(&mut io, listening, local, allocs),
-        #[cfg(feature = "tls")]
-        Some(f) => {
-            let config = levent_hosts::tls::server_config(&f.cert, &f.key)?;
-            let mut io = levent_hosts::tls::Tls::server(io, config);
-            serve_levent_on(&mut io, listening, local, allocs)
-        }
-        #[cfg(not(feature = "tls"))]
-        Some(_) => Err(no_tls()),
+    let _ = levent_hosts::unix::raise_fd_limit(4096 * threads as u64);
+    // One listener per thread (SO_REUSEPORT when more than one), all bound before any serves.
+    let opts = ListenOptions {
+        reuse_port: threads > 1,
+        ..ListenOptions::default()
+    };
+    let mut local = addr;
+    let mut each = vec![];
+    for _ in 0..threads.max(1) {
+        let mut io = Sockets::new();
+        let listening = io.listen(local, opts)?;
+        io.set_nodelay(listening, true)?;
+        local = io.local_addr(listening)?;
+        each.push((io, listening));
     }
+    #[cfg(feature = "tls")]
+    let config = match tls {
+        Some(f) => Some(levent_hosts::tls::server_config(&f.cert, &f.key)?),
+        None => None,
+    };
+    #[cfg(not(feature = "tls"))]
+    if tls.is_some() {
+        return Err(no_tls());
+    }
+    println!("listening on {local}");
+    let serve = std::sync::Arc::new(
+        move |(mut io, listening): (Sockets, SocketId), first: bool| -> io::Result<()> {
+            #[cfg(feature = "tls")]
+            if let Some(cfg) = &config {
+                let mut io = levent_hosts::tls::Tls::server(io, cfg.clone());
+                return serve_levent_on(&mut io, listening, allocs, first);
+            }
+            serve_levent_on(&mut io, listening, allocs, first)
+        },
+    );
+    let mut each = each.into_iter();
+    let first = each.next().ok_or_else(|| io::Error::other("no listener"))?;
+    for one in each {
+        let serve = serve.clone();
+        std::thread::spawn(move || serve(one, false));
+    }
+    // The first engine stops at the signals (and the process with it) and counts allocations.
+    serve(first, true)
 }
 
 fn serve_levent_on<IO: Accept<Handle = SocketId>>(
     io: &mut IO,
     listening: SocketId,
-    local: SocketAddr,
     allocs: AllocCount,
+    first: bool,
 ) -> io::Result<()> {
     const CONNS: usize = 1024;
     let mut host = levent_hosts::default_host()?;
     let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS) + 8 }, { CONNS + 8 }> =
         levent_hosts::engine();
-    for signo in levent_hosts::signals::STOP {
-        engine.start(Event::signal(signo), Ev::Stop, None)?;
+    if first {
+        for signo in levent_hosts::signals::STOP {
+            engine.start(Event::signal(signo), Ev::Stop, None)?;
+        }
     }
     let mut server = HttpServer::<Ev, CONNS>::new(ServerConfig::DEFAULT);
     server.bind(&mut engine, io, listening)?;
-    println!("listening on {local}");
-    levent_hosts::alloc::count_here(true);
+    levent_hosts::alloc::count_here(first);
     let mut app = Hello {
         requests: 0,
         allocs,
@@ -166,13 +196,15 @@ fn serve_levent_on<IO: Accept<Handle = SocketId>>(
         Some(start) => (end - start) as f64 / (app.requests - WARMUP).max(1) as f64,
         None => f64::NAN,
     };
-    println!("requests {} allocations-per-request {per:.4}", app.requests);
+    if first {
+        println!("requests {} allocations-per-request {per:.4}", app.requests);
+    }
     Ok(())
 }
 
 /// Run hyper's hello-world server (HTTP/1.1, keep-alive, `TCP_NODELAY`; over tokio-rustls with
 /// `tls`) on a single-thread tokio runtime on `addr`, until killed; prints `listening on ADDR`.
-pub fn serve_hyper(addr: SocketAddr, tls: Option<&TlsFiles>) -> io::Result<()> {
+pub fn serve_hyper(addr: SocketAddr, tls: Option<&TlsFiles>, threads: usize) -> io::Result<()> {
     use http_body_util::Full;
     use hyper::body::{Bytes, Incoming};
     use hyper::{Request, Response};
@@ -198,9 +230,17 @@ pub fn serve_hyper(addr: SocketAddr, tls: Option<&TlsFiles>) -> io::Result<()> {
         Some(_) => return Err(no_tls()),
         None => None,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
+    // One thread: the current-thread runtime; more: the multi-thread one with that many workers.
+    let rt = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_io()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?
+    };
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         println!("listening on {}", listener.local_addr()?);
@@ -257,12 +297,18 @@ fn micros(s: &str) -> Option<f64> {
     })
 }
 
-/// Run `wrk -t1 -c50 -dSECONDS --latency` against `url` and read its report; with `close`, every
-/// request says `Connection: close` (so every request is a new connection).
-pub fn wrk(url: &str, seconds: u32, close: bool) -> io::Result<Wrk> {
+/// Run `wrk -tT -cC -dSECONDS --latency` against `url` (T and C from `mode`) and read its
+/// report; with `mode.close`, every request says `Connection: close` (so every request is a new
+/// connection).
+pub fn wrk(url: &str, seconds: u32, mode: &Mode) -> io::Result<Wrk> {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t1", "-c50", &format!("-d{seconds}s"), "--latency"]);
-    if close {
+    cmd.args([
+        &format!("-t{}", mode.wrk_threads.max(1)),
+        &format!("-c{}", mode.conns.max(1)),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if mode.close {
         cmd.args(["-H", "Connection: close"]);
     }
     let out = cmd.arg(url).output()?;
@@ -351,8 +397,14 @@ pub struct Figures {
 }
 
 /// What one HTTP benchmark run asks of the servers and of wrk.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Mode {
+    /// Server threads (engines, tokio workers, event_bases).
+    pub threads: usize,
+    /// wrk's connections (`-c`).
+    pub conns: usize,
+    /// wrk's threads (`-t`).
+    pub wrk_threads: usize,
     /// Serve HTTPS with these files (levent and hyper only).
     pub tls: Option<TlsFiles>,
     /// Every request says `Connection: close`: wrk's requests per second are new connections
@@ -360,12 +412,31 @@ pub struct Mode {
     pub close: bool,
 }
 
+impl Default for Mode {
+    /// One server thread, `wrk -t1 -c50`, plain HTTP, keep-alive.
+    fn default() -> Self {
+        Mode {
+            threads: 1,
+            conns: 50,
+            wrk_threads: 1,
+            tls: None,
+            close: false,
+        }
+    }
+}
+
 /// Run the servers under wrk for `seconds` each, `rounds` times in a rotating order (so that a
 /// noisy neighbour hurts each in turn); each server's figures are the medians of its rounds.
 /// `exe` is this benchmark program (it serves levent and hyper as subcommands).
 pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<Vec<Figures>> {
     let serve = |name: &str| {
-        let mut args: Vec<String> = vec!["http-serve".into(), name.into(), "127.0.0.1:0".into()];
+        let mut args: Vec<String> = vec![
+            "http-serve".into(),
+            name.into(),
+            "127.0.0.1:0".into(),
+            "--threads".into(),
+            mode.threads.to_string(),
+        ];
         if let Some(f) = &mode.tls {
             args.push(f.cert.display().to_string());
             args.push(f.key.display().to_string());
@@ -378,16 +449,22 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
         (_, Some(_)) => {}
         (Some(c), None) => servers.push((
             "libevent evhttp",
-            vec!["http".into(), "127.0.0.1".into(), "0".into()],
+            vec![
+                "http".into(),
+                "127.0.0.1".into(),
+                "0".into(),
+                mode.threads.to_string(),
+            ],
             c,
         )),
         (None, None) => eprintln!("http: libevent-bench was not built: libevent skipped"),
     }
     servers.push((
-        if mode.tls.is_some() {
-            "hyper 1.x (tokio current_thread, tokio-rustls)"
-        } else {
-            "hyper 1.x (tokio current_thread)"
+        match (mode.tls.is_some(), mode.threads > 1) {
+            (true, false) => "hyper 1.x (tokio current_thread, tokio-rustls)",
+            (true, true) => "hyper 1.x (tokio multi_thread, tokio-rustls)",
+            (false, false) => "hyper 1.x (tokio current_thread)",
+            (false, true) => "hyper 1.x (tokio multi_thread)",
         },
         serve("hyper"),
         exe.to_path_buf(),
@@ -400,7 +477,7 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
             let i = (k + round) % n;
             let (_, args, program) = &servers[i];
             let (proc, addr) = start(Command::new(program).args(args))?;
-            let w = wrk(&format!("{scheme}://{addr}/"), seconds, mode.close)?;
+            let w = wrk(&format!("{scheme}://{addr}/"), seconds, mode)?;
             let _ = Command::new("kill")
                 .args(["-TERM", &proc.child.id().to_string()])
                 .status();

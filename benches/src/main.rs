@@ -6,7 +6,7 @@
 //! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
 //!
 //! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
-//! (pipechain, timers, echo, dns, http, https, dispatch, callgrind), `--chart FILE.png` (draw the
+//! (pipechain, timers, echo, dns, http, http-threads, https, dispatch, callgrind), `--chart FILE.png` (draw the
 //! ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
 //! The other subcommands are the single measurements the runner starts in child processes.
 
@@ -113,13 +113,22 @@ fn single(args: &[String]) -> io::Result<()> {
             println!("{} {}", run.rate(), allocs);
         }
         "http-serve" => {
-            // `http-serve IMPL ADDR [CERT KEY]`: a hello-world server (HTTPS with a certificate
-            // chain and key) until SIGTERM (see `http::run`).
-            let addr = args
-                .get(2)
+            // `http-serve IMPL ADDR [--threads N] [CERT KEY]`: a hello-world server (HTTPS with
+            // a certificate chain and key; on N threads) until SIGTERM (see `http::run`).
+            let mut rest: Vec<&String> = args.iter().skip(2).collect();
+            let mut threads = 1;
+            if let Some(at) = rest.iter().position(|a| *a == "--threads") {
+                threads = rest
+                    .get(at + 1)
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| io::Error::other("--threads needs a number"))?;
+                rest.drain(at..at + 2);
+            }
+            let addr = rest
+                .first()
                 .and_then(|a| a.parse().ok())
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-            let tls = match (args.get(3), args.get(4)) {
+            let tls = match (rest.get(1), rest.get(2)) {
                 (Some(cert), Some(key)) => Some(levent_bench::http::TlsFiles {
                     cert: cert.into(),
                     key: key.into(),
@@ -127,8 +136,8 @@ fn single(args: &[String]) -> io::Result<()> {
                 _ => None,
             };
             match impl_ {
-                "hyper" => levent_bench::http::serve_hyper(addr, tls.as_ref()),
-                _ => levent_bench::http::serve_levent(addr, allocations, tls.as_ref()),
+                "hyper" => levent_bench::http::serve_hyper(addr, tls.as_ref(), threads),
+                _ => levent_bench::http::serve_levent(addr, allocations, tls.as_ref(), threads),
             }?;
         }
         "allocs" => {
@@ -219,7 +228,7 @@ fn suite(args: &[String]) -> ExitCode {
             "--chart" => o.chart = it.next().cloned(),
             "--help" | "-h" => {
                 println!(
-                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,https,dispatch,callgrind] [--chart FILE.png]"
+                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,http-threads,https,dispatch,callgrind] [--chart FILE.png]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -412,6 +421,22 @@ fn suite(args: &[String]) -> ExitCode {
         }
     }
 
+    if wants(&o, "http-threads") {
+        if !have("wrk") {
+            println!("# wrk is not on the path: the threaded HTTP benchmark is skipped");
+        } else {
+            let secs = if o.quick { 2 } else { 10 };
+            let mode = levent_bench::http::Mode {
+                threads: 2,
+                conns: 1000,
+                wrk_threads: 2,
+                ..levent_bench::http::Mode::default()
+            };
+            let bench = "http hello, 1000 keep-alive conns, 2 server threads";
+            check(http_bench(&mut res, &o, secs, bench, &mode));
+        }
+    }
+
     if wants(&o, "https") {
         if !have("wrk") {
             println!("# wrk is not on the path: the HTTPS benchmark is skipped");
@@ -422,7 +447,7 @@ fn suite(args: &[String]) -> ExitCode {
                 Ok(files) => {
                     let mut mode = levent_bench::http::Mode {
                         tls: Some(files),
-                        close: false,
+                        ..levent_bench::http::Mode::default()
                     };
                     let bench = "https hello, 50 keep-alive conns";
                     check(http_bench(&mut res, &o, secs, bench, &mode));
