@@ -18,6 +18,9 @@ pub struct EchoFigures {
     pub messages: f64,
     /// Megabytes (10^6) echoed per second.
     pub mb: f64,
+    /// How much the server's resident memory grew under the load, KiB (filled in by the
+    /// runner, which watches the server's process).
+    pub rss_kib: Option<f64>,
 }
 
 /// What a server counted in its steady state (after the first second).
@@ -41,8 +44,8 @@ impl From<Route> for Ev {
     }
 }
 
-/// Connections the levent server takes at once.
-const CONNS: usize = 1024;
+/// Connections the levent server takes at once (the 10,000-connection run needs them).
+const CONNS: usize = 10_240;
 
 /// Heap allocations so far, from the counting allocator of the benchmark binary (0 when it is
 /// not installed).
@@ -251,5 +254,6 @@ pub fn client(port: u16, conns: usize, size: usize, secs: u64) -> io::Result<Ech
     Ok(EchoFigures {
         messages: n / secs,
         mb: n * size as f64 / secs / 1e6,
+        rss_kib: None,
     })
 }

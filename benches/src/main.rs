@@ -371,6 +371,26 @@ fn suite(args: &[String]) -> ExitCode {
         }
     }
 
+    if wants(&o, "echo") {
+        // 10,000 connections at once: throughput, and the server's resident memory per
+        // connection (its peak RSS while loaded, less its RSS when it was ready, over 10,000).
+        #[cfg(unix)]
+        let _ = levent_hosts::unix::raise_fd_limit(2 * ECHO_MANY as u64 + 1024);
+        let (conns, secs) = if o.quick { (1000, 2) } else { (ECHO_MANY, 6) };
+        let bench = "echo 10000x4KiB";
+        for rep in 0..o.reps.min(3) {
+            for &i in &impls {
+                check(echo_run(i, conns, 4096, secs).map(|(f, _)| {
+                    record(&mut res, bench, "messages/s", true, i, rep, f.messages);
+                    if let Some(kib) = f.rss_kib {
+                        let per = kib * 1024.0 / conns as f64;
+                        record(&mut res, bench, "bytes/connection", false, i, rep, per);
+                    }
+                }));
+            }
+        }
+    }
+
     if wants(&o, "dns") {
         let (n, inflight) = if o.quick { (500, 20) } else { (10_000, 100) };
         let dns_impls: Vec<&str> = impls.iter().copied().filter(|i| *i != "mio").collect();
@@ -584,7 +604,20 @@ fn instructions_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> io::R
     Ok((counts[1].0 - counts[0].0) / (counts[1].1 - counts[0].1).max(1.0))
 }
 
-/// One echo run: start the server in a child process, load it, collect both sides.
+/// Connections of the many-connection echo run.
+const ECHO_MANY: usize = 10_000;
+
+/// The resident memory of process `pid`, KiB (Linux; `None` elsewhere).
+fn rss_kib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// One echo run: start the server in a child process, load it, collect both sides (and how much
+/// the server's resident memory grew under the load, sampled every 100 ms).
 fn echo_run(
     impl_: &str,
     conns: usize,
@@ -617,6 +650,22 @@ fn echo_run(
             "{impl_} echo server did not start: {line:?}"
         )));
     }
+    let pid = child.id();
+    let ready_kib = rss_kib(pid);
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak: Option<f64> = None;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(k) = rss_kib(pid) {
+                    peak = Some(peak.map_or(k, |p: f64| p.max(k)));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            peak
+        })
+    };
     let client = run_self(&[
         "echo-client",
         &port.to_string(),
@@ -624,6 +673,8 @@ fn echo_run(
         &size.to_string(),
         &secs.to_string(),
     ]);
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak_kib = sampler.join().ok().flatten();
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     let _ = child.wait();
@@ -631,6 +682,7 @@ fn echo_run(
     let figures = echo::EchoFigures {
         messages: v[0],
         mb: v[1],
+        rss_kib: peak_kib.zip(ready_kib).map(|(p, r)| p - r),
     };
     let allocs = rest
         .lines()
