@@ -3,7 +3,7 @@
 //! Every byte a client sends comes back to it as it arrives (libevent's echo samples:
 //! `evbuffer_add_buffer(output, input)`): binary-safe, nothing held back, nothing rewritten. Each
 //! read is logged as `read from <client>: <text>` (non-UTF-8 bytes and control characters
-//! escaped), and `client <client> left` when a client goes. Up to 10,000 clients at once, on one
+//! escaped), and `client <client> left` when a client goes. Up to 10,240 clients at once, on one
 //! connection table and one engine.
 //!
 //! ```text
@@ -12,7 +12,7 @@
 //! ```
 //!
 //! With `--threads N` it runs N engines on N threads, each with its own listener on the address
-//! (`SO_REUSEPORT`, Linux and the BSDs) and up to 10,000 clients of its own; each log line then
+//! (`SO_REUSEPORT`, Linux and the BSDs) and up to 10,240 clients of its own; each log line then
 //! starts with `[engine K] `. With `--tls-cert
 //! FILE --tls-key FILE` (a PEM certificate chain and its key) it echoes over
 //! TLS (`client --tls --cacert CA.pem` talks to it).
@@ -22,8 +22,8 @@ use levent_examples::Net;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::SocketId;
 
-/// Clients at once: the table's slots, two engine events and a source each.
-const CLIENTS: usize = 10_000;
+/// Clients at once (10,000 and some room): the table's slots, two engine events and a source each.
+const CLIENTS: usize = 10_240;
 
 fn main() -> std::io::Result<()> {
     let Some((addr, tls, threads)) = levent_examples::server_args("server", "127.0.0.1:8000")?

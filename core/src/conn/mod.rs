@@ -535,7 +535,9 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
                 }
             }
         }
-        if !self.output.is_empty() || self.transport_queued {
+        // What the transport queued of its own while taking the output (records a TLS layer
+        // could not send yet) goes now, or waits for writability with the rest.
+        if out.error.is_none() {
             match io.flush(self.handle) {
                 Ok(done) => self.transport_queued = !done,
                 Err(IoError::WouldBlock) => {}
