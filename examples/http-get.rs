@@ -234,20 +234,14 @@ fn fetch(args: &Args) -> io::Result<bool> {
         body,
     };
     let at = format!("{}:{}", url.host, url.port);
-    let print = if url.tls {
-        https(
-            &mut engine,
-            &mut host,
-            io,
-            &mut client,
-            &req,
-            &url,
-            args,
-            &at,
-        )?
-    } else {
-        exchange(&mut engine, &mut host, &mut io, &mut client, &req, &at)?
+    // Plain sockets, or TLS over them to the URL's host (levent_examples::Net).
+    let tls = levent_examples::TlsFlags {
+        client: url.tls,
+        cacert: args.cacert.clone().filter(|_| url.tls),
+        ..levent_examples::TlsFlags::default()
     };
+    let mut io = levent_examples::Net::client(io, &tls, &url.host)?;
+    let print = exchange(&mut engine, &mut host, &mut io, &mut client, &req, &at)?;
     let _ = std::io::stdout().flush();
     match print.result {
         Some(Ok(())) if !print.write_failed => {
@@ -280,47 +274,6 @@ fn exchange<IO: Connect<Handle = SocketId>>(
 }
 
 /// [`exchange`] over TLS, checking the server's certificate against `url.host`.
-#[cfg(feature = "tls")]
-#[allow(clippy::too_many_arguments)]
-fn https(
-    engine: &mut Loop,
-    host: &mut levent_hosts::DefaultHost,
-    io: Sockets,
-    client: &mut Client<Ev, SocketId, ChainBuffer>,
-    req: &ClientRequest<'_>,
-    url: &Url,
-    args: &Args,
-    at: &str,
-) -> io::Result<Print> {
-    use levent_hosts::tls;
-    let cfg = tls::client_config(args.cacert.as_deref())?;
-    let mut io = tls::Tls::client(io, cfg, tls::server_name(&url.host)?);
-    exchange(engine, host, &mut io, client, req, at)
-}
-
-#[cfg(not(feature = "tls"))]
-#[allow(clippy::too_many_arguments)]
-fn https(
-    _: &mut Loop,
-    _: &mut levent_hosts::DefaultHost,
-    _: Sockets,
-    _: &mut Client<Ev, SocketId, ChainBuffer>,
-    _: &ClientRequest<'_>,
-    _: &Url,
-    args: &Args,
-    _: &str,
-) -> io::Result<Print> {
-    let unused = if args.cacert.is_some() {
-        " (--cacert is unused)"
-    } else {
-        ""
-    };
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("https:// needs levent-examples' tls feature, off in this build{unused}"),
-    ))
-}
-
 /// Look `url.host` up (A and AAAA at once) on the engine; the addresses, IPv6 first.
 fn resolve(
     engine: &mut Loop,
