@@ -55,24 +55,67 @@ pub fn address_and_tls(name: &str, default: &str) -> io::Result<Option<(SocketAd
     let usage = format!(
         "[ADDR] [--tls-cert FILE --tls-key FILE | --tls [--cacert FILE]]   (default {default})"
     );
-    Ok(command_line(name, &usage, default, false)?.map(|(addr, tls, _)| (addr, tls)))
+    let rest = std::env::args().skip(1).collect();
+    Ok(command_line(rest, name, &usage, default, false)?.map(|(addr, tls, _)| (addr, tls)))
 }
 
-/// [`address_arg`] for the echo server: the address, the [`TlsFlags`] and `--threads N`.
-pub fn server_args(name: &str, default: &str) -> io::Result<Option<(SocketAddr, TlsFlags, usize)>> {
+/// The echo server's command line ([`server_args`]).
+#[derive(Debug)]
+pub struct ServerArgs {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// `--tls-cert FILE --tls-key FILE`, if given.
+    pub tls: TlsFlags,
+    /// `--threads N` (1 when absent).
+    pub threads: usize,
+    /// `--rate BYTES_PER_SEC`: each client's limit, each way (`None` when absent).
+    pub rate: Option<u32>,
+}
+
+/// [`address_arg`] for the echo server: the address, the [`TlsFlags`], `--threads N` and
+/// `--rate BYTES_PER_SEC`.
+pub fn server_args(name: &str, default: &str) -> io::Result<Option<ServerArgs>> {
     let usage = format!(
-        "[ADDR] [--threads N] [--tls-cert FILE --tls-key FILE]   (default {default}, one thread)"
+        "[ADDR] [--threads N] [--rate BYTES_PER_SEC] [--tls-cert FILE --tls-key FILE]   \
+         (default {default}, one thread, no rate limit)"
     );
-    command_line(name, &usage, default, true)
+    let mut rest: Vec<String> = std::env::args().skip(1).collect();
+    let rate = match take_value(&mut rest, "--rate") {
+        None => None,
+        Some(v) => match v.as_deref().map(str::parse::<u32>) {
+            Some(Ok(n)) if n > 0 => Some(n),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "--rate needs a number of bytes per second from 1 to 4294967295",
+                ));
+            }
+        },
+    };
+    let parsed = command_line(rest, name, &usage, default, true)?;
+    Ok(parsed.map(|(addr, tls, threads)| ServerArgs {
+        addr,
+        tls,
+        threads,
+        rate,
+    }))
+}
+
+/// Take option `flag` and the value after it out of `args`: `None` when the flag is absent,
+/// `Some(None)` when it has no value.
+fn take_value(args: &mut Vec<String>, flag: &str) -> Option<Option<String>> {
+    let at = args.iter().position(|a| a == flag)?;
+    args.remove(at);
+    Some((at < args.len()).then(|| args.remove(at)))
 }
 
 fn command_line(
+    mut rest: Vec<String>,
     name: &str,
     usage: &str,
     default: &str,
     threads: bool,
 ) -> io::Result<Option<(SocketAddr, TlsFlags, usize)>> {
-    let mut rest: Vec<String> = std::env::args().skip(1).collect();
     if rest.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: {name} {usage}");
         return Ok(None);
@@ -98,11 +141,9 @@ fn command_line(
 ///
 /// `--threads` without a number in that range.
 pub fn take_threads(args: &mut Vec<String>) -> io::Result<usize> {
-    let Some(at) = args.iter().position(|a| a == "--threads") else {
+    let Some(n) = take_value(args, "--threads") else {
         return Ok(1);
     };
-    args.remove(at);
-    let n = (at < args.len()).then(|| args.remove(at));
     match n.as_deref().map(str::parse::<usize>) {
         Some(Ok(n @ 1..=256)) => Ok(n),
         _ => Err(io::Error::new(

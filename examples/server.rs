@@ -15,46 +15,48 @@
 //! (`SO_REUSEPORT`, Linux and the BSDs) and up to 10,240 clients of its own; each log line then
 //! starts with `[engine K] `. With `--tls-cert
 //! FILE --tls-key FILE` (a PEM certificate chain and its key) it echoes over
-//! TLS (`client --tls --cacert CA.pem` talks to it).
+//! TLS (`client --tls --cacert CA.pem` talks to it). With `--rate BYTES_PER_SEC` each client
+//! reads and writes at most that many bytes per second (libevent's
+//! `bufferevent_set_rate_limit`): its socket buffers fill and push back on the client meanwhile.
 
-use levent_core::conn::{Conn, ConnEvent, ConnHandler, Refusal, Route, TableConfig, events_needed};
+use levent_core::conn::{Conn, ConnEvent, ConnHandler, RateLimit, Refusal, Route, TableConfig};
 use levent_examples::Net;
 use levent_hosts::buffer::ChainBuffer;
 use levent_hosts::net::SocketId;
 
-/// Clients at once (10,000 and some room): the table's slots, two engine events and a source each.
+/// Clients at once (10,000 and some room): the table's slots, three engine events (read, write,
+/// the rate limit's timer) and a source each.
 const CLIENTS: usize = 10_240;
+const EVENTS: usize = levent_core::conn::events_needed(CLIENTS, 1);
 
 fn main() -> std::io::Result<()> {
-    let Some((addr, tls, threads)) = levent_examples::server_args("server", "127.0.0.1:8000")?
-    else {
+    let Some(args) = levent_examples::server_args("server", "127.0.0.1:8000")? else {
         return Ok(()); // --help
     };
     #[cfg(unix)]
-    levent_hosts::unix::raise_fd_limit((CLIENTS as u64 + 64) * threads as u64)?;
+    levent_hosts::unix::raise_fd_limit((CLIENTS as u64 + 64) * args.threads as u64)?;
     // One listener per thread (SO_REUSEPORT when more than one): each thread is a whole server.
-    let listeners = levent_examples::Listeners::bind(addr, threads)?;
+    let listeners = levent_examples::Listeners::bind(args.addr, args.threads)?;
     println!("listening on {}", listeners.local);
+    let rate = args.rate.map(|r| RateLimit::bytes_per_second(r, r)); // each client, each way
     listeners.serve(move |k, sockets, listening| {
-        let io = Net::server(sockets, &tls)?; // plain, or TLS with --tls-cert/--tls-key
+        let io = Net::server(sockets, &args.tls)?; // plain, or TLS with --tls-cert/--tls-key
         // With several engines each line says which one: `[engine K] read from ...`.
-        let tag = if threads > 1 {
-            format!("[engine {k}] ")
-        } else {
-            String::new()
-        };
-        serve(io, listening, &tag)
+        let tag = (args.threads > 1).then(|| format!("[engine {k}] "));
+        serve(io, listening, rate, &tag.unwrap_or_default())
     })
 }
 
-/// Echo every client of `listening` until the program is stopped; `tag` starts every log line.
-fn serve(mut io: Net, listening: SocketId, tag: &str) -> std::io::Result<()> {
+/// Echo every client of listener `at` until the program is stopped; `tag` starts every log line.
+fn serve(mut io: Net, at: SocketId, rate: Option<RateLimit>, tag: &str) -> std::io::Result<()> {
     let mut host = levent_hosts::default_host()?;
-    let mut engine: levent_hosts::Engine<Route, { events_needed(CLIENTS, 0) }, { CLIENTS + 1 }> =
-        levent_hosts::engine();
-    let mut clients =
-        levent_hosts::ConnTable::<Route, ChainBuffer, CLIENTS>::new(TableConfig::default());
-    clients.listen(&mut engine, &io, listening)?;
+    let mut engine: levent_hosts::Engine<Route, EVENTS, { CLIENTS + 1 }> = levent_hosts::engine();
+    let cfg = TableConfig {
+        rate,
+        ..TableConfig::default()
+    };
+    let mut clients = levent_hosts::ConnTable::<Route, ChainBuffer, CLIENTS>::new(cfg);
+    clients.listen(&mut engine, &io, at)?;
 
     let mut echo = Echo { tag };
     while let Some(fired) = engine.next(&mut host)? {

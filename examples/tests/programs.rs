@@ -337,3 +337,48 @@ fn server_refuses_an_address_in_use_or_unparsable_with_status_1() {
         );
     }
 }
+
+/// `server --rate 50000`: a client's 150 kB echo takes about three seconds (50 kB/s each way,
+/// 5 kB per 100 ms), and still comes back byte for byte. Only the lower bound is tight: a loaded
+/// machine can make it slower, never faster.
+#[test]
+fn server_rate_holds_a_client_to_its_bytes_per_second() {
+    use std::io::Read;
+    let mut server = Command::new(example("server"))
+        .args(["127.0.0.1:0", "--rate", "50000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut server);
+    let _guard = Killed(server);
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let addr: std::net::SocketAddr = first
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    let msg: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let start = Instant::now();
+    let writer = {
+        let (mut s, msg) = (s.try_clone().unwrap(), msg.clone());
+        std::thread::spawn(move || s.write_all(&msg).unwrap())
+    };
+    let mut back = vec![0u8; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    let took = start.elapsed();
+    writer.join().unwrap();
+    assert!(back == msg, "bytes differ");
+    // 150 kB at 50 kB/s, less the first refill's 5 kB already in the bucket: 2.9 s at least.
+    assert!(took >= Duration::from_millis(2_800), "took {took:?}");
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+    // A bad rate is a usage error.
+    let out = Command::new(example("server"))
+        .args(["--rate", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("--rate"));
+}

@@ -27,9 +27,11 @@
 //!   transport.
 
 pub mod listener;
+pub mod rate;
 pub mod table;
 
 pub use listener::Listener;
+pub use rate::{RateGroup, RateLimit};
 pub use table::{
     Conn, ConnEvent, ConnHandler, ConnId, ConnTable, NoHandler, Refusal, Route, SetupError,
     TableConfig, TableStats, events_needed,
@@ -42,6 +44,7 @@ use crate::events::Events;
 use crate::io::{IoError, Transport};
 use core::fmt;
 use core::time::Duration;
+use rate::{Dir, Limiter};
 
 /// Watermarks, timeouts and ownership of a [`Connection`] (libevent's `bufferevent_setwatermark`,
 /// `bufferevent_set_timeouts` and `BEV_OPT_CLOSE_ON_FREE`).
@@ -201,6 +204,8 @@ pub struct Connection<H, B> {
     held_in_transport: bool,
     /// The transport has output of its own queued ([`Transport::flush`]): watch writability.
     transport_queued: bool,
+    /// The rate limit, if any ([`set_rate_limit`](Self::set_rate_limit)).
+    rate: Option<Limiter>,
 }
 
 impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
@@ -315,6 +320,7 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             drained_directly: false,
             held_in_transport: false,
             transport_queued: false,
+            rate: None,
         })
     }
 
@@ -342,7 +348,9 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// Whether `id` is one of this connection's events.
     pub fn owns(&self, id: EventId) -> bool {
-        id == self.read_ev || id == self.write_ev
+        id == self.read_ev
+            || id == self.write_ev
+            || self.rate.as_ref().is_some_and(|l| l.timer() == id)
     }
 
     /// The input buffer, to look at (parse) what arrived. Consume it with
@@ -375,10 +383,26 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         io: &mut IO,
         fired: &Fired<D>,
     ) -> Outcome {
+        self.handle_in(events, io, fired, None)
+    }
+
+    /// [`handle`](Self::handle) for a member of rate-limit group `group`.
+    pub(crate) fn handle_in<T: Copy, D, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        fired: &Fired<D>,
+        mut group: Option<&mut RateGroup>,
+    ) -> Outcome {
         let mut out = Outcome::default();
-        if fired.id == self.read_ev {
+        if let Some(l) = self.rate.as_mut().filter(|l| l.timer() == fired.id) {
+            // A bucket refilled: whatever waited for tokens tries again.
+            l.fired();
+            let _ = self.update_reading(events);
+            self.update_writing(events);
+        } else if fired.id == self.read_ev {
             if fired.ready.contains(Ready::READ) {
-                self.fill(events, io, &mut out);
+                self.fill(events, io, &mut out, group.as_deref_mut());
             } else if fired.ready.contains(Ready::TIMEOUT) {
                 out.flags |= O_READ_TIMEOUT;
                 self.reading = false;
@@ -386,9 +410,9 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             }
         } else if fired.id == self.write_ev {
             if self.state == State::Connecting {
-                self.finish_connect(events, io, fired.ready, &mut out);
+                self.finish_connect(events, io, fired.ready, &mut out, group);
             } else if fired.ready.contains(Ready::WRITE) {
-                self.flush(events, io, &mut out);
+                self.flush(events, io, &mut out, group);
             } else if fired.ready.contains(Ready::TIMEOUT) {
                 out.flags |= O_WRITE_TIMEOUT;
                 self.write_added = false;
@@ -404,6 +428,7 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         io: &mut IO,
         ready: Ready,
         out: &mut Outcome,
+        group: Option<&mut RateGroup>,
     ) {
         let result = if ready.contains(Ready::WRITE) || ready.contains(Ready::READ) {
             io.connected(self.handle)
@@ -426,7 +451,7 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
                 let _ = self.update_reading(events);
                 // A transport with something of its own to say first (a TLS client hello).
                 self.transport_queued = true;
-                self.flush(events, io, out);
+                self.flush(events, io, out, group);
             }
         }
     }
@@ -438,6 +463,7 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         events: &mut dyn Events<T>,
         io: &mut IO,
         out: &mut Outcome,
+        mut group: Option<&mut RateGroup>,
     ) {
         // Ask for more room than a typical message, so that a read that empties the socket comes
         // back short and needs no second read to learn that it would block.
@@ -457,11 +483,20 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
                 stopped_early = true;
                 break;
             }
-            let limit = if high != 0 {
+            let mut limit = if high != 0 {
                 room.len().min(high - len)
             } else {
                 room.len()
             };
+            if let Some(l) = self.rate.as_mut() {
+                let allow = l.allow(Dir::Read, events.now(), group.as_deref_mut());
+                if allow == 0 {
+                    l.starve(events, Dir::Read, group.as_deref_mut());
+                    stopped_early = true;
+                    break;
+                }
+                limit = limit.min(allow);
+            }
             match io.read(self.handle, &mut room[..limit]) {
                 Ok(0) => {
                     self.eof = true;
@@ -470,6 +505,9 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
                 }
                 Ok(n) => {
                     self.input.commit(n);
+                    if let Some(l) = self.rate.as_mut() {
+                        l.charge(Dir::Read, n, group.as_deref_mut());
+                    }
                     // A short read emptied the socket, unless the transport holds more back
                     // (decrypted data, a peer's close_notify) that no readiness will announce.
                     if n < limit && !io.buffered(self.handle) {
@@ -509,6 +547,7 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         events: &mut dyn Events<T>,
         io: &mut IO,
         out: &mut Outcome,
+        mut group: Option<&mut RateGroup>,
     ) {
         let before = self.output.len();
         if self.transport_queued {
@@ -521,10 +560,16 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             }
         }
         while !self.output.is_empty() && out.error.is_none() {
-            match io.write(self.handle, self.output.chunk_at(0)) {
+            let allow = self.allowance(events, Dir::Write, group.as_deref_mut());
+            if allow == 0 {
+                break;
+            }
+            let chunk = self.output.chunk_at(0);
+            match io.write(self.handle, &chunk[..chunk.len().min(allow)]) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.output.drain(n);
+                    self.charge(Dir::Write, n, group.as_deref_mut());
                 }
                 Err(IoError::Interrupted) => {}
                 Err(IoError::WouldBlock) => break,
@@ -567,7 +612,7 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         // While connecting, the write event watches the connect: data queued meanwhile must not
         // take it away.
         let want = self.state == State::Connecting
-            || ((!self.output.is_empty() || self.transport_queued)
+            || ((!self.output.is_empty() && !self.starved(Dir::Write) || self.transport_queued)
                 && matches!(self.state, State::Open | State::ShuttingDown));
         if want && !self.write_added {
             self.write_added = events.add(self.write_ev, self.opts.write_timeout).is_ok();
@@ -586,7 +631,8 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             && !self.eof
             && self.state != State::Connecting
             && (high == 0 || self.input.len() < high)
-            && self.input.room() > 0;
+            && self.input.room() > 0
+            && !self.starved(Dir::Read);
         if want && !self.read_added {
             events.add(self.read_ev, self.opts.read_timeout)?;
             self.read_added = true;
@@ -612,6 +658,17 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         io: &mut IO,
         data: &[u8],
     ) -> usize {
+        self.write_in(events, io, data, None)
+    }
+
+    /// [`write`](Self::write) for a member of rate-limit group `group`.
+    pub(crate) fn write_in<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        data: &[u8],
+        mut group: Option<&mut RateGroup>,
+    ) -> usize {
         if !matches!(
             self.state,
             State::Open | State::ShuttingDown | State::Connecting
@@ -624,9 +681,14 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         if was_empty && self.state == State::Open {
             // Nothing queued: try the transport directly, without copying into the buffer.
             while !data.is_empty() {
-                match io.write(self.handle, data) {
+                let allow = self.allowance(events, Dir::Write, group.as_deref_mut());
+                if allow == 0 {
+                    break;
+                }
+                match io.write(self.handle, &data[..data.len().min(allow)]) {
                     Ok(0) => break,
                     Ok(n) => {
+                        self.charge(Dir::Write, n, group.as_deref_mut());
                         sent += n;
                         data = &data[n..];
                     }
@@ -650,6 +712,16 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         events: &mut dyn Events<T>,
         io: &mut IO,
     ) -> usize {
+        self.echo_in(events, io, None)
+    }
+
+    /// [`echo`](Self::echo) for a member of rate-limit group `group`.
+    pub(crate) fn echo_in<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        mut group: Option<&mut RateGroup>,
+    ) -> usize {
         if !matches!(
             self.state,
             State::Open | State::ShuttingDown | State::Connecting
@@ -660,10 +732,16 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         let mut sent = 0;
         if self.output.is_empty() && self.state == State::Open {
             while !self.input.is_empty() {
-                match io.write(self.handle, self.input.chunk_at(0)) {
+                let allow = self.allowance(events, Dir::Write, group.as_deref_mut());
+                if allow == 0 {
+                    break;
+                }
+                let chunk = self.input.chunk_at(0);
+                match io.write(self.handle, &chunk[..chunk.len().min(allow)]) {
                     Ok(0) => break,
                     Ok(n) => {
                         self.input.drain(n);
+                        self.charge(Dir::Write, n, group.as_deref_mut());
                         sent += n;
                     }
                     Err(IoError::Interrupted) => {}
@@ -793,5 +871,114 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     fn free_events<T: Copy>(&mut self, events: &mut dyn Events<T>) {
         let _ = events.free(self.read_ev);
         let _ = events.free(self.write_ev);
+        if let Some(l) = self.rate.take() {
+            l.free(events);
+        }
+    }
+
+    /// Limit how fast this connection reads and writes (libevent's `bufferevent_set_rate_limit`),
+    /// or lift the limit with `None`. A limited connection owns one more engine event, a timer
+    /// that wakes it when its bucket refills; making it fails, changing nothing, when the engine
+    /// has no room. Setting a limit again starts over with a full bucket.
+    ///
+    /// ```
+    /// # use levent_core::{Dispatcher, IoError, SourceKey, Transport};
+    /// # struct Pipe; // a transport that is never ready
+    /// # impl Transport for Pipe {
+    /// #     type Handle = u8;
+    /// #     fn source(&self, h: u8) -> SourceKey { SourceKey(h.into()) }
+    /// #     fn read(&mut self, _: u8, _: &mut [u8]) -> Result<usize, IoError> { Err(IoError::WouldBlock) }
+    /// #     fn write(&mut self, _: u8, b: &[u8]) -> Result<usize, IoError> { Ok(b.len()) }
+    /// #     fn shutdown_write(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn connected(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn close(&mut self, d: &mut dyn Dispatcher, h: u8) { let _ = d.forget_source(SourceKey(h.into())); }
+    /// # }
+    /// use levent_core::conn::RateLimit;
+    /// use levent_core::{Buffer, ConnOptions, Connection, Engine, Platform, RingBuffer};
+    ///
+    /// let mut engine: Engine<(), 3, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let mut conn = Connection::new(&mut engine, &Pipe, 1, RingBuffer::<256>::new(),
+    ///     RingBuffer::new(), ConnOptions::DEFAULT, ()).unwrap();
+    /// conn.set_rate_limit(&mut engine, Some(RateLimit::bytes_per_second(1000, 1000)))?;
+    /// // 100 bytes per 100 ms: the rest of a write waits in the output for the next refills.
+    /// assert_eq!(conn.write(&mut engine, &mut Pipe, &[7; 250]), 250);
+    /// assert_eq!(conn.output().len(), 150);
+    /// # Ok::<(), levent_core::CreateError>(())
+    /// ```
+    pub fn set_rate_limit<T: Copy>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        limit: Option<RateLimit>,
+    ) -> Result<(), CreateError> {
+        match (limit, self.rate.as_mut()) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                if let Some(l) = self.rate.take() {
+                    l.free(events);
+                }
+            }
+            (Some(limit), Some(l)) => l.reset(events, limit),
+            (Some(limit), None) => {
+                let datum = rate::datum_of(events, self.read_ev)?;
+                self.rate = Some(Limiter::new(events, limit, datum)?);
+            }
+        }
+        let _ = self.update_reading(events);
+        self.update_writing(events);
+        Ok(())
+    }
+
+    /// The connection's own rate limit, if it has one.
+    ///
+    /// ```
+    /// # use levent_core::{Dispatcher, IoError, SourceKey, Transport};
+    /// # struct Pipe;
+    /// # impl Transport for Pipe {
+    /// #     type Handle = u8;
+    /// #     fn source(&self, h: u8) -> SourceKey { SourceKey(h.into()) }
+    /// #     fn read(&mut self, _: u8, _: &mut [u8]) -> Result<usize, IoError> { Err(IoError::WouldBlock) }
+    /// #     fn write(&mut self, _: u8, b: &[u8]) -> Result<usize, IoError> { Ok(b.len()) }
+    /// #     fn shutdown_write(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn connected(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn close(&mut self, d: &mut dyn Dispatcher, h: u8) { let _ = d.forget_source(SourceKey(h.into())); }
+    /// # }
+    /// use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    ///
+    /// let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let conn = Connection::new(&mut engine, &Pipe, 1, RingBuffer::<64>::new(),
+    ///     RingBuffer::new(), ConnOptions::DEFAULT, ()).unwrap();
+    /// assert_eq!(conn.rate_limit(), None);
+    /// ```
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate.as_ref().map(Limiter::limit)
+    }
+
+    /// Whether direction `dir` waits for rate-limit tokens.
+    fn starved(&self, dir: Dir) -> bool {
+        self.rate.as_ref().is_some_and(|l| l.starved(dir))
+    }
+
+    /// How much may move in direction `dir` now (`usize::MAX` without a limit); nothing, with
+    /// the direction stopped until its bucket refills, when the budget is spent.
+    fn allowance<T: Copy>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        dir: Dir,
+        mut group: Option<&mut RateGroup>,
+    ) -> usize {
+        let Some(l) = self.rate.as_mut() else {
+            return usize::MAX;
+        };
+        let allow = l.allow(dir, events.now(), group.as_deref_mut());
+        if allow == 0 {
+            l.starve(events, dir, group);
+        }
+        allow
+    }
+
+    fn charge(&mut self, dir: Dir, n: usize, group: Option<&mut RateGroup>) {
+        if let Some(l) = self.rate.as_mut() {
+            l.charge(dir, n, group);
+        }
     }
 }

@@ -75,7 +75,7 @@
 //! something else) is closed, counted in [`TableStats::refused`], logged, and reported to
 //! [`ConnHandler::refused`].
 
-use super::{ConnOptions, ConnRejected, Connection, Listener, Outcome};
+use super::{ConnOptions, ConnRejected, Connection, Listener, Outcome, RateGroup, RateLimit};
 use crate::buffer::{Buffer, Eol, LineTooLong};
 use crate::error::CreateError;
 use crate::event::{Event, EventId, Fired, Interest, Ready};
@@ -259,6 +259,15 @@ pub struct TableConfig {
     pub accept_batch: usize,
     /// Wait this long after running out of descriptors before accepting again.
     pub backoff: Duration,
+    /// A rate limit for each connection of its own ([`Connection::set_rate_limit`]).
+    pub rate: Option<RateLimit>,
+    /// A rate limit for all connections together: one [`RateGroup`] budget they share
+    /// ([`ConnTable::group`]).
+    ///
+    /// With either limit a connection owns one more engine event (the timer that wakes it when
+    /// its budget refills), which [`ConnTable::needs`] counts: size the engine with
+    /// `events_needed(C, 1)`.
+    pub group_rate: Option<RateLimit>,
 }
 
 impl Default for TableConfig {
@@ -270,6 +279,8 @@ impl Default for TableConfig {
             close_on_eof: true,
             accept_batch: 64,
             backoff: Duration::from_millis(100),
+            rate: None,
+            group_rate: None,
         }
     }
 }
@@ -364,6 +375,8 @@ pub struct ConnTable<T, H, B, const C: usize, U = (), M: Memory = Inline> {
     /// Accepting is paused: every slot is busy.
     paused: bool,
     stats: TableStats,
+    /// The budget all connections share ([`TableConfig::group_rate`]), made with the first.
+    group: Option<RateGroup>,
 }
 
 impl<T, H, B, const C: usize, U, M: Memory> fmt::Debug for ConnTable<T, H, B, C, U, M> {
@@ -418,6 +431,7 @@ where
             serial: 0,
             paused: false,
             stats: TableStats::default(),
+            group: None,
         }
     }
 
@@ -426,8 +440,9 @@ where
     /// What the table needs of an engine to listen: events and sources for all `C` connections
     /// and the listener.
     pub const fn needs(&self) -> Capacity {
+        let limited = self.cfg.rate.is_some() || self.cfg.group_rate.is_some();
         Capacity {
-            events: events_needed(C, self.cfg.extra_events),
+            events: events_needed(C, self.cfg.extra_events + limited as usize),
             sources: C + 1,
         }
     }
@@ -491,6 +506,12 @@ where
     /// Whether no connection is open.
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// The budget all connections share, once the first connection of a table with
+    /// [`TableConfig::group_rate`] opened: its members and the bytes they moved.
+    pub fn group(&self) -> Option<&RateGroup> {
+        self.group.as_ref()
     }
 
     /// What the table did so far.
@@ -594,11 +615,29 @@ where
             });
         };
         let (input, output, opts) = (B::default(), B::default(), self.cfg.conn);
-        let conn = if connecting {
+        let mut conn = if connecting {
             Connection::connecting(events, io, handle, input, output, opts, datum)?
         } else {
             Connection::new(events, io, handle, input, output, opts, datum)?
         };
+        if self.cfg.rate.is_some() || self.cfg.group_rate.is_some() {
+            let limit = self.cfg.rate.unwrap_or(RateLimit::NONE);
+            if let Err(error) = conn.set_rate_limit(events, Some(limit)) {
+                return Err(ConnRejected {
+                    error,
+                    datum,
+                    handle: conn.release(events),
+                    input: B::default(),
+                    output: B::default(),
+                });
+            }
+        }
+        if let Some(limit) = self.cfg.group_rate {
+            let group = self
+                .group
+                .get_or_insert_with(|| RateGroup::new(limit, &events.platform(), events.now()));
+            group.join();
+        }
         self.serial = self.serial.wrapping_add(1).max(1);
         self.free = slot.next_free;
         slot.serial = self.serial;
@@ -656,7 +695,7 @@ where
         };
         let before;
         if live.conn.owns(fired.id) {
-            let out = live.conn.handle(events, io, fired);
+            let out = live.conn.handle_in(events, io, fired, self.group.as_mut());
             before = live.conn.input().len();
             self.report(i, out, events, io, handler);
         } else {
@@ -733,6 +772,9 @@ where
         self.free = i as u32;
         self.live -= 1;
         self.stats.closed += 1;
+        if let Some(g) = self.group.as_mut() {
+            g.leave();
+        }
         self.resume(events);
         Some(live)
     }
@@ -863,6 +905,7 @@ where
         io: &'a mut IO,
     ) -> Option<Conn<'a, T, IO, B, U>> {
         let (wrap, tag) = (self.wrap, self.cfg.tag);
+        let group = self.group.as_mut();
         let slot = self.slots.get_mut(i)?;
         let serial = slot.serial;
         let live = slot.live.as_mut()?;
@@ -878,6 +921,7 @@ where
             conn: &mut live.conn,
             state: &mut live.state,
             end: &mut live.end,
+            group,
             events,
             io,
         })
@@ -937,6 +981,7 @@ pub struct Conn<'a, T, IO: Transport, B, U> {
     conn: &'a mut Connection<IO::Handle, B>,
     state: &'a mut U,
     end: &'a mut End,
+    group: Option<&'a mut RateGroup>,
     events: &'a mut dyn Events<T>,
     io: &'a mut IO,
 }
@@ -983,12 +1028,26 @@ impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
 
     /// Queue `data` for sending (see [`Connection::write`]); returns how much was taken.
     pub fn write(&mut self, data: &[u8]) -> usize {
-        self.conn.write(self.events, self.io, data)
+        let group = self.group.as_deref_mut();
+        self.conn.write_in(self.events, self.io, data, group)
     }
 
     /// Send everything in the input back out, as it arrived (see [`Connection::echo`]).
     pub fn echo(&mut self) -> usize {
-        self.conn.echo(self.events, self.io)
+        let group = self.group.as_deref_mut();
+        self.conn.echo_in(self.events, self.io, group)
+    }
+
+    /// Give this connection a rate limit of its own, or lift it (see
+    /// [`Connection::set_rate_limit`]); a member of the table's group stays one. Without
+    /// [`TableConfig::rate`] or [`TableConfig::group_rate`] the timer it needs is an extra event:
+    /// count it in [`TableConfig::extra_events`].
+    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) -> Result<(), CreateError> {
+        let limit = match limit {
+            None if self.group.is_some() => Some(RateLimit::NONE),
+            other => other,
+        };
+        self.conn.set_rate_limit(self.events, limit)
     }
 
     /// Consume `n` bytes of input.
