@@ -501,10 +501,25 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
         buf: &mut [u8],
     ) -> Result<(usize, IpEndpoint), IoError> {
         let s = self.udp(key).ok_or(IoError::Closed)?;
-        match s.recv_slice(buf) {
+        let r = match s.recv_slice(buf) {
             Ok((n, meta)) => Ok((n, meta.endpoint)),
             Err(udp::RecvError::Exhausted) => Err(IoError::WouldBlock),
             Err(udp::RecvError::Truncated) => Err(IoError::Other(0)),
+        };
+        let left = s.recv_queue();
+        self.consumed(key, left);
+        r
+    }
+
+    /// The application read from `key`, leaving `left` bytes queued: for an edge-triggered
+    /// registration, the next datagram or segment is a new edge even when the queue holds as much
+    /// as when readiness was last fed (two queries of one size, one after the other).
+    fn consumed(&mut self, key: SourceKey, left: usize) {
+        if let Some(reg) = self.reg_mut(key) {
+            reg.rx = left;
+            if left == 0 {
+                reg.last = reg.last & !Ready::READ;
+            }
         }
     }
 
@@ -824,7 +839,7 @@ impl<'a, D: Device, const N: usize, const L: usize> Transport for NetHost<'a, D,
 
     fn read(&mut self, h: SourceKey, buf: &mut [u8]) -> Result<usize, IoError> {
         let (s, established) = self.open_slot(h)?;
-        match s.recv_slice(buf) {
+        let r = match s.recv_slice(buf) {
             Ok(0) => Err(IoError::WouldBlock),
             Ok(n) => Ok(n),
             Err(tcp::RecvError::Finished) => Ok(0),
@@ -832,7 +847,10 @@ impl<'a, D: Device, const N: usize, const L: usize> Transport for NetHost<'a, D,
                 IoError::BrokenPipe => IoError::NotConnected,
                 e => e,
             }),
-        }
+        };
+        let left = s.recv_queue();
+        self.consumed(h, left);
+        r
     }
 
     fn write(&mut self, h: SourceKey, buf: &[u8]) -> Result<usize, IoError> {
