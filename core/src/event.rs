@@ -20,6 +20,14 @@ pub struct EventId {
 }
 
 impl EventId {
+    /// An id no engine gave out (index beyond every capacity): what a connection holds before
+    /// its events are made.
+    pub(crate) const NONE: EventId = EventId {
+        index: u32::MAX,
+        generation: 0,
+        engine: u16::MAX,
+    };
+
     /// The slot index of the event, below the engine's event capacity. Useful to index a side
     /// table of per-event state; two live events never share an index.
     pub const fn index(self) -> usize {

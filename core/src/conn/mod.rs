@@ -248,12 +248,7 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         opts: ConnOptions,
         datum: T,
     ) -> Result<Self, ConnRejected<T, H, B>> {
-        let mut c = Self::make(events, io, handle, input, output, opts, datum)?;
-        c.state = State::Open;
-        if let Err(e) = c.update_reading(events) {
-            return Err(c.unmake(events, CreateError::Add(e), datum));
-        }
-        Ok(c)
+        Self::placed(handle, input, output, opts).opened(events, io, datum, false)
     }
 
     /// A connection over a transport whose non-blocking connect is in progress: the first
@@ -269,48 +264,38 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
         opts: ConnOptions,
         datum: T,
     ) -> Result<Self, ConnRejected<T, H, B>> {
-        let mut c = Self::make(events, io, handle, input, output, opts, datum)?;
-        if let Err(e) = events.add(c.write_ev, opts.write_timeout) {
-            return Err(c.unmake(events, CreateError::Add(e), datum));
-        }
-        c.write_added = true;
-        Ok(c)
+        Self::placed(handle, input, output, opts).opened(events, io, datum, true)
     }
 
-    fn make<T: Copy, IO: Transport<Handle = H>>(
+    fn opened<T: Copy, IO: Transport<Handle = H>>(
+        mut self,
         events: &mut dyn Events<T>,
         io: &IO,
-        handle: H,
-        input: B,
-        output: B,
-        opts: ConnOptions,
         datum: T,
+        connecting: bool,
     ) -> Result<Self, ConnRejected<T, H, B>> {
-        let key = io.source(handle);
-        let give_back = |error, input, output| ConnRejected {
-            error,
-            datum,
+        match self.open(events, io, datum, connecting) {
+            Ok(()) => Ok(self),
+            Err(error) => Err(ConnRejected {
+                error,
+                datum,
+                handle: self.handle,
+                input: self.input,
+                output: self.output,
+            }),
+        }
+    }
+
+    /// A connection that owns no events yet: [`open`](Self::open) makes them. The
+    /// [`ConnTable`] builds one in its slot and opens it there, so that no copy of the buffers
+    /// is made on the way (a board's stack has no room for one).
+    pub(crate) fn placed(handle: H, input: B, output: B, opts: ConnOptions) -> Self {
+        Connection {
             handle,
             input,
             output,
-        };
-        let read_ev = match events.create(Event::read(key).persist(), datum) {
-            Ok(id) => id,
-            Err(r) => return Err(give_back(r.error, input, output)),
-        };
-        let write_ev = match events.create(Event::write(key).persist(), datum) {
-            Ok(id) => id,
-            Err(r) => {
-                let _ = events.free(read_ev);
-                return Err(give_back(r.error, input, output));
-            }
-        };
-        Ok(Connection {
-            handle,
-            input,
-            output,
-            read_ev,
-            write_ev,
+            read_ev: EventId::NONE,
+            write_ev: EventId::NONE,
             opts,
             state: State::Connecting,
             reading: true,
@@ -321,24 +306,42 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
             held_in_transport: false,
             transport_queued: false,
             rate: None,
-        })
+        }
     }
 
-    /// Free the events of a connection that could not be set up and hand its parts back.
-    fn unmake<T: Copy>(
-        mut self,
+    /// Make the events of a [`placed`](Self::placed) connection and start it: reading, or
+    /// waiting for its connect to complete when `connecting`. On failure it owns no events.
+    pub(crate) fn open<T: Copy, IO: Transport<Handle = H>>(
+        &mut self,
         events: &mut dyn Events<T>,
-        error: CreateError,
+        io: &IO,
         datum: T,
-    ) -> ConnRejected<T, H, B> {
-        self.free_events(events);
-        ConnRejected {
-            error,
-            datum,
-            handle: self.handle,
-            input: self.input,
-            output: self.output,
+        connecting: bool,
+    ) -> Result<(), CreateError> {
+        let key = io.source(self.handle);
+        self.read_ev = events
+            .create(Event::read(key).persist(), datum)
+            .map_err(|r| r.error)?;
+        self.write_ev = match events.create(Event::write(key).persist(), datum) {
+            Ok(id) => id,
+            Err(r) => {
+                let _ = events.free(self.read_ev);
+                return Err(r.error);
+            }
+        };
+        let started = if connecting {
+            let added = events.add(self.write_ev, self.opts.write_timeout);
+            self.write_added = added.is_ok();
+            added
+        } else {
+            self.state = State::Open;
+            self.update_reading(events)
+        };
+        if let Err(e) = started {
+            self.free_events(events);
+            return Err(CreateError::Add(e));
         }
+        Ok(())
     }
 
     /// The transport handle.
@@ -864,6 +867,13 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     /// Free the connection's events and hand the transport back open, whatever `close_on_free`
     /// says: the caller owns the transport again (to pass it on, or to reset it).
     pub fn release<T: Copy>(mut self, events: &mut dyn Events<T>) -> H {
+        self.free_events(events);
+        self.handle
+    }
+
+    /// [`release`](Self::release) for a connection its owner drops where it lies: the events
+    /// are freed and the handle comes back; the connection must not be used again.
+    pub(crate) fn free_in_place<T: Copy>(&mut self, events: &mut dyn Events<T>) -> H {
         self.free_events(events);
         self.handle
     }

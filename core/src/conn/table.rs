@@ -593,6 +593,9 @@ where
         self.admit(events, io, handle, true)
     }
 
+    // Not inlined: the slot's initial value is built in this frame, which should exist only while a
+    // connection is admitted, not in every caller's frame (a board's event handler).
+    #[inline(never)]
     fn admit<IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -614,23 +617,30 @@ where
                 output: B::default(),
             });
         };
-        let (input, output, opts) = (B::default(), B::default(), self.cfg.conn);
-        let mut conn = if connecting {
-            Connection::connecting(events, io, handle, input, output, opts, datum)?
-        } else {
-            Connection::new(events, io, handle, input, output, opts, datum)?
-        };
-        if self.cfg.rate.is_some() || self.cfg.group_rate.is_some() {
+        // Built and opened in its slot: a connection holds its buffers, and every copy of one on
+        // the way would be a frame on a board's small stack.
+        let live = slot.live.insert(Live {
+            conn: Connection::placed(handle, B::default(), B::default(), self.cfg.conn),
+            state: U::default(),
+            end: End::Open,
+        });
+        let mut opened = live.conn.open(events, io, datum, connecting);
+        if opened.is_ok() && (self.cfg.rate.is_some() || self.cfg.group_rate.is_some()) {
             let limit = self.cfg.rate.unwrap_or(RateLimit::NONE);
-            if let Err(error) = conn.set_rate_limit(events, Some(limit)) {
-                return Err(ConnRejected {
-                    error,
-                    datum,
-                    handle: conn.release(events),
-                    input: B::default(),
-                    output: B::default(),
-                });
+            opened = live.conn.set_rate_limit(events, Some(limit));
+            if opened.is_err() {
+                live.conn.free_in_place(events);
             }
+        }
+        if let Err(error) = opened {
+            slot.live = None;
+            return Err(ConnRejected {
+                error,
+                datum,
+                handle,
+                input: B::default(),
+                output: B::default(),
+            });
         }
         if let Some(limit) = self.cfg.group_rate {
             let group = self
@@ -642,11 +652,6 @@ where
         self.free = slot.next_free;
         slot.serial = self.serial;
         slot.next_free = NIL;
-        slot.live = Some(Live {
-            conn,
-            state: U::default(),
-            end: End::Open,
-        });
         self.live += 1;
         self.stats.opened += 1;
         Ok(ConnId {
@@ -760,14 +765,16 @@ where
         self.live_of(id)?;
         let i = id.slot();
         self.deliver(i, events, io, handler, ConnEvent::Closed);
-        let live = self.free_slot(i, events)?;
-        Some(live.conn.release(events))
+        self.free_slot(i, events)
     }
 
-    /// Empty slot `i`, handing back what lived there.
-    fn free_slot(&mut self, i: usize, events: &mut dyn Events<T>) -> Option<Live<H, B, U>> {
+    /// Empty slot `i`: free its connection's events and hand back its transport handle, still
+    /// open. The connection is dropped where it lies, not moved out: a slot holds its buffers,
+    /// and a board's stack has no room for a copy.
+    fn free_slot(&mut self, i: usize, events: &mut dyn Events<T>) -> Option<H> {
         let slot = self.slots.get_mut(i)?;
-        let live = slot.live.take()?;
+        let h = slot.live.as_mut()?.conn.free_in_place(events);
+        slot.live = None;
         slot.next_free = self.free;
         self.free = i as u32;
         self.live -= 1;
@@ -776,7 +783,7 @@ where
             g.leave();
         }
         self.resume(events);
-        Some(live)
+        Some(h)
     }
 
     fn accept<IO: Accept<Handle = H>>(
@@ -964,9 +971,8 @@ where
             return;
         }
         self.deliver(i, events, io, handler, ConnEvent::Closed);
-        if let Some(live) = self.free_slot(i, events) {
+        if let Some(h) = self.free_slot(i, events) {
             // The transport goes whatever `close_on_free` says: the table owns its connections.
-            let h = live.conn.release(events);
             io.close(events, h);
         }
     }
