@@ -48,6 +48,11 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 
 #[exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
-    defmt::error!("hard fault at pc {=u32:#x} (lr {=u32:#x}, sp {=u32:#x})", frame.pc(), frame.lr(), frame as *const _ as u32);
+    defmt::error!(
+        "hard fault at pc {=u32:#x} (lr {=u32:#x}, sp {=u32:#x})",
+        frame.pc(),
+        frame.lr(),
+        frame as *const _ as u32
+    );
     exit(false)
 }
