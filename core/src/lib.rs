@@ -60,7 +60,7 @@
 //!
 //! ## Features
 //!
-//! - `sim`: the simulation host [`sim::Sim`].
+//! - `sim`: the simulation host [`sim::Sim`] and in-memory byte streams [`sim::Wires`].
 //! - `defmt`: `defmt::Format` for every public type a firmware would log.
 //!
 //! [levent]: https://github.com/levent-rs/levent

@@ -10,6 +10,9 @@
 //! (with [`Sim::shuffle`]), like a kernel that reports them in an arbitrary order; every run with
 //! the same seed and the same script fires the same events in the same order.
 //!
+//! [`Wires`] are byte streams in memory for it: a transport and listener whose peer the test
+//! plays.
+//!
 //! Enable it with the `sim` feature (`levent-hosts` re-exports it as `levent_hosts::sim`).
 //!
 //! ```
@@ -28,6 +31,10 @@
 //! let second = engine.next(&mut sim).unwrap().unwrap();
 //! assert_eq!((second.ready, engine.now()), (Ready::TIMEOUT, 70)); // re-based on the read
 //! ```
+
+mod wires;
+
+pub use wires::Wires;
 
 use crate::event::{EventId, Interest, Ready, SourceKey};
 use crate::host::NotifierSlot;
