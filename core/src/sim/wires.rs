@@ -97,7 +97,9 @@ impl<const N: usize, const CAP: usize> Default for Wires<N, CAP> {
 impl<const N: usize, const CAP: usize> core::fmt::Debug for Wires<N, CAP> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let open = self.wires.iter().filter(|w| w.state == State::Open).count();
-        f.debug_struct("Wires").field("open", &open).finish_non_exhaustive()
+        f.debug_struct("Wires")
+            .field("open", &open)
+            .finish_non_exhaustive()
     }
 }
 
@@ -402,10 +404,7 @@ mod tests {
         assert_eq!(w.accept(a), Err(IoError::Closed));
         assert_eq!(w.accept(Wires::<3, 4>::LISTENER), Ok(a));
         assert_eq!(w.accept(Wires::<3, 4>::LISTENER), Ok(b));
-        assert_eq!(
-            w.accept(Wires::<3, 4>::LISTENER),
-            Err(IoError::WouldBlock)
-        );
+        assert_eq!(w.accept(Wires::<3, 4>::LISTENER), Err(IoError::WouldBlock));
     }
 
     #[test]
