@@ -1286,6 +1286,66 @@ pub fn connector_tries_each_address_until_one_connects<W: DnsWorld>() {
     );
 }
 
+/// Sim only: Happy Eyeballs. The name has an IPv6 address that is a black hole (its connects
+/// never complete) and an IPv4 one that listens: the IPv6 attempt goes first, the IPv4 one
+/// starts beside it after the attempt delay and wins, long before the IPv6 timeout; the loser
+/// is closed.
+pub fn happy_eyeballs_races_past_a_black_holed_ipv6_address_sim() {
+    use levent_core::dns::ATTEMPT_DELAY;
+    let mut b = Bed::<SimDns>::new(1, Duration::from_millis(500), 2);
+    let (listener, at) = b.w.listener();
+    let IpAddr::V4(live_ip) = at.ip() else {
+        unreachable!()
+    };
+    let hole: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+    b.w.sim().unwrap().black_hole(hole.into());
+    b.zones[0].add("dual.example", Rd::Aaaa(hole));
+    b.zones[0].add("dual.example", Rd::A(live_ip.octets()));
+    let _l = levent_core::Listener::new(&mut *b.e, b.w.io(), listener, Ev::Listen).unwrap();
+    let open_before = b.w.sim().unwrap().open();
+    let start = b.e.now();
+    let mut c: Connector<levent_core::SourceKey> = Connector::start(
+        &mut *b.e,
+        b.w.io(),
+        &mut *b.r,
+        "dual.example",
+        at.port(),
+        Family::Any,
+        Duration::from_secs(10),
+        Ev::Connect,
+    )
+    .unwrap();
+    let result = loop {
+        let f = b.e.next(b.w.host()).unwrap().expect("loop ended");
+        match f.datum {
+            Ev::Dns => {
+                if let Some(done) = b.r.handle(&mut *b.e, b.w.io(), &f)
+                    && let Some(r) = c.resolved(&mut *b.e, b.w.io(), &done, Ev::Connect)
+                {
+                    break r;
+                }
+            }
+            Ev::Connect => {
+                if let Some(r) = c.handle(&mut *b.e, b.w.io(), &f) {
+                    break r;
+                }
+            }
+            _ => b.dispatch(&f),
+        }
+    };
+    let took = Duration::from_nanos(b.e.now() - start);
+    let connected = result.unwrap();
+    assert_eq!(connected.addr, at, "the IPv4 address won");
+    assert!(
+        took >= ATTEMPT_DELAY && took < ATTEMPT_DELAY + Duration::from_millis(50),
+        "connected after {took:?}: the attempt delay, not the IPv6 timeout"
+    );
+    assert!(c.is_finished());
+    // The winner (and its peer in the listener's backlog) are open; the black-holed attempt is
+    // closed.
+    assert_eq!(b.w.sim().unwrap().open(), open_before + 2);
+}
+
 /// Sim only: a lossy, reordering link (datagrams dropped or delayed at random, from a seed):
 /// every lookup still finishes with the right answer, and the same seed gives the same trace.
 pub fn lossy_reordering_link_still_answers_every_lookup_sim() {
