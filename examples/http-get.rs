@@ -13,8 +13,8 @@
 //!
 //! The host name is resolved by levent's asynchronous resolver on the same engine, with the
 //! system's configuration (`/etc/resolv.conf`, `/etc/hosts`): A and AAAA at once, and the
-//! addresses are tried in turn (IPv6 first, as `dns::Connector` does; up to four). A host given
-//! as an IP address is used as it is.
+//! addresses are tried in turn by the HTTP client, IPv6 first (up to four; `dns::Connector`
+//! races them instead, as Happy Eyeballs does). A host given as an IP address is used as it is.
 
 use levent_core::dns::{DnsError, Query, RType, RequestId};
 use levent_core::http::client::{

@@ -135,7 +135,7 @@ fn reply(q: &Message<'_>, rcode: Rcode, answers: &[(&str, RData<'_>)], tc: bool)
 /// The zone every test's server knows.
 fn zone(q: &Message<'_>) -> Option<Vec<u8>> {
     let question = q.question().unwrap();
-    let name = question.name.to_string();
+    let name = question.name.to_string().to_ascii_lowercase();
     let www = NameBuf::from_dotted("www.example").unwrap();
     let a = RData::A([192, 0, 2, 1].into());
     Some(match (name.as_str(), question.qtype) {

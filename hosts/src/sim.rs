@@ -42,6 +42,8 @@ struct End {
     refused: bool,
     /// Listening on this port: connections waiting to be accepted.
     backlog: Option<VecDeque<SourceKey>>,
+    /// A connect into a black hole: never completes (`connected` says `WouldBlock`).
+    pending: bool,
 }
 
 /// A datagram on its way, as a [`SimNet::set_datagram_fate`] rule sees it.
@@ -109,6 +111,8 @@ pub struct SimNet {
     /// Accepted connections still open, and how many may be.
     accepted: std::collections::HashSet<SourceKey>,
     fd_limit: usize,
+    /// Addresses whose connects never complete.
+    black_holes: std::collections::HashSet<IpAddr>,
 }
 
 impl SimNet {
@@ -123,6 +127,7 @@ impl SimNet {
             capacity: 64 * 1024,
             accepted: Default::default(),
             fd_limit: usize::MAX,
+            black_holes: std::collections::HashSet::new(),
         }
     }
 
@@ -156,6 +161,7 @@ impl SimNet {
             reset: false,
             refused: false,
             backlog: None,
+            pending: false,
         }
     }
 
@@ -207,6 +213,13 @@ impl SimNet {
                 k
             }
         }
+    }
+
+    /// Make `ip` a black hole: a connect to it never completes and never fails (its SYN is lost
+    /// every time), as for a host that is down behind a router that says nothing; only the
+    /// connecting side's timeout ends it.
+    pub fn black_hole(&mut self, ip: IpAddr) {
+        self.black_holes.insert(ip);
     }
 
     /// Reset the connection of `key` as a peer's `RST` would: both ends fail with
@@ -362,6 +375,8 @@ impl SimNet {
             if !backlog.is_empty() {
                 want |= Ready::READ;
             }
+        } else if end.pending {
+            // Nothing ever happens.
         } else if end.reset || end.refused {
             // Every operation fails at once: report it so the program finds out.
             want = Ready::READ | Ready::WRITE | Ready::CLOSED;
@@ -606,6 +621,14 @@ impl Connect for SimNet {
     /// the simulated host's loopback addresses, so a connect to any other address (127.0.0.2,
     /// say) is refused, as where nobody listens.
     fn connect(&mut self, to: SocketAddr) -> Result<SourceKey, IoError> {
+        if self.black_holes.contains(&to.ip()) {
+            let k = self.key();
+            let mut end = Self::end(None, true);
+            end.pending = true;
+            self.ends.insert(k, end);
+            self.update(k);
+            return Ok(k);
+        }
         let local = match to.ip() {
             IpAddr::V4(ip) => ip == Ipv4Addr::LOCALHOST || ip.is_unspecified(),
             IpAddr::V6(ip) => ip == Ipv6Addr::LOCALHOST || ip.is_unspecified(),
@@ -660,6 +683,7 @@ impl Transport for SimNet {
     fn connected(&mut self, h: SourceKey) -> Result<(), IoError> {
         match self.ends.get(&h) {
             None => Err(IoError::Closed),
+            Some(e) if e.pending => Err(IoError::WouldBlock),
             Some(e) if e.refused => Err(IoError::Refused),
             Some(e) if e.reset => Err(IoError::Reset),
             Some(_) => Ok(()),

@@ -251,6 +251,13 @@ pub struct Quirks {
     pub spoof_first: bool,
     /// Answer with garbage that still carries the query's id.
     pub garbage: bool,
+    /// Send only the replies of `spoof_first` (wrong id, question, source), to every query, and
+    /// never the real answer.
+    pub spoof_only: bool,
+    /// Answer with the question's name in lower case (a server that does not copy it as sent).
+    pub lower_question: bool,
+    /// Take TCP connections but never answer over them.
+    pub tcp_silent: bool,
 }
 
 /// A scripted DNS server: a small zone, quirks, and a log of the questions it saw.
@@ -261,6 +268,8 @@ pub struct Zone<H> {
     records: Vec<(NameBuf, Rd)>,
     /// The questions seen: name, type, over TCP.
     pub log: Vec<(String, RType, bool)>,
+    /// The names asked, as they came (the case included).
+    pub asked: Vec<String>,
     /// The misbehaviour.
     pub quirks: Quirks,
     delayed: Vec<(EventId, SocketAddr, Vec<u8>)>,
@@ -388,6 +397,7 @@ impl<W: DnsWorld> Bed<W> {
                 addr,
                 records: vec![],
                 log: vec![],
+                asked: vec![],
                 quirks: Quirks::default(),
                 delayed: vec![],
                 spoofer: None,
@@ -467,7 +477,8 @@ impl<W: DnsWorld> Bed<W> {
 
     fn serve(&mut self, r: Route, f: &Fired<Ev>) {
         let i = usize::from(r.tag());
-        let spoofer = match self.zones[i].quirks.spoof_first && self.zones[i].spoofer.is_none() {
+        let spoofing = self.zones[i].quirks.spoof_first || self.zones[i].quirks.spoof_only;
+        let spoofer = match spoofing && self.zones[i].spoofer.is_none() {
             true => Some(self.w.io().bind("127.0.0.1:0".parse().unwrap()).unwrap()),
             false => None,
         };
@@ -483,10 +494,16 @@ impl<W: DnsWorld> Bed<W> {
         let q = msg.question().unwrap();
         let qname = q.name.to_name_buf();
         let tcp = matches!(req.origin(), Origin::Tcp(_));
-        z.log.push((qname.to_string(), q.qtype, tcp));
+        z.asked.push(qname.to_string());
+        z.log
+            .push((qname.to_string().to_ascii_lowercase(), q.qtype, tcp));
         let n = z.log.len();
         let quirks = z.quirks.clone();
         if n <= quirks.drop_first || (quirks.drop_after_first && n > 1) {
+            return;
+        }
+        if tcp && quirks.tcp_silent {
+            let _ = req;
             return;
         }
         let (rcode, records, negative) = zone_answer(&z.records, quirks.no_chase, &qname, q.qtype);
@@ -514,7 +531,7 @@ impl<W: DnsWorld> Bed<W> {
             negative,
             quirks.truncate_udp && !tcp,
         );
-        if quirks.spoof_first && n == 1 {
+        if (quirks.spoof_first && n == 1) || (quirks.spoof_only && !tcp) {
             let from = udp_from.unwrap();
             let evil = [(qname.clone(), Rd::A([6, 6, 6, 6]))];
             let mut sbuf = vec![0u8; 4096];
@@ -536,6 +553,9 @@ impl<W: DnsWorld> Bed<W> {
                 .unwrap();
             let wrong_q = b.finish().unwrap().to_vec();
             self.w.io().send_to(server_udp, &wrong_q, from).unwrap();
+            if quirks.spoof_only {
+                return;
+            }
         }
         if let (Some(delay), 1, Some(to)) = (quirks.delay_first, n, udp_from) {
             let ev = self
@@ -548,7 +568,16 @@ impl<W: DnsWorld> Bed<W> {
             z.delayed.push((ev, to, bytes));
             return;
         }
-        let bytes = bytes.to_vec();
+        let mut bytes = bytes.to_vec();
+        if quirks.lower_question {
+            // The question's name starts after the 12-byte header, uncompressed.
+            let mut pos = 12;
+            while let Some(&len) = bytes.get(pos).filter(|&&l| l != 0) {
+                let end = (pos + 1 + usize::from(len)).min(bytes.len());
+                bytes[pos + 1..end].make_ascii_lowercase();
+                pos = end;
+            }
+        }
         reply_raw(req, &mut self.e, self.w.io(), &bytes);
     }
 }
@@ -835,6 +864,173 @@ pub fn silent_servers_end_in_timeout_after_every_try<W: DnsWorld>() {
     assert_eq!((b.zones[0].log.len(), b.zones[1].log.len()), (2, 2));
 }
 
+/// Run one lookup of `www.example` against two servers that both misbehave as `quirks` says
+/// (100 ms per try, 2 rounds: a 400 ms bound); its outcome, and how long it took in engine
+/// nanoseconds. Asserts that it ended within [`Config::lookup_timeout`] (on the sim exactly; on
+/// a real clock with a margin for a loaded machine).
+fn ends_within_the_bound<W: DnsWorld>(quirks: Quirks) -> (Outcome, u64) {
+    let mut b = Bed::<W>::new(2, Duration::from_millis(100), 2);
+    world_zone(&mut b);
+    for z in &mut b.zones {
+        z.quirks = quirks.clone();
+    }
+    let bound = b.r.config().lookup_timeout();
+    assert_eq!(bound, Duration::from_millis(400));
+    let start = b.e.now();
+    let id = b.lookup(Query::a("www.example").unwrap());
+    let outcome = b.wait(id);
+    let took = b.e.now() - start;
+    let margin = if b.w.virtual_time() { 0 } else { 2_000_000_000 };
+    assert!(
+        took <= bound.as_nanos() as u64 + margin,
+        "{quirks:?}: took {took} ns, bound {bound:?}: {outcome:?}"
+    );
+    (outcome, took)
+}
+
+/// Servers that never answer: the lookup fails with `timeout` within its bound.
+pub fn silent_servers_end_within_the_lookup_timeout<W: DnsWorld>() {
+    let (outcome, _) = ends_within_the_bound::<W>(Quirks {
+        drop_first: usize::MAX,
+        ..Quirks::default()
+    });
+    assert_eq!(outcome, Err(DnsError::Timeout));
+}
+
+/// Servers that answer SERVFAIL, or REFUSED, to everything: the lookup fails with that at once.
+pub fn servfail_and_refused_everywhere_end_within_the_lookup_timeout<W: DnsWorld>() {
+    for (rcode, error) in [
+        (Rcode::SERVFAIL, DnsError::ServFail),
+        (Rcode::REFUSED, DnsError::Refused),
+    ] {
+        let (outcome, took) = ends_within_the_bound::<W>(Quirks {
+            rcode: Some(rcode),
+            ..Quirks::default()
+        });
+        assert_eq!(outcome, Err(error));
+        assert!(
+            !W::new().virtual_time() || took < 100_000_000,
+            "{error}: no timeout was waited for"
+        );
+    }
+}
+
+/// Servers that truncate every UDP answer and never answer over TCP: the TCP tries time out
+/// and the lookup ends within its bound.
+pub fn truncated_answers_and_a_silent_tcp_server_end_within_the_lookup_timeout<W: DnsWorld>() {
+    let (outcome, _) = ends_within_the_bound::<W>(Quirks {
+        truncate_udp: true,
+        tcp_silent: true,
+        ..Quirks::default()
+    });
+    assert_eq!(outcome, Err(DnsError::Timeout));
+}
+
+/// Servers that send only replies with a wrong id, a wrong question, or from a wrong address:
+/// none is taken, and the lookup fails with `timeout` within its bound.
+pub fn only_forged_replies_end_within_the_lookup_timeout<W: DnsWorld>() {
+    let (outcome, _) = ends_within_the_bound::<W>(Quirks {
+        spoof_only: true,
+        ..Quirks::default()
+    });
+    assert_eq!(outcome, Err(DnsError::Timeout));
+}
+
+/// Servers that answer garbage with the right id: the lookup fails as `malformed` within its
+/// bound.
+pub fn garbage_answers_end_within_the_lookup_timeout<W: DnsWorld>() {
+    let (outcome, _) = ends_within_the_bound::<W>(Quirks {
+        garbage: true,
+        ..Quirks::default()
+    });
+    assert_eq!(outcome, Err(DnsError::Malformed));
+}
+
+/// Lookups waiting for the one TCP connection while a silent TCP server holds it still end
+/// within their bound: the wait counts against it.
+pub fn lookups_queued_for_tcp_end_within_the_lookup_timeout<W: DnsWorld>() {
+    let mut b = Bed::<W>::new(1, Duration::from_millis(100), 2);
+    world_zone(&mut b);
+    b.zones[0].quirks.truncate_udp = true;
+    b.zones[0].quirks.tcp_silent = true;
+    let bound = b.r.config().lookup_timeout().as_nanos() as u64;
+    let start = b.e.now();
+    let ids: Vec<_> = (0..4)
+        .map(|_| b.lookup(Query::a("www.example").unwrap()))
+        .collect();
+    for id in ids {
+        assert_eq!(b.wait(id), Err(DnsError::Timeout));
+    }
+    let margin = if b.w.virtual_time() { 0 } else { 2_000_000_000 };
+    let took = b.e.now() - start;
+    assert!(took <= bound + margin, "took {took} ns, bound {bound} ns");
+}
+
+/// A server that let `max_timeouts` tries in a row time out is down: lookups go to the others
+/// without waiting for it, until its back-off ends; then one lookup probes it, and an answer
+/// brings it back.
+pub fn a_server_that_stops_answering_is_passed_over_then_probed<W: DnsWorld>() {
+    let mut b = Bed::<W>::with(2, |c| {
+        c.timeout = Duration::from_millis(100);
+        c.attempts = 2;
+        c.max_timeouts = 3;
+        c.probe_backoff = Duration::from_millis(500);
+    });
+    world_zone(&mut b);
+    b.zones[0].quirks.drop_first = usize::MAX;
+    for _ in 0..3 {
+        let id = b.lookup(Query::a("www.example").unwrap());
+        assert!(b.wait(id).is_ok());
+    }
+    assert_eq!((b.zones[0].log.len(), b.zones[1].log.len()), (3, 3));
+    // Down: the next lookups go straight to the second server.
+    for _ in 0..3 {
+        let id = b.lookup(Query::a("www.example").unwrap());
+        assert!(b.wait(id).is_ok());
+    }
+    assert_eq!((b.zones[0].log.len(), b.zones[1].log.len()), (3, 6));
+    // After the back-off, the first server is asked again; it answers now, and is up.
+    b.run_for(Duration::from_millis(600));
+    b.zones[0].quirks.drop_first = 0;
+    for _ in 0..2 {
+        let id = b.lookup(Query::a("www.example").unwrap());
+        assert!(b.wait(id).is_ok());
+    }
+    assert_eq!((b.zones[0].log.len(), b.zones[1].log.len()), (5, 6));
+}
+
+/// Every name asked has the case of its letters randomised (0x20); an answer whose question
+/// comes back in another case is dropped, unless the randomisation is off.
+pub fn answers_with_the_question_in_another_case_are_dropped<W: DnsWorld>() {
+    for randomize in [true, false] {
+        let mut b = Bed::<W>::with(1, |c| {
+            c.timeout = Duration::from_millis(100);
+            c.attempts = 2;
+            c.randomize_case = randomize;
+        });
+        world_zone(&mut b);
+        b.zones[0].quirks.lower_question = true;
+        let id = b.lookup(Query::a("www.example").unwrap());
+        let outcome = b.wait(id);
+        let asked = &b.zones[0].asked;
+        if randomize {
+            assert_eq!(outcome, Err(DnsError::Timeout));
+            assert_eq!(asked.len(), 2);
+            assert!(
+                asked.iter().all(|n| n.eq_ignore_ascii_case("www.example")),
+                "{asked:?}"
+            );
+            assert!(
+                asked.iter().any(|n| n != "www.example"),
+                "the case of 10 letters was left alone twice: {asked:?}"
+            );
+        } else {
+            assert_eq!(data(&outcome), ["192.0.2.1", "192.0.2.2"]);
+            assert_eq!(asked, &["www.example"]);
+        }
+    }
+}
+
 /// An answer to an earlier try that arrives after its timeout still completes the lookup.
 pub fn late_answer_to_an_earlier_try_is_taken<W: DnsWorld>() {
     let mut b = Bed::<W>::new(1, Duration::from_millis(200), 4);
@@ -1090,6 +1286,66 @@ pub fn connector_tries_each_address_until_one_connects<W: DnsWorld>() {
     );
 }
 
+/// Sim only: Happy Eyeballs. The name has an IPv6 address that is a black hole (its connects
+/// never complete) and an IPv4 one that listens: the IPv6 attempt goes first, the IPv4 one
+/// starts beside it after the attempt delay and wins, long before the IPv6 timeout; the loser
+/// is closed.
+pub fn happy_eyeballs_races_past_a_black_holed_ipv6_address_sim() {
+    use levent_core::dns::ATTEMPT_DELAY;
+    let mut b = Bed::<SimDns>::new(1, Duration::from_millis(500), 2);
+    let (listener, at) = b.w.listener();
+    let IpAddr::V4(live_ip) = at.ip() else {
+        unreachable!()
+    };
+    let hole: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+    b.w.sim().unwrap().black_hole(hole.into());
+    b.zones[0].add("dual.example", Rd::Aaaa(hole));
+    b.zones[0].add("dual.example", Rd::A(live_ip.octets()));
+    let _l = levent_core::Listener::new(&mut *b.e, b.w.io(), listener, Ev::Listen).unwrap();
+    let open_before = b.w.sim().unwrap().open();
+    let start = b.e.now();
+    let mut c: Connector<levent_core::SourceKey> = Connector::start(
+        &mut *b.e,
+        b.w.io(),
+        &mut *b.r,
+        "dual.example",
+        at.port(),
+        Family::Any,
+        Duration::from_secs(10),
+        Ev::Connect,
+    )
+    .unwrap();
+    let result = loop {
+        let f = b.e.next(b.w.host()).unwrap().expect("loop ended");
+        match f.datum {
+            Ev::Dns => {
+                if let Some(done) = b.r.handle(&mut *b.e, b.w.io(), &f)
+                    && let Some(r) = c.resolved(&mut *b.e, b.w.io(), &done, Ev::Connect)
+                {
+                    break r;
+                }
+            }
+            Ev::Connect => {
+                if let Some(r) = c.handle(&mut *b.e, b.w.io(), &f) {
+                    break r;
+                }
+            }
+            _ => b.dispatch(&f),
+        }
+    };
+    let took = Duration::from_nanos(b.e.now() - start);
+    let connected = result.unwrap();
+    assert_eq!(connected.addr, at, "the IPv4 address won");
+    assert!(
+        took >= ATTEMPT_DELAY && took < ATTEMPT_DELAY + Duration::from_millis(50),
+        "connected after {took:?}: the attempt delay, not the IPv6 timeout"
+    );
+    assert!(c.is_finished());
+    // The winner (and its peer in the listener's backlog) are open; the black-holed attempt is
+    // closed.
+    assert_eq!(b.w.sim().unwrap().open(), open_before + 2);
+}
+
 /// Sim only: a lossy, reordering link (datagrams dropped or delayed at random, from a seed):
 /// every lookup still finishes with the right answer, and the same seed gives the same trace.
 pub fn lossy_reordering_link_still_answers_every_lookup_sim() {
@@ -1148,6 +1404,14 @@ macro_rules! dns_suite {
             cancelled_lookup_finishes_cancelled_and_its_answer_is_ignored,
             in_flight_limit_hands_the_query_back,
             connector_tries_each_address_until_one_connects,
+            silent_servers_end_within_the_lookup_timeout,
+            servfail_and_refused_everywhere_end_within_the_lookup_timeout,
+            truncated_answers_and_a_silent_tcp_server_end_within_the_lookup_timeout,
+            only_forged_replies_end_within_the_lookup_timeout,
+            garbage_answers_end_within_the_lookup_timeout,
+            lookups_queued_for_tcp_end_within_the_lookup_timeout,
+            a_server_that_stops_answering_is_passed_over_then_probed,
+            answers_with_the_question_in_another_case_are_dropped,
         );
     };
     (@tests $world:ty; $($name:ident),* $(,)?) => {

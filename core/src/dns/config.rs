@@ -59,6 +59,19 @@ pub struct Config {
     /// How many CNAME records a lookup follows before it fails with [`DnsError::Loop`]
     /// (default 8).
     pub max_cname_hops: u8,
+    /// Randomise the case of the letters of every name asked (0x20, draft-vixie-dnsext-dns0x20)
+    /// and drop answers whose question does not carry the same case, byte for byte: a forged
+    /// answer must guess one more bit per letter. Default on; turn it off for a server that
+    /// does not copy the question as it was sent.
+    pub randomize_case: bool,
+    /// After this many tries in a row that a server let time out, it is taken as down (libevent's
+    /// `max-timeouts`, default 3): lookups ask the other servers first until its back-off ends,
+    /// and a server that is down is asked only when every server is.
+    pub max_timeouts: u8,
+    /// How long a server that went down is passed over before a lookup tries it again (the
+    /// probe); each probe that times out doubles it, up to an hour, and any answer from the
+    /// server brings it back (default 10 s, libevent's `initial-probe-timeout`).
+    pub probe_backoff: Duration,
 }
 
 impl Config {
@@ -76,7 +89,29 @@ impl Config {
             udp_sockets: 4,
             socket_queries: 256,
             max_cname_hops: 8,
+            randomize_case: true,
+            max_timeouts: 3,
+            probe_backoff: Duration::from_secs(10),
         }
+    }
+
+    /// The longest a lookup can take, whatever the servers do (silent, failing, answering
+    /// garbage, truncating and then never answering over TCP): [`timeout`](Self::timeout)
+    /// times [`attempts`](Self::attempts) times the number of servers (at least one). A lookup
+    /// still in progress then, search domains, aliases and a TCP retry included, fails with the
+    /// last error a try met, or [`DnsError::Timeout`](super::DnsError::Timeout).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::dns::Config;
+    /// let mut c = Config::new();
+    /// c.add_server("192.0.2.53:53".parse().unwrap()).unwrap();
+    /// c.add_server("198.51.100.53:53".parse().unwrap()).unwrap();
+    /// assert_eq!(c.lookup_timeout(), Duration::from_secs(20)); // 5 s x 2 attempts x 2 servers
+    /// ```
+    pub fn lookup_timeout(&self) -> Duration {
+        let tries = u32::from(self.attempts.max(1)) * (self.servers.len().max(1) as u32);
+        self.timeout.saturating_mul(tries)
     }
 
     /// Add a name server (port 53 is the usual one). A server already in the list is not added

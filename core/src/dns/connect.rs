@@ -8,11 +8,19 @@
 //! is a connected transport handle and the address it reached — wrap it in a
 //! [`Connection`](crate::Connection) with `Connection::new` — or the reason nothing connected.
 //!
-//! Choices: with [`Family::Any`] both lookups run at once and the IPv6 addresses are tried
-//! before the IPv4 ones (RFC 6724's default preference); each address gets `timeout` to connect
-//! (a refused or unreachable one fails at once); a host given as an IP address is not resolved
-//! at all. There is no "happy eyeballs" race: one connect at a time, which is what libevent
-//! does and what a board can afford.
+//! With [`Family::Any`] it races the addresses as Happy Eyeballs v2 (RFC 8305) says:
+//!
+//! - both lookups run at once; connecting starts as soon as the AAAA answer is in, or
+//!   [`RESOLUTION_DELAY`] after the A answer if the AAAA one is still out;
+//! - the addresses are tried alternating families, IPv6 first (`v6, v4, v6, v4, …`), and
+//!   addresses that arrive late join the ones not tried yet;
+//! - a new attempt starts every [`ATTEMPT_DELAY`] while the earlier ones are still connecting
+//!   (at most [`RACE`] at once), and at once when one fails; the first to connect wins and the
+//!   others are closed.
+//!
+//! Each attempt gets `timeout` to connect (a refused or unreachable one fails at once); a host
+//! given as an IP address is not resolved at all. The connector needs up to `RACE + 1` engine
+//! events at once: one per attempt and its timer.
 
 use super::config::{DnsError, Query};
 use super::resolver::{Done, RequestId, Resolver};
@@ -76,8 +84,19 @@ pub struct Connected<H> {
     pub addr: SocketAddr,
 }
 
-/// Resolve a host name, then connect to its addresses in turn; up to `A` addresses are kept.
-/// See the [module documentation](self).
+/// How long to wait for the AAAA answer once the A answer is in, before connecting over IPv4
+/// (RFC 8305 §3: 50 ms).
+pub const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
+
+/// How long an attempt has to connect before the next address is tried beside it (RFC 8305 §5
+/// recommends 250 ms).
+pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// The most connection attempts a [`Connector`] has in flight at once.
+pub const RACE: usize = 4;
+
+/// Resolve a host name, then race connects to its addresses; up to `A` addresses of each family
+/// are kept. See the [module documentation](self).
 #[derive(Debug)]
 pub struct Connector<H, const A: usize = 8> {
     port: u16,
@@ -87,9 +106,15 @@ pub struct Connector<H, const A: usize = 8> {
     errors: [Option<DnsError>; 2],
     v4: heapless::Vec<SocketAddr, A>,
     v6: heapless::Vec<SocketAddr, A>,
-    /// The next address to try: an index into `v6` then `v4`.
-    next: usize,
-    attempt: Option<(H, EventId, SocketAddr)>,
+    /// How many addresses of each family were tried: IPv4, IPv6.
+    tried: [usize; 2],
+    /// Which family goes next when both have addresses left.
+    v6_next: bool,
+    /// The connects in progress: transport, its write event, the address.
+    attempts: heapless::Vec<(H, EventId, SocketAddr), RACE>,
+    /// The timer of the resolution and attempt delays, once made; whether it is armed.
+    delay: Option<EventId>,
+    delay_armed: bool,
     last_error: Option<IoError>,
     finished: bool,
 }
@@ -97,8 +122,7 @@ pub struct Connector<H, const A: usize = 8> {
 impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
     /// Start connecting to `host` (a name, or an IP address which is not resolved) on `port`,
     /// giving each address `timeout`. Lookups go to `resolver`; the connector's events carry
-    /// `datum`. If `host` is an address, or the resolver answers at once, the first connect may
-    /// already be on its way.
+    /// `datum`. If `host` is an address, the first connect is on its way already.
     ///
     /// # Errors
     ///
@@ -130,8 +154,11 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
             errors: [None, None],
             v4: heapless::Vec::new(),
             v6: heapless::Vec::new(),
-            next: 0,
-            attempt: None,
+            tried: [0, 0],
+            v6_next: true,
+            attempts: heapless::Vec::new(),
+            delay: None,
+            delay_armed: false,
             last_error: None,
             finished: false,
         };
@@ -142,7 +169,7 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             let list = if ip.is_ipv4() { &mut c.v4 } else { &mut c.v6 };
             let _ = list.push(SocketAddr::new(ip, port));
-            return match c.try_next(events, io, datum) {
+            return match c.advance(events, io, datum) {
                 Some(Err(e)) => Err(e),
                 _ => Ok(c),
             };
@@ -173,14 +200,15 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
         self.lookups.contains(&Some(id))
     }
 
-    /// Whether `id` is this connector's event: forward it to [`handle`](Self::handle).
+    /// Whether `id` is one of this connector's events: forward it to [`handle`](Self::handle).
     pub fn owns(&self, id: EventId) -> bool {
-        self.attempt.is_some_and(|a| a.1 == id)
+        self.delay == Some(id) || self.attempts.iter().any(|a| a.1 == id)
     }
 
     /// Take a finished lookup of the resolver. Lookups that are not this connector's are
-    /// ignored. Once every lookup is in, connecting starts; the result comes from here only if
-    /// nothing can be tried at all, and from [`handle`](Self::handle) otherwise.
+    /// ignored. Connecting starts when the AAAA answer is in, or [`RESOLUTION_DELAY`] after the
+    /// A answer; the result comes from here only if nothing can be tried at all, and from
+    /// [`handle`](Self::handle) otherwise.
     pub fn resolved<T: Copy, IO: Connect<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -206,24 +234,36 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
             }
             Err(e) => self.errors[slot] = Some(*e),
         }
-        if self.lookups.iter().any(Option::is_some) || self.attempt.is_some() {
+        let started = self.tried != [0, 0];
+        if !started && self.delay_armed && self.lookups.iter().all(Option::is_none) {
+            // The AAAA answer came within the resolution delay: connect now (RFC 8305 §3).
+            return self.advance(events, io, datum);
+        }
+        if !self.attempts.is_empty() || self.delay_armed {
+            // Racing already (or waiting to): the new addresses join the queue.
             return None;
         }
-        self.try_next(events, io, datum)
+        if !started && slot == 0 && self.lookups[1].is_some() && !self.v4.is_empty() {
+            // The A answer came first: give the AAAA one a moment.
+            return self.arm_delay(events, RESOLUTION_DELAY, datum);
+        }
+        self.advance(events, io, datum)
     }
 
-    /// Handle a fired event of this connector (others give `None`): the connect in progress
-    /// finished, failed or timed out. Returns the result once there is one.
+    /// Handle a fired event of this connector (others give `None`): a connect finished, failed
+    /// or timed out, or it is time for the next attempt. Returns the result once there is one.
     pub fn handle<T: Copy, IO: Connect<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
         fired: &Fired<T>,
     ) -> Option<Result<Connected<H>, ConnectError>> {
-        let (h, ev, addr) = self.attempt?;
-        if fired.id != ev {
-            return None;
+        if self.delay == Some(fired.id) {
+            self.delay_armed = false;
+            return self.advance(events, io, fired.datum);
         }
+        let k = self.attempts.iter().position(|a| a.1 == fired.id)?;
+        let (h, ev, addr) = self.attempts[k];
         let result = if fired.ready.intersects(Ready::WRITE | Ready::READ) {
             io.connected(h)
         } else {
@@ -236,16 +276,17 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
             }
             Ok(()) => {
                 let _ = events.free(ev);
-                self.attempt = None;
+                self.attempts.swap_remove(k);
+                self.stop(events, io);
                 self.finished = true;
                 Some(Ok(Connected { handle: h, addr }))
             }
             Err(e) => {
                 let _ = events.free(ev);
-                self.attempt = None;
+                self.attempts.swap_remove(k);
                 io.close(events, h);
                 self.last_error = Some(e);
-                self.try_next(events, io, fired.datum)
+                self.advance(events, io, fired.datum)
             }
         }
     }
@@ -255,7 +296,7 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
         self.finished
     }
 
-    /// Give up: cancel the lookups and close the connect in progress.
+    /// Give up: cancel the lookups and close the connects in progress.
     pub fn cancel<T, IO, B, const Q: usize, const N: usize, const M: usize>(
         mut self,
         events: &mut dyn Events<T>,
@@ -269,28 +310,70 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
         for id in self.lookups.iter_mut().filter_map(Option::take) {
             resolver.cancel(events, io, id);
         }
-        if let Some((h, ev, _)) = self.attempt.take() {
+        self.stop(events, io);
+    }
+
+    /// Close every attempt in progress and free the timer.
+    fn stop<T: Copy, IO: Connect<Handle = H>>(&mut self, events: &mut dyn Events<T>, io: &mut IO) {
+        for (h, ev, _) in self.attempts.drain(..) {
             let _ = events.free(ev);
             Transport::close(io, events, h);
         }
+        if let Some(ev) = self.delay.take() {
+            let _ = events.free(ev);
+        }
+        self.delay_armed = false;
     }
 
-    /// Start connecting to the next address; the final error when none is left.
-    fn try_next<T: Copy, IO: Connect<Handle = H>>(
+    /// Arm the delay timer for `after` (making it the first time).
+    fn arm_delay<T: Copy>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        after: Duration,
+        datum: T,
+    ) -> Option<Result<Connected<H>, ConnectError>> {
+        let armed = match self.delay {
+            Some(ev) => events.add(ev, Some(after)).is_ok(),
+            None => match events.start(Event::timer(), datum, Some(after)) {
+                Ok(ev) => {
+                    self.delay = Some(ev);
+                    true
+                }
+                Err(Rejected { .. }) => false,
+            },
+        };
+        // Without a timer there is no race: the next attempt starts when this one ends.
+        self.delay_armed = armed;
+        None
+    }
+
+    /// The next address to try, alternating families (IPv6 first).
+    fn next_addr(&mut self) -> Option<SocketAddr> {
+        let left6 = self.v6.get(self.tried[1]).copied();
+        let left4 = self.v4.get(self.tried[0]).copied();
+        let v6 = match (left6, left4) {
+            (Some(_), Some(_)) => self.v6_next,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        self.v6_next = !v6;
+        self.tried[usize::from(v6)] += 1;
+        if v6 { left6 } else { left4 }
+    }
+
+    /// Start the next attempt if there is room and an address, and arm the attempt delay for
+    /// the one after; the final error when nothing is left to try or wait for.
+    fn advance<T: Copy, IO: Connect<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
         datum: T,
     ) -> Option<Result<Connected<H>, ConnectError>> {
-        loop {
-            let addr = match self.next.checked_sub(self.v6.len()) {
-                None => self.v6[self.next],
-                Some(i) => match self.v4.get(i) {
-                    Some(a) => *a,
-                    None => return Some(Err(self.failure())),
-                },
+        while !self.attempts.is_full() {
+            let Some(addr) = self.next_addr() else {
+                break;
             };
-            self.next += 1;
             let h = match io.connect(addr) {
                 Ok(h) => h,
                 Err(e) => {
@@ -301,16 +384,31 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
             let key = io.source(h);
             match events.start(Event::write(key), datum, Some(self.timeout)) {
                 Ok(ev) => {
-                    self.attempt = Some((h, ev, addr));
-                    return None;
+                    // Cannot fail: the list is not full.
+                    let _ = self.attempts.push((h, ev, addr));
+                    break;
                 }
                 Err(Rejected { .. }) => {
                     io.close(events, h);
-                    self.finished = true;
-                    return Some(Err(ConnectError::Busy));
+                    if self.attempts.is_empty() {
+                        self.stop(events, io);
+                        self.finished = true;
+                        return Some(Err(ConnectError::Busy));
+                    }
+                    // The engine is full: the attempts in flight go on alone.
+                    return None;
                 }
             }
         }
+        let more = self.v6.len() > self.tried[1] || self.v4.len() > self.tried[0];
+        if more && !self.attempts.is_empty() {
+            return self.arm_delay(events, ATTEMPT_DELAY, datum);
+        }
+        if self.attempts.is_empty() && self.lookups.iter().all(Option::is_none) {
+            self.stop(events, io);
+            return Some(Err(self.failure()));
+        }
+        None
     }
 
     fn failure(&mut self) -> ConnectError {

@@ -9,8 +9,8 @@
 //!   with a [`Done`] that holds an [`Answer`] or a [`DnsError`];
 //! - [`Server`] ([`server`] module): a DNS server port over UDP and TCP whose [`Request`]s the
 //!   application answers with records or a [`MessageBuilder`];
-//! - [`Connector`] ([`connect`] module): connect to `host:port` by name, trying each address in
-//!   turn.
+//! - [`Connector`] ([`connect`] module): connect to `host:port` by name, racing its addresses
+//!   as Happy Eyeballs v2 does.
 //!
 //! They run over any IO storage implementing the core's [`Datagram`](crate::io::Datagram) and
 //! [`Connect`](crate::io::Connect) traits: `levent_hosts::net::Sockets` (with the system's
@@ -105,7 +105,9 @@ mod types;
 
 pub use builder::MessageBuilder;
 pub use config::{Config, DnsError, HostEntry, Hosts, MAX_SEARCH, MAX_SERVERS, Query};
-pub use connect::{ConnectError, Connected, Connector, Family};
+pub use connect::{
+    ATTEMPT_DELAY, ConnectError, Connected, Connector, Family, RACE, RESOLUTION_DELAY,
+};
 pub use error::{DecodeError, EncodeError, NameError};
 pub use message::{HEADER_LEN, MAX_MESSAGE_LEN, Message, Question, Questions, Record, Records};
 pub use name::{Labels, MAX_LABEL_LEN, MAX_NAME_LEN, Name, NameBuf};

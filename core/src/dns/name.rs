@@ -254,6 +254,27 @@ impl<'a> Name<'a> {
                 .all(|(a, b)| a.eq_ignore_ascii_case(b))
     }
 
+    /// Whether the two names are the same byte for byte, the case of every letter included
+    /// (names compare case-insensitively with `==`; a resolver that randomises the case of its
+    /// questions needs this one).
+    ///
+    /// ```
+    /// use levent_core::dns::NameBuf;
+    /// let (a, b) = (NameBuf::from_dotted("wWw.example").unwrap(), NameBuf::from_dotted("www.example").unwrap());
+    /// assert!(a == b && !a.as_name().eq_exact(b.as_name()));
+    /// assert!(a.as_name().eq_exact(a.as_name()));
+    /// ```
+    pub fn eq_exact(&self, other: Name<'_>) -> bool {
+        let (mut mine, mut theirs) = (self.labels(), other.labels());
+        loop {
+            match (mine.next(), theirs.next()) {
+                (None, None) => return true,
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
+        }
+    }
+
     /// Whether the name equals the dotted text `text` (as read by [`NameBuf::from_dotted`]),
     /// case-insensitively; `false` if `text` is not a valid name.
     ///
@@ -667,6 +688,27 @@ impl NameBuf {
     pub fn labels(&self) -> Labels<'_> {
         self.as_name().labels()
     }
+
+    /// This name with the case of its letters set by `pattern` (0x20 randomisation): the
+    /// `i`-th letter is upper case when bit `i % 64` of `pattern`, rotated left by `i / 64`, is
+    /// set. Pattern 0 leaves the name as it is. The same name under case-insensitive comparison.
+    pub(crate) fn with_case(&self, pattern: u64) -> NameBuf {
+        let mut out = self.clone();
+        if pattern == 0 {
+            return out;
+        }
+        // Length bytes are at most 63 and never ASCII letters, so every letter is in a label.
+        let letters = out.wire.iter_mut().filter(|b| b.is_ascii_alphabetic());
+        for (i, b) in letters.enumerate() {
+            let bits = pattern.rotate_left((i / 64) as u32);
+            if bits >> (i % 64) & 1 == 1 {
+                b.make_ascii_uppercase();
+            } else {
+                b.make_ascii_lowercase();
+            }
+        }
+        out
+    }
 }
 
 impl Default for NameBuf {
@@ -748,6 +790,29 @@ impl defmt::Format for NameBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_case_sets_each_letter_from_its_bit_and_keeps_digits_and_lengths() {
+        let n = NameBuf::from_dotted("ab-1.cd").unwrap();
+        // Letters a, b, c, d take bits 0..4: 0b0101 makes a and c upper case.
+        let cased = n.with_case(0b0101);
+        assert_eq!(cased.as_wire(), b"\x04Ab-1\x02Cd\x00");
+        assert!(cased == n && !cased.as_name().eq_exact(n.as_name()));
+        assert!(n.with_case(0).as_name().eq_exact(n.as_name()));
+        // Beyond 64 letters the pattern goes on rotated, never left constant.
+        let mut long = NameBuf::from_dotted(&"a".repeat(63)).unwrap();
+        long.push_label(&[b'a'; 10]).unwrap();
+        let cased = long.with_case(1);
+        let upper = cased
+            .as_wire()
+            .iter()
+            .filter(|b| b.is_ascii_uppercase())
+            .count();
+        assert_eq!(
+            upper, 2,
+            "letter 0, and letter 65 (bit 1 of the pattern rotated once)"
+        );
+    }
 
     /// `Labels` re-checks what it relies on, so even a `Name` over bytes nobody validated (which
     /// the public API cannot make) ends, within the name limits.

@@ -112,8 +112,23 @@
 //! - **Truncated answers** are asked again over TCP (RFC 7766 framing: a 2-byte length) from the
 //!   same server, as one try with its own timeout. The resolver keeps **one TCP connection at a
 //!   time**: truncation is rare, a board may not afford more, and a request that needs TCP while
-//!   another uses it waits its turn (its timer stopped). A TCP answer must fit the resolver's
+//!   another uses it waits its turn (its deadline running). A TCP answer must fit the resolver's
 //!   message buffer (`M` bytes), or the try fails as `Malformed`.
+//! - **Every lookup is bounded**: whatever the servers do (stay silent, fail, answer garbage or
+//!   forgeries, truncate and then never answer over TCP), a lookup ends within
+//!   [`Config::lookup_timeout`] of its start: `timeout × attempts × servers`, search domains,
+//!   CNAME restarts and the wait for the TCP connection included. When the deadline passes it
+//!   fails with the last error a try met, or `Timeout`. (libevent's oldest open DNS bug is a
+//!   request that hangs when every server is down.)
+//! - **Server health**: a server that let [`Config::max_timeouts`] tries in a row time out is
+//!   down: its turns go to the next server that is up, and it is asked only when every server
+//!   is down. After [`Config::probe_backoff`] the next lookup that would ask it does (the probe);
+//!   a probe that times out doubles the back-off, up to an hour, and any answer brings the
+//!   server back. There is no probe traffic of its own: a resolver nobody uses sends nothing.
+//! - **0x20**: with [`Config::randomize_case`] (the default) the letters of every name asked over
+//!   UDP get a random case, and an answer must carry the question back byte for byte: a forger
+//!   has one more bit per letter to guess, beside the 16-bit id and the source port. Over TCP
+//!   the name goes as it is.
 //! - **Full**: at most `Q` lookups are in progress (finished ones count until `handle` hands
 //!   them out); [`lookup`](Resolver::lookup) hands the query back in [`Full`] beyond that.
 //!
@@ -125,7 +140,7 @@
 //! 6 KiB; a host's `Resolver<SocketId, ChainBuffer, 128, 64, 65535>` about 170 KiB (box it).
 
 use super::builder::MessageBuilder;
-use super::config::{Config, DnsError, Hosts, Query};
+use super::config::{Config, DnsError, Hosts, MAX_SERVERS, Query};
 use super::message::{Message, Record};
 use super::name::{Name, NameBuf};
 use super::rdata::RData;
@@ -137,8 +152,10 @@ use crate::error::Rejected;
 use crate::event::{Event, EventId, Fired, Ready};
 use crate::events::Events;
 use crate::io::{Connect, Datagram, IoError, Transport};
+use crate::time::{Clock, Tick};
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 
 /// How many UDP sockets a resolver may hold at once (up to 4 per address family).
 const UDP_SLOTS: usize = 8;
@@ -146,6 +163,8 @@ const UDP_SLOTS: usize = 8;
 const TRIES_KEPT: usize = 4;
 /// The largest query: a 255-byte name, the header, the question's tail and an OPT record.
 const QUERY_MAX: usize = 300;
+/// The longest a server that is down is passed over.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Names one lookup of a [`Resolver`]. Stale ids (of lookups already handed out) are never
 /// confused with the lookup that reuses the slot.
@@ -260,6 +279,21 @@ struct Try {
     sock: u8,
     id: u16,
     server: SocketAddr,
+    /// The case pattern of the name asked ([`NameBuf::with_case`]; 0: as it is).
+    case: u64,
+}
+
+/// What the resolver knows of a name server's health (libevent's failed nameservers).
+#[derive(Clone, Copy, Debug, Default)]
+struct Health {
+    /// The server this is about: the entry starts over when the configuration changes.
+    addr: Option<SocketAddr>,
+    /// Tries in a row that timed out.
+    timeouts: u8,
+    /// While down (`timeouts` reached the limit): passed over until this tick.
+    down_until: Tick,
+    /// Back-offs so far: the next is `probe_backoff` times 2 to this.
+    backoffs: u8,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -293,6 +327,9 @@ struct Slot {
     saw_nodata: bool,
     last_error: Option<DnsError>,
     tcp_server: Option<SocketAddr>,
+    /// When the lookup fails whatever is still in flight ([`Config::lookup_timeout`] after it
+    /// started).
+    deadline: Tick,
 }
 
 #[derive(Debug)]
@@ -340,6 +377,7 @@ struct State<H, B, const Q: usize, const N: usize> {
     udp: [Option<UdpSock<H>>; UDP_SLOTS],
     tcp: Option<TcpExchange<H, B>>,
     tcp_queue: heapless::Deque<RequestId, Q>,
+    health: [Health; MAX_SERVERS],
     rotation: u8,
     /// Where the answer handed out last ends its CNAME chain.
     answer_name: NameBuf,
@@ -402,6 +440,7 @@ where
                     saw_nodata: false,
                     last_error: None,
                     tcp_server: None,
+                    deadline: 0,
                 })
                 .is_ok();
             debug_assert!(fits);
@@ -418,6 +457,7 @@ where
                 udp: [const { None }; UDP_SLOTS],
                 tcp: None,
                 tcp_queue: heapless::Deque::new(),
+                health: [Health::default(); MAX_SERVERS],
                 rotation: 0,
                 answer_name: NameBuf::root(),
             },
@@ -502,6 +542,12 @@ where
         slot.saw_nodata = false;
         slot.last_error = None;
         slot.tcp_server = None;
+        let bound = st.config.lookup_timeout();
+        slot.deadline = events
+            .platform()
+            .clock
+            .after(events.now(), bound)
+            .unwrap_or(Tick::MAX);
         let id = RequestId {
             index: index as u16,
             generation: slot.generation,
@@ -748,7 +794,7 @@ where
             let Some(id) = bytes.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
                 continue;
             };
-            let Some(index) = self.st.find_try(sock, id, from) else {
+            let Some((index, case)) = self.st.find_try(sock, id, from) else {
                 continue;
             };
             let msg = match Message::parse(bytes) {
@@ -760,9 +806,13 @@ where
                     continue;
                 }
             };
-            if !self.st.answers_question(index, &msg) {
+            if !self.st.answers_question(index, &msg, case) {
+                if case != 0 {
+                    debug!("levent: dns: an answer's question is not in the case asked: dropped");
+                }
                 continue;
             }
+            self.st.note_alive(from);
             match self.st.on_reply(events, io, index, &msg, Some(from)) {
                 Verdict::Continue => continue,
                 Verdict::Done(r) => break (index, r, n),
@@ -818,7 +868,10 @@ where
             None
         };
         let verdict = match msg {
-            Some(msg) if msg.id() == id && st.answers_question(index, &msg) => {
+            Some(msg) if msg.id() == id && st.answers_question(index, &msg, 0) => {
+                if let Some(server) = st.slots[index].tcp_server {
+                    st.note_alive(server);
+                }
                 st.on_reply(events, io, index, &msg, None)
             }
             _ => {
@@ -845,13 +898,35 @@ where
         IO: Datagram<Handle = H> + Connect<Handle = H>,
     {
         let st = &mut self.st;
-        match st.slots[index].phase {
-            Phase::Udp => {}
+        let now = events.now();
+        let clock = events.platform().clock;
+        let phase = st.slots[index].phase;
+        match phase {
+            Phase::Udp => {
+                // The last try is the one the timer waited for: it counts against its server.
+                if let Some(t) = st.slots[index].tries.last().copied() {
+                    st.note_timeout(t.server, now, &clock);
+                }
+            }
             Phase::Tcp => {
+                if let Some(server) = st.slots[index].tcp_server {
+                    st.note_timeout(server, now, &clock);
+                }
                 st.close_tcp(events, io);
                 st.slots[index].phase = Phase::Udp;
             }
-            _ => return None,
+            Phase::TcpQueued => {}
+            Phase::Free | Phase::Finished(_) => return None,
+        }
+        if now >= st.slots[index].deadline {
+            let error = st.slots[index].last_error.unwrap_or(DnsError::Timeout);
+            debug!("levent: dns: lookup ran out of time: {}", error);
+            return self.done(events, io, index, Err(error), 0);
+        }
+        if phase == Phase::TcpQueued {
+            // Still waiting for the TCP connection: wait on, up to the deadline.
+            st.arm(events, index);
+            return None;
         }
         match st.send_try(events, io, index) {
             Ok(()) => None,
@@ -897,22 +972,33 @@ where
     H: Copy + PartialEq + fmt::Debug,
     B: Buffer + Default,
 {
-    fn find_try(&self, sock: usize, id: u16, from: SocketAddr) -> Option<usize> {
-        self.slots.iter().position(|s| {
-            matches!(s.phase, Phase::Udp | Phase::TcpQueued | Phase::Tcp)
-                && s.tries
-                    .iter()
-                    .any(|t| usize::from(t.sock) == sock && t.id == id && t.server == from)
+    /// The request a UDP reply on socket `sock` with `id` from `from` belongs to, and the case
+    /// pattern its question was sent with.
+    fn find_try(&self, sock: usize, id: u16, from: SocketAddr) -> Option<(usize, u64)> {
+        self.slots.iter().enumerate().find_map(|(i, s)| {
+            if !matches!(s.phase, Phase::Udp | Phase::TcpQueued | Phase::Tcp) {
+                return None;
+            }
+            s.tries
+                .iter()
+                .find(|t| usize::from(t.sock) == sock && t.id == id && t.server == from)
+                .map(|t| (i, t.case))
         })
     }
 
-    /// Whether `msg` is a response to what request `index` asks now.
-    fn answers_question(&self, index: usize, msg: &Message<'_>) -> bool {
+    /// Whether `msg` is a response to what request `index` asks now, sent with case pattern
+    /// `case`: the question must come back byte for byte, unless the case was left as it was.
+    fn answers_question(&self, index: usize, msg: &Message<'_>, case: u64) -> bool {
         let slot = &self.slots[index];
         msg.is_response()
             && msg.question_count() == 1
             && msg.question().is_some_and(|q| {
-                q.qtype == slot.query.qtype() && q.qclass == Class::IN && q.name == slot.name
+                q.qtype == slot.query.qtype()
+                    && q.qclass == Class::IN
+                    && match case {
+                        0 => q.name == slot.name,
+                        _ => q.name.eq_exact(slot.name.with_case(case).as_name()),
+                    }
             })
     }
 
@@ -1103,19 +1189,24 @@ where
             return Err(DnsError::Io(IoError::Unreachable));
         }
         let total = u16::from(self.config.attempts.max(1)).saturating_mul(n as u16);
+        let now = events.now();
         self.slots[index].phase = Phase::Udp;
-        while self.slots[index].tries_made < total {
+        while self.slots[index].tries_made < total && now < self.slots[index].deadline {
             let slot = &mut self.slots[index];
             let k = usize::from(slot.first_server) + usize::from(slot.tries_made);
             if slot.tries_made > 0 {
                 debug!("levent: dns: try {} of {}", slot.tries_made + 1, total);
             }
             slot.tries_made += 1;
-            let server = self.config.servers()[k % n];
+            // A server that is down gives its turn to the next one that is up, if any.
+            let k = (0..n)
+                .map(|d| (k + d) % n)
+                .find(|&i| !self.is_down(i, now))
+                .unwrap_or(k % n);
+            let server = self.config.servers()[k];
             match self.send_udp(events, io, index, server) {
                 Ok(()) => {
-                    let slot = &self.slots[index];
-                    let _ = events.add(slot.timer, Some(self.config.timeout));
+                    self.arm(events, index);
                     return Ok(());
                 }
                 Err(e) => {
@@ -1125,6 +1216,77 @@ where
             }
         }
         Err(self.slots[index].last_error.unwrap_or(DnsError::Timeout))
+    }
+
+    /// Arm request `index`'s timer for one try's timeout, or what is left before its deadline
+    /// if that is less.
+    fn arm<T: Copy>(&self, events: &mut dyn Events<T>, index: usize) {
+        let slot = &self.slots[index];
+        let left = slot.deadline.saturating_sub(events.now());
+        let left = events.platform().clock.duration(left);
+        let _ = events.add(slot.timer, Some(self.config.timeout.min(left)));
+    }
+
+    /// The health entry of `server`, started over if the entry was about another one.
+    fn health_mut(&mut self, server: SocketAddr) -> Option<&mut Health> {
+        let i = self.config.servers().iter().position(|&a| a == server)?;
+        let h = self.health.get_mut(i)?;
+        if h.addr != Some(server) {
+            *h = Health {
+                addr: Some(server),
+                ..Health::default()
+            };
+        }
+        Some(h)
+    }
+
+    /// Whether server `i` of the configuration is down and its back-off not over.
+    fn is_down(&self, i: usize, now: Tick) -> bool {
+        let Some(&addr) = self.config.servers().get(i) else {
+            return false;
+        };
+        self.health.get(i).is_some_and(|h| {
+            h.addr == Some(addr)
+                && h.timeouts >= self.config.max_timeouts.max(1)
+                && now < h.down_until
+        })
+    }
+
+    /// A try to `server` timed out: after `max_timeouts` in a row it is down for a back-off
+    /// (doubled by each probe that times out too, up to an hour).
+    fn note_timeout(&mut self, server: SocketAddr, now: Tick, clock: &Clock) {
+        let (max, base) = (self.config.max_timeouts.max(1), self.config.probe_backoff);
+        let Some(h) = self.health_mut(server) else {
+            return;
+        };
+        h.timeouts = h.timeouts.saturating_add(1);
+        // Timeouts of tries sent before it went down do not stretch the back-off.
+        if h.timeouts >= max && now >= h.down_until {
+            let backoff = base
+                .saturating_mul(1 << h.backoffs.min(16))
+                .min(MAX_BACKOFF);
+            h.down_until = clock.after(now, backoff).unwrap_or(Tick::MAX);
+            h.backoffs = h.backoffs.saturating_add(1);
+            warn!(
+                "levent: dns: nameserver {} is not answering: passed over for {} s",
+                server,
+                backoff.as_secs()
+            );
+        }
+    }
+
+    /// `server` answered: it is up, whatever it was.
+    fn note_alive(&mut self, server: SocketAddr) {
+        let max = self.config.max_timeouts.max(1);
+        if let Some(h) = self.health_mut(server) {
+            if h.timeouts >= max {
+                info!("levent: dns: nameserver {} is answering again", server);
+            }
+            *h = Health {
+                addr: Some(server),
+                ..Health::default()
+            };
+        }
     }
 
     fn send_udp<T: Copy, IO>(
@@ -1145,12 +1307,17 @@ where
             }
             id = self.rng.u16();
         }
+        let case = if self.config.randomize_case {
+            self.rng.u64().max(1)
+        } else {
+            0
+        };
         let slot = &self.slots[index];
         let edns = if slot.edns { self.config.edns } else { None };
         let mut qbuf = [0u8; QUERY_MAX];
-        let query =
-            MessageBuilder::query(&mut qbuf, id, &slot.name, slot.query.qtype(), true, edns)
-                .map_err(|_| IoError::Other(0))?;
+        let name = slot.name.with_case(case);
+        let query = MessageBuilder::query(&mut qbuf, id, &name, slot.query.qtype(), true, edns)
+            .map_err(|_| IoError::Other(0))?;
         let Some(u) = self.udp[sock].as_mut() else {
             return Err(IoError::Closed);
         };
@@ -1170,6 +1337,7 @@ where
             sock: sock as u8,
             id,
             server,
+            case,
         });
         Ok(())
     }
@@ -1266,8 +1434,8 @@ where
         IO: Datagram<Handle = H> + Connect<Handle = H>,
     {
         let slot = &mut self.slots[index];
-        let _ = events.del(slot.timer);
         if self.tcp.is_some() {
+            // The timer runs on: the wait counts against the lookup's deadline.
             slot.phase = Phase::TcpQueued;
             let id = RequestId {
                 index: index as u16,
@@ -1282,9 +1450,8 @@ where
         let started = self.connect_tcp(events, io, index, server);
         match started {
             Ok(()) => {
-                let slot = &mut self.slots[index];
-                slot.phase = Phase::Tcp;
-                let _ = events.add(slot.timer, Some(self.config.timeout));
+                self.slots[index].phase = Phase::Tcp;
+                self.arm(events, index);
             }
             Err(e) => {
                 self.slots[index].last_error = Some(DnsError::Io(e));
