@@ -45,9 +45,15 @@ use std::time::Duration;
 pub const HOSTS: usize = 64;
 
 /// The core's resolver sized for a host: `Q` lookups at once (128 by default), a hosts table of
-/// [`HOSTS`] entries, 64 KiB messages (any TCP answer), growable TCP buffers. It is about
-/// 170 KiB with the default `Q`: keep it in a `Box` ([`resolver`] makes one).
-pub type HostResolver<const Q: usize = 128> = Resolver<SocketId, ChainBuffer, Q, HOSTS, 65535>;
+/// [`HOSTS`] entries, 64 KiB messages (any TCP answer), growable TCP buffers and a cache of `C`
+/// bytes ([`CACHE`] by default; 0 for none). It is about 190 KiB with the defaults: keep it in a
+/// `Box` ([`resolver`] makes one).
+pub type HostResolver<const Q: usize = 128, const C: usize = CACHE> =
+    Resolver<SocketId, ChainBuffer, Q, HOSTS, 65535, C>;
+
+/// The bytes of answer cache a [`HostResolver`] has by default: 16 KiB, a hundred or more
+/// answers.
+pub const CACHE: usize = 16 * 1024;
 
 /// The core's DNS server sized for a host: `C` TCP connections (64 by default), 64 KiB
 /// messages, growable buffers; its events carry `T::from(route)`.

@@ -195,7 +195,7 @@ impl From<Route> for Ev {
 
 type Eng = Engine<Ev, 512, 128, 1, levent_hosts::Heap>;
 /// The resolver under test: 8 lookups, 8 hosts entries, 4 KiB messages.
-pub type TestResolver<H> = Resolver<H, ChainBuffer, 8, 8, 4096>;
+pub type TestResolver<H, const C: usize = 0> = Resolver<H, ChainBuffer, 8, 8, 4096, C>;
 type TestServer<H> = Server<Ev, H, ChainBuffer, 4, 4096>;
 
 /// A record the test zone serves.
@@ -327,13 +327,13 @@ fn zone_answer(
 }
 
 /// One test's world: the engine, the resolver, the servers.
-pub struct Bed<W: DnsWorld> {
+pub struct Bed<W: DnsWorld, const C: usize = 0> {
     /// The world.
     pub w: W,
     /// The engine.
     pub e: Box<Eng>,
     /// The resolver under test.
-    pub r: Box<TestResolver<W::H>>,
+    pub r: Box<TestResolver<W::H, C>>,
     /// The test servers.
     pub zones: Vec<Zone<W::H>>,
     /// Finished lookups.
@@ -354,6 +354,10 @@ pub struct Answered {
     pub name: String,
     /// From the hosts table.
     pub from_hosts: bool,
+    /// From the cache, and its TTL left.
+    pub from_cache: bool,
+    /// The TTL left, in seconds.
+    pub ttl: u32,
 }
 
 fn own(done: &Done<'_>) -> Outcome {
@@ -364,11 +368,13 @@ fn own(done: &Done<'_>) -> Outcome {
             data,
             name: a.name().to_string(),
             from_hosts: a.from_hosts(),
+            from_cache: a.from_cache(),
+            ttl: a.ttl(),
         }
     })
 }
 
-impl<W: DnsWorld> Bed<W> {
+impl<W: DnsWorld, const C: usize> Bed<W, C> {
     /// A world with `servers` test servers and a resolver asking them (timeout `timeout`,
     /// `attempts` rounds).
     pub fn new(servers: usize, timeout: Duration, attempts: u8) -> Self {
@@ -382,7 +388,10 @@ impl<W: DnsWorld> Bed<W> {
     pub fn with(servers: usize, shape: impl FnOnce(&mut Config)) -> Self {
         let mut w = W::new();
         let mut e = Box::new(Eng::new(w.platform()));
-        e.loop_exit(Some(Duration::from_secs(60))).unwrap();
+        // A guard against a test that hangs: a minute of real time, ten of virtual time (where
+        // a test may wait out TTLs).
+        let guard = if w.virtual_time() { 600 } else { 60 };
+        e.loop_exit(Some(Duration::from_secs(guard))).unwrap();
         let mut zones = vec![];
         let mut config = Config::new();
         config.timeout = Duration::from_millis(300);
@@ -693,7 +702,7 @@ fn data(outcome: &Outcome) -> Vec<String> {
     outcome.as_ref().map(|a| a.data.clone()).unwrap_or_default()
 }
 
-fn world_zone<W: DnsWorld>(b: &mut Bed<W>) {
+fn world_zone<W: DnsWorld, const C: usize>(b: &mut Bed<W, C>) {
     for z in b.zones.iter_mut() {
         z.add("www.example", Rd::A([192, 0, 2, 1]));
         z.add("www.example", Rd::A([192, 0, 2, 2]));
@@ -1029,6 +1038,49 @@ pub fn answers_with_the_question_in_another_case_are_dropped<W: DnsWorld>() {
             assert_eq!(asked, &["www.example"]);
         }
     }
+}
+
+/// With a cache, an answer is kept for its TTL (60 s in the test zone) and an NXDOMAIN with an
+/// SOA for its negative TTL (the SOA's minimum, 60 s): asking again within it sends nothing,
+/// and the cached answer says so and how old it is. On virtual time the entries also expire.
+pub fn answers_and_nxdomain_are_cached_for_their_ttls<W: DnsWorld>() {
+    let mut b = Bed::<W, 4096>::new(1, Duration::from_millis(300), 2);
+    world_zone(&mut b);
+    let id = b.lookup(Query::a("www.example").unwrap());
+    assert_eq!(data(&b.wait(id)), ["192.0.2.1", "192.0.2.2"]);
+    let id = b.lookup(Query::a("nothing.example").unwrap());
+    assert_eq!(b.wait(id), Err(DnsError::NxDomain));
+    assert_eq!((b.zones[0].log.len(), b.r.cached()), (2, 2));
+    // Again, in another case: from the cache.
+    let first = b.results[&b.order[0]].clone().unwrap();
+    assert!(!first.from_cache && first.ttl == 60);
+    if b.w.virtual_time() {
+        b.run_for(Duration::from_secs(20));
+    }
+    let id = b.lookup(Query::a("WWW.example").unwrap());
+    let again = b.wait(id).unwrap();
+    assert_eq!(again.data, ["192.0.2.1", "192.0.2.2"]);
+    assert!(again.from_cache);
+    if b.w.virtual_time() {
+        assert_eq!(again.ttl, 40, "what is left of the TTL");
+    }
+    let id = b.lookup(Query::a("nothing.example").unwrap());
+    assert_eq!(b.wait(id), Err(DnsError::NxDomain));
+    assert_eq!(b.zones[0].log.len(), 2, "nothing was sent");
+    // Another type of the same name is another entry.
+    let id = b.lookup(Query::new("www.example", RType::AAAA).unwrap());
+    let _ = b.wait(id);
+    assert_eq!(b.zones[0].log.len(), 3);
+    if b.w.virtual_time() {
+        b.run_for(Duration::from_secs(61));
+        let id = b.lookup(Query::a("www.example").unwrap());
+        assert!(b.wait(id).is_ok());
+        let id = b.lookup(Query::a("nothing.example").unwrap());
+        assert_eq!(b.wait(id), Err(DnsError::NxDomain));
+        assert_eq!(b.zones[0].log.len(), 5, "both expired and were asked again");
+    }
+    b.r.clear_cache();
+    assert_eq!(b.r.cached(), 0);
 }
 
 /// An answer to an earlier try that arrives after its timeout still completes the lookup.
@@ -1412,6 +1464,7 @@ macro_rules! dns_suite {
             lookups_queued_for_tcp_end_within_the_lookup_timeout,
             a_server_that_stops_answering_is_passed_over_then_probed,
             answers_with_the_question_in_another_case_are_dropped,
+            answers_and_nxdomain_are_cached_for_their_ttls,
         );
     };
     (@tests $world:ty; $($name:ident),* $(,)?) => {

@@ -132,10 +132,10 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
         clippy::too_many_arguments,
         reason = "host, port, family and timeout are one request"
     )]
-    pub fn start<T, IO, B, const Q: usize, const N: usize, const M: usize>(
+    pub fn start<T, IO, B, const Q: usize, const N: usize, const M: usize, const C: usize>(
         events: &mut dyn Events<T>,
         io: &mut IO,
-        resolver: &mut Resolver<H, B, Q, N, M>,
+        resolver: &mut Resolver<H, B, Q, N, M, C>,
         host: &str,
         port: u16,
         family: Family,
@@ -297,11 +297,11 @@ impl<H: Copy + PartialEq + fmt::Debug, const A: usize> Connector<H, A> {
     }
 
     /// Give up: cancel the lookups and close the connects in progress.
-    pub fn cancel<T, IO, B, const Q: usize, const N: usize, const M: usize>(
+    pub fn cancel<T, IO, B, const Q: usize, const N: usize, const M: usize, const C: usize>(
         mut self,
         events: &mut dyn Events<T>,
         io: &mut IO,
-        resolver: &mut Resolver<H, B, Q, N, M>,
+        resolver: &mut Resolver<H, B, Q, N, M, C>,
     ) where
         T: Copy,
         IO: Datagram<Handle = H> + Connect<Handle = H>,

@@ -92,6 +92,7 @@
 //! sizes are set by their const generics (see their modules).
 
 mod builder;
+mod cache;
 mod config;
 pub mod connect;
 mod error;

@@ -129,6 +129,13 @@
 //!   UDP get a random case, and an answer must carry the question back byte for byte: a forger
 //!   has one more bit per letter to guess, beside the 16-bit id and the source port. Over TCP
 //!   the name goes as it is.
+//! - **The cache** (`C` bytes, none by default): a lookup's answer is kept for the smallest TTL
+//!   of its answer section (at most a day), an NXDOMAIN or NODATA for its negative TTL when the
+//!   reply carries an SOA (the smaller of the SOA's TTL and its `minimum`, at most three hours,
+//!   RFC 2308), keyed by the query as given (name without case, type, search or not). A hit
+//!   finishes at the next `handle` like a hosts-table answer, with [`Answer::from_cache`] and
+//!   [`Answer::age`] set and [`Answer::ttl`] what is left; TTLs of 0 and negative answers
+//!   without an SOA are not kept. When a new entry does not fit, the oldest go.
 //! - **Full**: at most `Q` lookups are in progress (finished ones count until `handle` hands
 //!   them out); [`lookup`](Resolver::lookup) hands the query back in [`Full`] beyond that.
 //!
@@ -136,10 +143,12 @@
 //!
 //! About 700 bytes per request slot (two names of up to 255 bytes and the tries), `M` bytes of
 //! message buffer, the hosts table (`N` × 272 bytes), two buffers `B` for the TCP connection, and
-//! a few hundred bytes of configuration. `Resolver<_, RingBuffer<1024>, 4, 0, 1232>` is about
-//! 6 KiB; a host's `Resolver<SocketId, ChainBuffer, 128, 64, 65535>` about 170 KiB (box it).
+//! a few hundred bytes of configuration, and the cache's `C` bytes. `Resolver<_,
+//! RingBuffer<1024>, 4, 0, 1232>` is about 6 KiB; a host's `Resolver<SocketId, ChainBuffer,
+//! 128, 64, 65535, 16384>` about 190 KiB (box it).
 
 use super::builder::MessageBuilder;
+use super::cache::{Cache, Hit};
 use super::config::{Config, DnsError, Hosts, MAX_SERVERS, Query};
 use super::message::{Message, Record};
 use super::name::{Name, NameBuf};
@@ -215,6 +224,9 @@ pub struct Answer<'a> {
     name: Name<'a>,
     qtype: RType,
     from_hosts: bool,
+    /// Seconds since a cached answer was received (0 for a fresh one).
+    age: u32,
+    from_cache: bool,
 }
 
 impl<'a> Answer<'a> {
@@ -238,6 +250,18 @@ impl<'a> Answer<'a> {
     /// Whether the answer came from the hosts table.
     pub fn from_hosts(&self) -> bool {
         self.from_hosts
+    }
+
+    /// Whether the answer came from the resolver's cache: the message is the one received
+    /// [`age`](Self::age) seconds ago, its records' TTLs as they were then.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// Seconds since the answer was received: 0 unless it [came from the
+    /// cache](Self::from_cache).
+    pub fn age(&self) -> u32 {
+        self.age
     }
 
     /// The answer records of the type asked for, owned by [`name`](Self::name) (never empty for
@@ -267,9 +291,11 @@ impl<'a> Answer<'a> {
         })
     }
 
-    /// The smallest TTL of the records, in seconds (how long the answer may be cached).
+    /// The smallest TTL of the records, in seconds, less the answer's [`age`](Self::age): how
+    /// much longer it may be cached.
     pub fn ttl(&self) -> u32 {
-        self.records().map(|r| r.effective_ttl()).min().unwrap_or(0)
+        let ttl = self.records().map(|r| r.effective_ttl()).min().unwrap_or(0);
+        ttl.saturating_sub(self.age)
     }
 }
 
@@ -330,6 +356,8 @@ struct Slot {
     /// When the lookup fails whatever is still in flight ([`Config::lookup_timeout`] after it
     /// started).
     deadline: Tick,
+    /// Finished from the cache (to be copied out at the hand-out).
+    cached: bool,
 }
 
 #[derive(Debug)]
@@ -358,12 +386,20 @@ enum Verdict {
 }
 
 /// A stub resolver for up to `Q` lookups at once (at most 65,535), over transport handles `H`,
-/// with TCP buffers `B`, a hosts table of `N` entries and a message buffer of `M` bytes (at
-/// least 512, and at least the EDNS payload size advertised; the largest TCP answer taken). See
-/// the [module documentation](self).
-pub struct Resolver<H, B, const Q: usize, const N: usize = 0, const M: usize = 4096> {
+/// with TCP buffers `B`, a hosts table of `N` entries, a message buffer of `M` bytes (at
+/// least 512, and at least the EDNS payload size advertised; the largest TCP answer taken) and
+/// an answer cache of `C` bytes (0, the default: none). See the [module documentation](self).
+pub struct Resolver<
+    H,
+    B,
+    const Q: usize,
+    const N: usize = 0,
+    const M: usize = 4096,
+    const C: usize = 0,
+> {
     st: State<H, B, Q, N>,
     buf: [u8; M],
+    cache: Cache<C>,
 }
 
 struct State<H, B, const Q: usize, const N: usize> {
@@ -383,7 +419,9 @@ struct State<H, B, const Q: usize, const N: usize> {
     answer_name: NameBuf,
 }
 
-impl<H, B, const Q: usize, const N: usize, const M: usize> fmt::Debug for Resolver<H, B, Q, N, M> {
+impl<H, B, const Q: usize, const N: usize, const M: usize, const C: usize> fmt::Debug
+    for Resolver<H, B, Q, N, M, C>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Resolver")
             .field("servers", &self.st.config.servers())
@@ -392,7 +430,8 @@ impl<H, B, const Q: usize, const N: usize, const M: usize> fmt::Debug for Resolv
     }
 }
 
-impl<H, B, const Q: usize, const N: usize, const M: usize> Resolver<H, B, Q, N, M>
+impl<H, B, const Q: usize, const N: usize, const M: usize, const C: usize>
+    Resolver<H, B, Q, N, M, C>
 where
     H: Copy + PartialEq + fmt::Debug,
     B: Buffer + Default,
@@ -441,6 +480,7 @@ where
                     last_error: None,
                     tcp_server: None,
                     deadline: 0,
+                    cached: false,
                 })
                 .is_ok();
             debug_assert!(fits);
@@ -462,6 +502,7 @@ where
                 answer_name: NameBuf::root(),
             },
             buf: [0; M],
+            cache: Cache::new(),
         })
     }
 
@@ -488,6 +529,17 @@ where
     /// How many lookups are in progress (or finished and not handed out yet).
     pub fn in_flight(&self) -> usize {
         self.st.active
+    }
+
+    /// How many lookups the cache holds (answers and negative answers, expired ones included
+    /// until newer ones push them out); always 0 for a resolver without a cache (`C` = 0).
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Forget every cached answer: the next lookups ask the servers.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
     }
 
     /// Whether `id` is one of the resolver's events.
@@ -565,22 +617,24 @@ where
                 .is_some_and(|a| st.hosts.name_of(a).is_some()),
             _ => false,
         };
+        slot.cached = false;
+        let cached = match self.cache.get(&query, events.now()) {
+            _ if hit => None,
+            Some(Hit::Negative(e)) => Some(Err(e)),
+            Some(Hit::Answer { .. }) => Some(Ok(())),
+            None => None,
+        };
         slot.query = query;
         if hit {
             st.finish_later(events, io, index, Ok(()));
             return Ok(id);
         }
-        match candidate(&st.config, &st.slots[index].query, 0) {
-            Some((k, name)) => {
-                let slot = &mut st.slots[index];
-                slot.candidate = k;
-                slot.name = name;
-                if let Err(e) = st.send_try(events, io, index) {
-                    st.finish_later(events, io, index, Err(e));
-                }
-            }
-            None => st.finish_later(events, io, index, Err(DnsError::NxDomain)),
+        if let Some(result) = cached {
+            st.slots[index].cached = true;
+            st.finish_later(events, io, index, result);
+            return Ok(id);
         }
+        st.start(events, io, index);
         Ok(id)
     }
 
@@ -624,7 +678,7 @@ where
     {
         let st = &self.st;
         if fired.id == st.wake {
-            return self.hand_out_finished(events);
+            return self.hand_out_finished(events, io);
         }
         if let Some(i) = st
             .udp
@@ -684,6 +738,23 @@ where
             generation: slot.generation,
         };
         let qtype = slot.query.qtype();
+        let now = events.now();
+        let clock = events.platform().clock;
+        let expires = |ttl: u32| {
+            clock
+                .after(now, Duration::from_secs(u64::from(ttl)))
+                .unwrap_or(Tick::MAX)
+        };
+        let reply = &self.buf[..len.min(M)];
+        match result {
+            Ok(()) => {
+                let name = &self.st.answer_name;
+                self.cache
+                    .put_answer(&slot.query, name, reply, now, expires);
+            }
+            Err(e) if len > 0 => self.cache.put_negative(&slot.query, e, reply, now, expires),
+            Err(_) => {}
+        }
         self.st.free(index);
         let result = match result {
             Ok(()) => match Message::parse(&self.buf[..len.min(M)]) {
@@ -692,6 +763,8 @@ where
                     name: self.st.answer_name.as_name(),
                     qtype,
                     from_hosts: false,
+                    age: 0,
+                    from_cache: false,
                 }),
                 Err(_) => Err(DnsError::Malformed),
             },
@@ -700,48 +773,92 @@ where
         Some(Done { id, result })
     }
 
-    fn hand_out_finished<T: Copy>(&mut self, events: &mut dyn Events<T>) -> Option<Done<'_>> {
-        let st = &mut self.st;
-        let (index, result) = loop {
-            let index = usize::from(st.finished.pop_front()?);
-            if let Phase::Finished(r) = st.slots[index].phase {
-                break (index, r);
+    fn hand_out_finished<T: Copy, IO>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+    ) -> Option<Done<'_>>
+    where
+        IO: Datagram<Handle = H> + Connect<Handle = H>,
+    {
+        let clock = events.platform().clock;
+        let (index, result, copied) = loop {
+            let index = usize::from(self.st.finished.pop_front()?);
+            let Phase::Finished(r) = self.st.slots[index].phase else {
+                continue;
+            };
+            if r.is_err() || !self.st.slots[index].cached {
+                break (index, r, None);
+            }
+            match self.copy_from_cache(index, events.now(), &clock) {
+                Some(copied) => break (index, r, Some(copied)),
+                None => {
+                    // Pushed out of the cache since the lookup began: ask the servers after all.
+                    let st = &mut self.st;
+                    st.slots[index].cached = false;
+                    st.slots[index].phase = Phase::Udp;
+                    st.start(events, io, index);
+                }
             }
         };
+        let st = &mut self.st;
         if !st.finished.is_empty() {
             let _ = events.activate(st.wake, Ready::USER);
         }
-        match result {
-            Err(e) => {
-                let id = RequestId {
-                    index: index as u16,
-                    generation: st.slots[index].generation,
-                };
-                st.free(index);
-                Some(Done { id, result: Err(e) })
-            }
-            Ok(()) => {
-                let len = self.synthesise_from_hosts(index);
-                let slot = &self.st.slots[index];
-                let id = RequestId {
-                    index: index as u16,
-                    generation: slot.generation,
-                };
-                let qtype = slot.query.qtype();
-                self.st.answer_name = slot.query.name().clone();
-                self.st.free(index);
-                let result = match Message::parse(&self.buf[..len]) {
-                    Ok(msg) => Ok(Answer {
+        let slot = &st.slots[index];
+        let id = RequestId {
+            index: index as u16,
+            generation: slot.generation,
+        };
+        st.free(index);
+        let result = match (result, copied) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some((len, age))) => {
+                // `copy_from_cache` put the message at the start of the buffer.
+                Message::parse(&self.buf[..len])
+                    .map(|msg| Answer {
                         msg,
                         name: self.st.answer_name.as_name(),
-                        qtype,
-                        from_hosts: true,
-                    }),
-                    Err(_) => Err(DnsError::Malformed),
-                };
-                Some(Done { id, result })
+                        qtype: self.st.slots[index].query.qtype(),
+                        from_hosts: false,
+                        age,
+                        from_cache: true,
+                    })
+                    .map_err(|_| DnsError::Malformed)
             }
-        }
+            (Ok(()), None) => {
+                let len = self.synthesise_from_hosts(index);
+                let slot = &self.st.slots[index];
+                self.st.answer_name = slot.query.name().clone();
+                Message::parse(&self.buf[..len])
+                    .map(|msg| Answer {
+                        msg,
+                        name: self.st.answer_name.as_name(),
+                        qtype: self.st.slots[index].query.qtype(),
+                        from_hosts: true,
+                        age: 0,
+                        from_cache: false,
+                    })
+                    .map_err(|_| DnsError::Malformed)
+            }
+        };
+        Some(Done { id, result })
+    }
+
+    /// Copy the cached answer of request `index` to the start of the buffer and its owner name
+    /// into `answer_name`; its length and age in seconds, or `None` if the cache no longer has
+    /// it.
+    fn copy_from_cache(&mut self, index: usize, now: Tick, clock: &Clock) -> Option<(usize, u32)> {
+        let query = &self.st.slots[index].query;
+        let Some(Hit::Answer { msg, name, stored }) = self.cache.get(query, now) else {
+            return None;
+        };
+        let out = self.buf.get_mut(..msg.len())?;
+        let (owner, _) = Name::decode(name, 0).ok()?;
+        out.copy_from_slice(msg);
+        self.st.answer_name = owner.to_name_buf();
+        let age = clock.duration(now.saturating_sub(stored)).as_secs();
+        Some((msg.len(), u32::try_from(age).unwrap_or(u32::MAX)))
     }
 
     /// Write an authoritative reply from the hosts table into the buffer; its length.
@@ -972,6 +1089,24 @@ where
     H: Copy + PartialEq + fmt::Debug,
     B: Buffer + Default,
 {
+    /// Ask the servers for request `index`'s first search candidate.
+    fn start<T: Copy, IO>(&mut self, events: &mut dyn Events<T>, io: &mut IO, index: usize)
+    where
+        IO: Datagram<Handle = H> + Connect<Handle = H>,
+    {
+        match candidate(&self.config, &self.slots[index].query, 0) {
+            Some((k, name)) => {
+                let slot = &mut self.slots[index];
+                slot.candidate = k;
+                slot.name = name;
+                if let Err(e) = self.send_try(events, io, index) {
+                    self.finish_later(events, io, index, Err(e));
+                }
+            }
+            None => self.finish_later(events, io, index, Err(DnsError::NxDomain)),
+        }
+    }
+
     /// The request a UDP reply on socket `sock` with `id` from `from` belongs to, and the case
     /// pattern its question was sent with.
     fn find_try(&self, sock: usize, id: u16, from: SocketAddr) -> Option<(usize, u64)> {
