@@ -88,7 +88,7 @@ fn serve() -> TestServer {
             };
             let msg = req.message();
             let q = msg.question().unwrap();
-            let name = q.name.to_string();
+            let name = q.name.to_string().to_ascii_lowercase();
             let qtype = q.qtype.to_string();
             let n = |s: &str| NameBuf::from_dotted(s).unwrap();
             let (www, mail, alias, lp) = (
