@@ -232,6 +232,7 @@ fn fetch(args: &Args) -> io::Result<bool> {
         target: &url.target,
         headers: &headers,
         body,
+        stream: None,
     };
     let at = format!("{}:{}", url.host, url.port);
     // Plain sockets, or TLS over them to the URL's host (levent_examples::Net).

@@ -163,9 +163,11 @@ mod http {
         ClientError::Timeout => ErrorKind::TimedOut,
         ClientError::Closed => ErrorKind::UnexpectedEof,
         ClientError::Head(_) | ClientError::Body(_) => ErrorKind::InvalidData,
-        ClientError::Busy | ClientError::NoAddress | ClientError::Encode(_) => {
-            ErrorKind::InvalidInput
-        }
+        ClientError::Busy
+        | ClientError::NoAddress
+        | ClientError::Encode(_)
+        | ClientError::BodyLength
+        | ClientError::NotStreaming => ErrorKind::InvalidInput,
         ClientError::TooLarge => ErrorKind::OutOfMemory,
     });
 }

@@ -1030,6 +1030,8 @@ pub struct Got {
     pub body: Vec<u8>,
     /// How it ended.
     pub done: Option<Result<(), ClientError>>,
+    /// Times the client said a streamed body may go on.
+    pub writable: usize,
 }
 
 impl Receiver for Got {
@@ -1042,6 +1044,124 @@ impl Receiver for Got {
     fn done(&mut self, result: Result<(), ClientError>) {
         self.done = Some(result);
     }
+    fn writable(&mut self) {
+        self.writable += 1;
+    }
+}
+
+/// Send `req` (a streamed one) with `client`, writing `body` as the client takes it, and run
+/// until the response is done. The body's end is written once all of it is in.
+pub fn upload<W: NetWorld>(
+    h: &mut Harness<W>,
+    client: &mut Cli<W>,
+    req: &ClientRequest<'_>,
+    body: &[u8],
+) -> Got
+where
+    W::Io: Connect,
+{
+    let mut got = Got::default();
+    if let Err(e) = client.send(&mut *h.e, h.w.io(), req) {
+        got.done = Some(Err(e));
+        return got;
+    }
+    let mut sent = 0;
+    let mut finished = false;
+    h.drive(Duration::from_secs(60), |h, f| {
+        if let Some(f) = f {
+            client.handle(&mut *h.e, h.w.io(), &f, &mut got);
+        }
+        while sent < body.len() && client.is_uploading() {
+            match client.write_body(&mut *h.e, h.w.io(), &body[sent..]) {
+                Ok(0) => break,
+                Ok(n) => sent += n,
+                Err(e) => panic!("write_body: {e}"),
+            }
+        }
+        if sent == body.len() && !finished && client.is_uploading() {
+            finished = client.finish_body(&mut *h.e, h.w.io()).is_ok();
+        }
+        got.done.is_some()
+    });
+    got
+}
+
+/// A streamed request body goes out as the connection takes it (backpressure: far more than
+/// the buffers hold), chunked or with a length; with `Expect: 100-continue` it waits for the
+/// server's `100`. A body longer than its length is refused, and a server that answers before
+/// the body (a 404 here) gets none of it and the connection is not reused.
+pub fn client_streams_request_bodies_with_backpressure_and_100_continue<W: NetWorld>()
+where
+    W::Io: Connect,
+{
+    use levent_core::http::client::{EXPECT_WAIT, Stream};
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let mut c = client(&h, ClientConfig::DEFAULT, h.target);
+    let body: Vec<u8> = (0..300_000u64).map(body_byte).collect();
+    for stream in [
+        Stream::chunked(),
+        Stream::length(body.len() as u64),
+        Stream::chunked().expect_continue(),
+        Stream::length(body.len() as u64).expect_continue(),
+    ] {
+        let req = ClientRequest {
+            stream: Some(stream),
+            ..ClientRequest::post("/echo", b"")
+        };
+        let t0 = h.elapsed_ms();
+        let got = upload(&mut h, &mut c, &req, &body);
+        let took = h.elapsed_ms() - t0;
+        assert_eq!(got.done, Some(Ok(())), "{stream:?}");
+        assert_eq!(got.status, Some(200), "{stream:?}");
+        assert!(
+            got.body == body,
+            "{stream:?}: {} bytes back",
+            got.body.len()
+        );
+        // The `100` (or the connect, or a drained output) says when to write; on a kept-alive
+        // connection with room, the body may go at once after `send`.
+        if stream.expect_continue {
+            assert!(got.writable >= 1, "{stream:?}: told when to write");
+            assert!(
+                (took as u128) < EXPECT_WAIT.as_millis(),
+                "{stream:?}: the server's 100 started the body, not the wait ({took} ms)"
+            );
+        }
+        assert!(c.is_connected(), "{stream:?}: kept alive");
+    }
+    assert_eq!(h.server.connections(), 1);
+    // More than the length said.
+    let req = ClientRequest {
+        stream: Some(Stream::length(3)),
+        ..ClientRequest::post("/echo", b"")
+    };
+    c.send(&mut *h.e, h.w.io(), &req).unwrap();
+    assert_eq!(
+        c.write_body(&mut *h.e, h.w.io(), b"four"),
+        Err(ClientError::BodyLength)
+    );
+    c.close(&mut *h.e, h.w.io());
+    // A whole body and a stream at once.
+    let req = ClientRequest {
+        stream: Some(Stream::chunked()),
+        ..ClientRequest::post("/echo", b"whole")
+    };
+    assert_eq!(
+        c.send(&mut *h.e, h.w.io(), &req),
+        Err(ClientError::BodyLength)
+    );
+    // A path the server does not serve: it answers 404 to the head and never gets the body.
+    let req = ClientRequest {
+        stream: Some(Stream::length(body.len() as u64).expect_continue()),
+        ..ClientRequest::post("/missing", b"")
+    };
+    let got = upload(&mut h, &mut c, &req, &body);
+    assert_eq!((got.status, got.done), (Some(404), Some(Ok(()))));
+    assert!(!c.is_connected(), "a connection owed a body is not reused");
+    assert_eq!(
+        c.write_body(&mut *h.e, h.w.io(), b"late"),
+        Err(ClientError::NotStreaming)
+    );
 }
 
 /// The HTTP client of the scenarios.
@@ -1100,12 +1220,7 @@ where
         assert!(got.body == want, "request {k}");
         assert!(c.is_connected());
     }
-    let post = ClientRequest {
-        method: "POST",
-        target: "/echo",
-        headers: &[],
-        body: b"posted",
-    };
+    let post = ClientRequest::post("/echo", b"posted");
     let got = fetch(&mut h, &mut c, &post);
     assert_eq!((got.status, &got.body[..]), (Some(200), &b"posted"[..]));
     let head = ClientRequest {
@@ -1227,12 +1342,7 @@ where
         "the GET was sent again on a new connection"
     );
     assert_eq!(&retried.body[..], b"ok");
-    let post = ClientRequest {
-        method: "POST",
-        target: "/c",
-        headers: &[],
-        body: b"x",
-    };
+    let post = ClientRequest::post("/c", b"x");
     let refused = run(&mut h, &mut c, &post);
     assert_eq!(
         refused.done,
@@ -1281,6 +1391,7 @@ macro_rules! http_client_suite {
             client_reuses_one_kept_alive_connection,
             client_reads_close_delimited_bodies_and_retries_on_a_stale_connection,
             client_reports_refused_connections_and_timeouts,
+            client_streams_request_bodies_with_backpressure_and_100_continue,
         );
     };
     (@tests $world:ty; $($name:ident),* $(,)?) => {

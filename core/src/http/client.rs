@@ -59,15 +59,21 @@ pub struct ClientConfig {
     pub timeout: Option<Duration>,
     /// Close a kept-alive connection after this long without a request.
     pub idle_timeout: Option<Duration>,
+    /// The most bytes of a streamed request body queued in the connection's output at once
+    /// (the output buffer's room bounds it too): what [`Client::body_room`] offers, and the
+    /// backpressure a growable buffer would not give.
+    pub upload_window: usize,
 }
 
 impl ClientConfig {
-    /// Default limits; 10 s to connect, 30 s of silence, 30 s idle.
+    /// Default limits; 10 s to connect, 30 s of silence, 30 s idle, 64 KiB of request body
+    /// queued at once.
     pub const DEFAULT: ClientConfig = ClientConfig {
         limits: Limits::DEFAULT,
         connect_timeout: Some(Duration::from_secs(10)),
         timeout: Some(Duration::from_secs(30)),
         idle_timeout: Some(Duration::from_secs(30)),
+        upload_window: 64 * 1024,
     };
 }
 
@@ -84,11 +90,15 @@ pub struct ClientRequest<'a> {
     pub method: &'a str,
     /// The target, origin-form (`/path?query`).
     pub target: &'a str,
-    /// Fields to send besides `Host` and `Content-Length` (which the client writes).
+    /// Fields to send besides `Host`, `Content-Length`, `Transfer-Encoding` and `Expect` (which
+    /// the client writes).
     pub headers: &'a [Header<'a>],
-    /// The body (sent with `Content-Length`; none for an empty body, except for POST, PUT and
-    /// PATCH, which say `Content-Length: 0`).
+    /// The body, whole (sent with `Content-Length`; none for an empty body, except for POST, PUT
+    /// and PATCH, which say `Content-Length: 0`). Empty when the body is [streamed](Self::stream).
     pub body: &'a [u8],
+    /// A body written piece by piece after [`Client::send`], with
+    /// [`Client::write_body`] and [`Client::finish_body`]: of a known length, or chunked.
+    pub stream: Option<Stream>,
 }
 
 impl<'a> ClientRequest<'a> {
@@ -99,9 +109,64 @@ impl<'a> ClientRequest<'a> {
             target,
             headers: &[],
             body: b"",
+            stream: None,
+        }
+    }
+
+    /// A `POST` of `body`, whole, to `target`.
+    pub const fn post(target: &'a str, body: &'a [u8]) -> Self {
+        ClientRequest {
+            method: "POST",
+            target,
+            headers: &[],
+            body,
+            stream: None,
         }
     }
 }
+
+/// How a streamed request body goes out (see [`ClientRequest::stream`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Stream {
+    /// `Some(n)`: `Content-Length: n`, and exactly `n` bytes must be written; `None`:
+    /// `Transfer-Encoding: chunked`, each [`Client::write_body`] one chunk.
+    pub length: Option<u64>,
+    /// Send `Expect: 100-continue` and hold the body until the server says `100 Continue`, or
+    /// for [`EXPECT_WAIT`] if it says nothing (servers that ignore the field); a final response
+    /// instead means the body is not wanted, and the connection is not reused.
+    pub expect_continue: bool,
+}
+
+impl Stream {
+    /// A body of exactly `n` bytes.
+    pub const fn length(n: u64) -> Stream {
+        Stream {
+            length: Some(n),
+            expect_continue: false,
+        }
+    }
+
+    /// A chunked body of any length.
+    pub const fn chunked() -> Stream {
+        Stream {
+            length: None,
+            expect_continue: false,
+        }
+    }
+
+    /// The same, waiting for `100 Continue` before the body.
+    pub const fn expect_continue(self) -> Stream {
+        Stream {
+            expect_continue: true,
+            ..self
+        }
+    }
+}
+
+/// How long a request with `Expect: 100-continue` waits for the `100` before it sends its body
+/// anyway (curl waits 1 s too).
+pub const EXPECT_WAIT: Duration = Duration::from_secs(1);
 
 /// Why a request failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -127,6 +192,12 @@ pub enum ClientError {
     Encode(EncodeError),
     /// The request does not fit in the connection's output buffer (a fixed buffer).
     TooLarge,
+    /// A streamed body did not match its `Content-Length` (more written, or finished short), or
+    /// a whole body was given with a stream.
+    BodyLength,
+    /// No streamed body is being sent: [`Client::write_body`] or [`Client::finish_body`]
+    /// without one, after it was finished, or after the server answered without waiting for it.
+    NotStreaming,
 }
 
 impl fmt::Display for ClientError {
@@ -142,6 +213,8 @@ impl fmt::Display for ClientError {
             ClientError::Body(e) => write!(f, "bad response body: {e}"),
             ClientError::Encode(e) => write!(f, "cannot write the request: {e}"),
             ClientError::TooLarge => f.write_str("request larger than the output buffer"),
+            ClientError::BodyLength => f.write_str("request body does not match its length"),
+            ClientError::NotStreaming => f.write_str("no request body is being sent"),
         }
     }
 }
@@ -156,6 +229,25 @@ pub trait Receiver {
     fn body(&mut self, data: &[u8]);
     /// The exchange ended: the response is complete, or it failed.
     fn done(&mut self, result: Result<(), ClientError>);
+    /// A streamed request body may go on: the connection's output drained, or the server said
+    /// `100 Continue` (or [`EXPECT_WAIT`] passed without a word). Write more with
+    /// [`Client::write_body`]; [`Client::body_room`] says how much it takes now.
+    fn writable(&mut self) {}
+}
+
+/// Where a streamed request body stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Upload {
+    /// No streamed body (none, or a whole one sent with the head).
+    None,
+    /// Waiting for `100 Continue` before the first byte.
+    Waiting,
+    /// Being written: `left` bytes still owed (`None`: chunked).
+    Sending { left: Option<u64> },
+    /// Finished: every byte (and the last chunk) is in the output.
+    Sent,
+    /// Given up: the server answered first; the connection is not reused.
+    Dropped,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -196,6 +288,9 @@ pub struct Client<T, H, B, const HEAD: usize = 4096, const HDRS: usize = 32> {
     addr_at: usize,
     method_head: bool,
     keep: bool,
+    upload: Upload,
+    /// The streamed body's length (`None`: chunked), for when `100 Continue` comes.
+    stream_len: Option<u64>,
     parser: ResponseParser,
     body: BodyDecoder,
     req: [u8; HEAD],
@@ -244,6 +339,8 @@ where
             addr_at: 0,
             method_head: false,
             keep: false,
+            upload: Upload::None,
+            stream_len: None,
             parser: ResponseParser::new(config.limits),
             body: BodyDecoder::new(Framing::None, &config.limits),
             req: [0; HEAD],
@@ -300,6 +397,9 @@ where
         if self.state != State::Idle {
             return Err(ClientError::Busy);
         }
+        if req.stream.is_some() && !req.body.is_empty() {
+            return Err(ClientError::BodyLength);
+        }
         let head = self.encode_head(req)?;
         let whole = head + req.body.len();
         let body_in_scratch = whole <= HEAD;
@@ -307,7 +407,17 @@ where
             dst.copy_from_slice(req.body);
         }
         self.req_len = if body_in_scratch { whole } else { head };
-        self.retryable = body_in_scratch && idempotent(req.method);
+        self.stream_len = req.stream.and_then(|s| s.length);
+        self.upload = match req.stream {
+            None => Upload::None,
+            Some(s) if s.expect_continue => Upload::Waiting,
+            Some(Stream {
+                length: Some(0), ..
+            }) => Upload::Sent,
+            Some(s) => Upload::Sending { left: s.length },
+        };
+        // A streamed body is not kept: such a request cannot be sent again.
+        self.retryable = body_in_scratch && req.stream.is_none() && idempotent(req.method);
         self.retried = false;
         self.method_head = req.method == "HEAD";
         if self.timer.is_none() {
@@ -321,7 +431,121 @@ where
             let _ = events.del(t);
         }
         let extra = if body_in_scratch { &b""[..] } else { req.body };
-        self.begin(events, io, extra)
+        self.begin(events, io, extra)?;
+        if self.upload == Upload::Waiting
+            && let Some(t) = self.timer
+        {
+            let _ = events.add(t, Some(EXPECT_WAIT));
+        }
+        Ok(())
+    }
+
+    /// How many bytes of a streamed body [`write_body`](Self::write_body) takes now: the room
+    /// in the connection's output within [`ClientConfig::upload_window`] (less a chunk's
+    /// framing), at most what the `Content-Length` still owes; 0 while the request waits for
+    /// `100 Continue` or before it is connected.
+    pub fn body_room(&self) -> usize {
+        let Upload::Sending { left } = self.upload else {
+            return 0;
+        };
+        let Some(conn) = self.conn.as_ref().filter(|_| self.up) else {
+            return 0;
+        };
+        let queued = conn.output().len();
+        let room = conn
+            .output()
+            .room()
+            .min(self.cfg.upload_window.saturating_sub(queued));
+        match left {
+            Some(left) => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
+            // `{len:x}\r\n` and `\r\n` around the data: at most 16 + 4 bytes.
+            None => room.saturating_sub(20),
+        }
+    }
+
+    /// Write the next piece of a streamed body: as much of `data` as
+    /// [`body_room`](Self::body_room) allows (a chunk of that size, for a chunked body); the
+    /// count. 0 means wait for [`Receiver::writable`] (the output is full, the request waits
+    /// for `100 Continue`, or the connect is still in progress).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::BodyLength`] for bytes beyond the `Content-Length`;
+    /// [`ClientError::NotStreaming`] when no streamed body is being sent (none was asked for, it
+    /// was finished, or the server answered without it).
+    pub fn write_body<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        data: &[u8],
+    ) -> Result<usize, ClientError> {
+        let left = match self.upload {
+            Upload::Waiting => return Ok(0),
+            Upload::Sending { left } => left,
+            _ => return Err(ClientError::NotStreaming),
+        };
+        if left.is_some_and(|l| data.len() as u64 > l) {
+            return Err(ClientError::BodyLength);
+        }
+        let n = self.body_room().min(data.len());
+        let (Some(conn), true) = (self.conn.as_mut(), n > 0) else {
+            return Ok(0);
+        };
+        let piece = data.get(..n).unwrap_or_default();
+        match left {
+            Some(l) => {
+                conn.write(events, io, piece);
+                let l = l - n as u64;
+                self.upload = if l == 0 {
+                    Upload::Sent
+                } else {
+                    Upload::Sending { left: Some(l) }
+                };
+            }
+            None => {
+                let mut size = [0u8; 18];
+                let len = chunk_size_line(&mut size, n);
+                conn.write(events, io, size.get(..len).unwrap_or_default());
+                conn.write(events, io, piece);
+                conn.write(events, io, b"\r\n");
+            }
+        }
+        Ok(n)
+    }
+
+    /// End a streamed body: the last chunk of a chunked one; for one with a length, check that
+    /// all of it was written.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::BodyLength`] when a length is still owed; [`ClientError::NotStreaming`]
+    /// as for [`write_body`](Self::write_body); [`ClientError::TooLarge`] when the output has no
+    /// room for the last chunk yet (try again after [`Receiver::writable`]).
+    pub fn finish_body<IO: Transport<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+    ) -> Result<(), ClientError> {
+        match self.upload {
+            Upload::Sent => Ok(()),
+            Upload::Sending { left: Some(_) } => Err(ClientError::BodyLength),
+
+            Upload::Sending { left: None } => {
+                let conn = self.conn.as_mut().ok_or(ClientError::NotStreaming)?;
+                if conn.output().room() < 5 {
+                    return Err(ClientError::TooLarge);
+                }
+                conn.write(events, io, b"0\r\n\r\n");
+                self.upload = Upload::Sent;
+                Ok(())
+            }
+            Upload::Waiting | Upload::None | Upload::Dropped => Err(ClientError::NotStreaming),
+        }
+    }
+
+    /// Whether a streamed body is still owed (being written, or waiting for `100 Continue`).
+    pub fn is_uploading(&self) -> bool {
+        matches!(self.upload, Upload::Waiting | Upload::Sending { .. })
     }
 
     /// Drop the connection, ending a request in progress without calling its receiver.
@@ -350,6 +574,9 @@ where
         if Some(fired.id) == self.timer {
             if self.state == State::Idle {
                 self.drop_conn(events, io);
+            } else if self.upload == Upload::Waiting {
+                // No `100 Continue` in time: send the body anyway.
+                self.start_upload(recv);
             }
             return;
         }
@@ -390,6 +617,12 @@ where
         }
         if out.readable() || out.eof() {
             self.read(events, io, recv);
+        }
+        if (out.drained() || out.connected())
+            && matches!(self.upload, Upload::Sending { .. })
+            && self.state != State::Idle
+        {
+            recv.writable();
         }
         let Some(conn) = self.conn.as_ref() else {
             return;
@@ -435,15 +668,30 @@ where
         };
         field("Host", &self.host, &mut pos)?;
         for h in req.headers {
-            let reserved = ["host", "content-length", "transfer-encoding"];
+            let reserved = ["host", "content-length", "transfer-encoding", "expect"];
             if reserved.iter().any(|r| h.name.eq_ignore_ascii_case(r)) {
                 return Err(ClientError::Encode(EncodeError::InvalidHeaderName));
             }
             field(h.name, h.value, &mut pos)?;
         }
-        if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") {
+        let length = match req.stream {
+            Some(Stream { length: None, .. }) => {
+                field("Transfer-Encoding", b"chunked", &mut pos)?;
+                None
+            }
+            Some(Stream {
+                length: Some(n), ..
+            }) => Some(n),
+            None if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") => {
+                Some(req.body.len() as u64)
+            }
+            None => None,
+        };
+        if req.stream.is_some_and(|s| s.expect_continue) {
+            field("Expect", b"100-continue", &mut pos)?;
+        }
+        if let Some(mut n) = length {
             let mut digits = [0u8; 20];
-            let mut n = req.body.len();
             let mut i = digits.len();
             loop {
                 i -= 1;
@@ -575,7 +823,19 @@ where
     {
         self.drop_conn(events, io);
         self.state = State::Idle;
+        self.upload = Upload::None;
         recv.done(Err(e));
+    }
+
+    /// The body may go out now: tell the receiver.
+    fn start_upload<R: Receiver + ?Sized>(&mut self, recv: &mut R) {
+        if self.upload == Upload::Waiting {
+            self.upload = match self.stream_len {
+                Some(0) => Upload::Sent,
+                left => Upload::Sending { left },
+            };
+            recv.writable();
+        }
     }
 
     /// Parse what arrived.
@@ -623,13 +883,36 @@ where
                     };
                     let head_len = resp.head_len();
                     if resp.is_interim() {
+                        let go_on = resp.status() == 100 && self.upload == Upload::Waiting;
                         conn.consume(events, head_len);
                         self.parser.reset();
+                        if go_on {
+                            if let Some(t) = self.timer {
+                                let _ = events.del(t);
+                            }
+                            self.start_upload(recv);
+                        }
                         continue;
+                    }
+                    let refused = match self.upload {
+                        Upload::Waiting => true,
+                        // A server may answer while the body is coming (an echo); an error
+                        // status says it does not want the rest (RFC 9112 §9.5).
+                        Upload::Sending { .. } => resp.status() >= 300,
+                        _ => false,
+                    };
+                    if refused {
+                        // The body stops here, and the connection cannot carry another
+                        // request.
+                        self.upload = Upload::Dropped;
+                        if let Some(t) = self.timer {
+                            let _ = events.del(t);
+                        }
                     }
                     let method = if self.method_head { "HEAD" } else { "GET" };
                     let framing = resp.framing(method);
                     self.keep = resp.keep_alive()
+                        && self.upload != Upload::Dropped
                         && !matches!(framing, Framing::CloseDelimited | Framing::Tunnel);
                     recv.response(&resp);
                     conn.consume(events, head_len);
@@ -693,6 +976,10 @@ where
         R: Receiver + ?Sized,
     {
         self.state = State::Idle;
+        if self.upload != Upload::None && self.upload != Upload::Sent {
+            self.keep = false;
+        }
+        self.upload = Upload::None;
         let reusable = self.keep
             && self
                 .conn
@@ -718,4 +1005,16 @@ where
 
 fn map_encode(e: EncodeError) -> ClientError {
     ClientError::Encode(e)
+}
+
+/// Write `{n:x}\r\n` into `out` (18 bytes hold any `usize`); its length.
+fn chunk_size_line(out: &mut [u8; 18], n: usize) -> usize {
+    let digits = (usize::BITS - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, d) in out.iter_mut().take(digits).enumerate() {
+        let nibble = (n >> (4 * (digits - 1 - i))) & 0xF;
+        *d = b"0123456789abcdef"[nibble];
+    }
+    out[digits] = b'\r';
+    out[digits + 1] = b'\n';
+    digits + 2
 }
