@@ -164,6 +164,44 @@ impl Stream {
     }
 }
 
+/// The request that follows a redirect (RFC 9110 §15.4), as [`redirect`] rules it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Redirect<'a> {
+    /// The method of the next request.
+    pub method: &'a str,
+    /// Whether the next request carries the body again.
+    pub keep_body: bool,
+}
+
+/// Fields that carry credentials: a redirect to another origin (scheme, host or port) must not
+/// carry them (`http-get -L` drops them, as curl does).
+pub const CREDENTIAL_FIELDS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// The next request after a response of `status` to a `method` request, for a client that
+/// follows redirects: 301 and 302 turn a POST into a GET without body (what user agents do,
+/// which RFC 9110 allows), 303 turns anything but HEAD into a GET without body, 307 and 308
+/// keep the method and the body. `None` for any other status (304 included: it is not a
+/// redirect to follow).
+///
+/// ```
+/// use levent_core::http::client::{Redirect, redirect};
+/// assert_eq!(redirect(303, "PUT"), Some(Redirect { method: "GET", keep_body: false }));
+/// assert_eq!(redirect(307, "POST"), Some(Redirect { method: "POST", keep_body: true }));
+/// assert_eq!(redirect(302, "POST").map(|r| r.method), Some("GET"));
+/// assert_eq!(redirect(304, "GET"), None);
+/// ```
+pub fn redirect(status: u16, method: &str) -> Option<Redirect<'_>> {
+    let (method, keep_body) = match status {
+        301 | 302 if method == "POST" => ("GET", false),
+        301 | 302 | 307 | 308 => (method, true),
+        303 if method == "HEAD" => ("HEAD", false),
+        303 => ("GET", false),
+        _ => return None,
+    };
+    Some(Redirect { method, keep_body })
+}
+
 /// How long a request with `Expect: 100-continue` waits for the `100` before it sends its body
 /// anyway (curl waits 1 s too).
 pub const EXPECT_WAIT: Duration = Duration::from_secs(1);
