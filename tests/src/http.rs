@@ -1164,6 +1164,61 @@ where
     );
 }
 
+/// A pool of two clients for one origin: two requests at once, a third refused as busy; ten
+/// more rounds of two reuse the same two kept-alive connections.
+pub fn client_pool_bounds_and_reuses_connections_to_one_origin<W: NetWorld>()
+where
+    W::Io: Connect,
+{
+    use levent_core::http::client::Pool;
+    let mut h = Harness::<W>::new(ServerConfig::DEFAULT);
+    let mut pool: Pool<Ev, W::Handle, ChainBuffer, 2> =
+        Pool::new(ClientConfig::DEFAULT, "t", &[h.target], Ev::Other(0));
+    let get = ClientRequest::get("/hello");
+    for round in 0..11 {
+        let mut got: [Got; 2] = Default::default();
+        let a = pool.send(&mut *h.e, h.w.io(), &get).unwrap();
+        let b = pool.send(&mut *h.e, h.w.io(), &get).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            pool.send(&mut *h.e, h.w.io(), &get),
+            Err(ClientError::Busy),
+            "round {round}: the bound"
+        );
+        h.drive(Duration::from_secs(60), |h, f| {
+            if let Some(f) = f {
+                pool.handle(&mut *h.e, h.w.io(), &f, &mut got);
+            }
+            got.iter().all(|g| g.done.is_some())
+        });
+        for g in &got {
+            assert_eq!((g.status, &g.body[..]), (Some(200), &b"hello world"[..]));
+        }
+        assert_eq!((pool.busy(), pool.connected()), (0, 2));
+    }
+    assert_eq!(
+        h.server.connections(),
+        2,
+        "the two connections served all 22"
+    );
+    // A response body over the client's limit is an error, and that connection is dropped.
+    let cfg = ClientConfig {
+        limits: levent_core::http::Limits {
+            max_body_size: 1000,
+            ..levent_core::http::Limits::DEFAULT
+        },
+        ..ClientConfig::DEFAULT
+    };
+    let mut small = client(&h, cfg, h.target);
+    let got = fetch(&mut h, &mut small, &ClientRequest::get("/sized/5000"));
+    assert!(
+        matches!(got.done, Some(Err(ClientError::Body(_)))),
+        "{:?}",
+        got.done
+    );
+    assert!(got.body.len() <= 1000 && !small.is_connected());
+}
+
 /// The HTTP client of the scenarios.
 pub type Cli<W> = Client<Ev, <W as NetWorld>::Handle, ChainBuffer>;
 
@@ -1392,6 +1447,7 @@ macro_rules! http_client_suite {
             client_reads_close_delimited_bodies_and_retries_on_a_stale_connection,
             client_reports_refused_connections_and_timeouts,
             client_streams_request_bodies_with_backpressure_and_100_continue,
+            client_pool_bounds_and_reuses_connections_to_one_origin,
         );
     };
     (@tests $world:ty; $($name:ident),* $(,)?) => {

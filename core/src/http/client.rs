@@ -27,11 +27,20 @@
 //! `http-get` example resolves with levent's resolver on the same engine, then sends), or any
 //! other source of `SocketAddr`s.
 //!
-//! # Not here (yet)
+//! # Bodies, redirects, pools
 //!
-//! Request bodies are given whole ([`ClientRequest::body`]; with a fixed output buffer they must
-//! fit in it); there is no pipelining, no `Expect: 100-continue`, no TLS, no redirects or cookies
-//! (the application sees 3xx responses and decides).
+//! - **Request bodies** go whole ([`ClientRequest::body`]) or streamed ([`ClientRequest::stream`]:
+//!   a length or chunked), written with [`Client::write_body`] as the connection takes them
+//!   ([`Receiver::writable`] says when to go on), optionally after `Expect: 100-continue`.
+//! - **Response bodies** are bounded by [`Limits::max_body_size`](super::Limits) (an error past
+//!   it, the connection closed).
+//! - **Redirects** are the application's to follow ([`redirect`] gives RFC 9110's method rules,
+//!   [`CREDENTIAL_FIELDS`] what not to carry to another origin): the next URL may be another
+//!   origin, which needs another client, and perhaps a lookup and TLS. `http-get -L` follows
+//!   them.
+//! - **A pool per origin**: [`Pool`] bounds the connections to one origin and reuses the
+//!   kept-alive ones. There is no pipelining: a connection carries one request at a time.
+//! - No cookies, no caching, no TLS here (the transport can be TLS: `levent_hosts::tls`).
 
 use super::{
     BodyDecoder, EncodeError, Framing, HeadError, Header, Limits, Response, ResponseParser, Status,
@@ -1038,6 +1047,149 @@ where
             self.drop_conn(events, io);
         }
         recv.done(Ok(()));
+    }
+}
+
+/// Up to `N` [`Client`]s for one origin: the bound on connections to it, with the kept-alive
+/// ones used first (what a browser's per-host pool is; libevent leaves it to the application).
+/// One request per connection at a time, and no pipelining: [`send`](Self::send) takes an idle
+/// client, or hands [`ClientError::Busy`] back when all `N` are busy, for the caller to queue.
+///
+/// ```
+/// use levent_core::http::client::{ClientConfig, ClientError, ClientRequest, Pool};
+/// use levent_core::sim::{Sim, Wires};
+/// use levent_core::{Engine, Platform, RingBuffer};
+/// # use levent_core::io::{Connect, IoError};
+/// # struct Net(Wires<4, 256>);
+/// # impl levent_core::Transport for Net {
+/// #     type Handle = usize;
+/// #     fn source(&self, h: usize) -> levent_core::SourceKey { self.0.source(h) }
+/// #     fn read(&mut self, h: usize, b: &mut [u8]) -> Result<usize, IoError> { self.0.read(h, b) }
+/// #     fn write(&mut self, h: usize, b: &[u8]) -> Result<usize, IoError> { self.0.write(h, b) }
+/// #     fn shutdown_write(&mut self, h: usize) -> Result<(), IoError> { self.0.shutdown_write(h) }
+/// #     fn connected(&mut self, h: usize) -> Result<(), IoError> { self.0.connected(h) }
+/// #     fn close(&mut self, d: &mut dyn levent_core::Dispatcher, h: usize) { self.0.close(d, h) }
+/// # }
+/// # impl Connect for Net {
+/// #     fn connect(&mut self, _: core::net::SocketAddr) -> Result<usize, IoError> {
+/// #         self.0.open().ok_or(IoError::NoDescriptors)
+/// #     }
+/// # }
+/// # let mut net = Net(Wires::new());
+/// let mut engine: Engine<u8, 16, 8, 1> = Engine::new(Platform::manual(1000));
+/// let server = "192.0.2.80:80".parse().unwrap();
+/// let mut pool: Pool<u8, usize, RingBuffer<512>, 2> =
+///     Pool::new(ClientConfig::DEFAULT, "example.test", &[server], 0);
+/// let get = ClientRequest::get("/");
+/// assert_eq!(pool.send(&mut engine, &mut net, &get), Ok(0));
+/// assert_eq!(pool.send(&mut engine, &mut net, &get), Ok(1));
+/// assert_eq!(pool.send(&mut engine, &mut net, &get), Err(ClientError::Busy)); // queue it
+/// assert_eq!(pool.busy(), 2);
+/// ```
+pub struct Pool<T, H, B, const N: usize, const HEAD: usize = 4096, const HDRS: usize = 32> {
+    clients: [Client<T, H, B, HEAD, HDRS>; N],
+}
+
+impl<T, H, B, const N: usize, const HEAD: usize, const HDRS: usize> fmt::Debug
+    for Pool<T, H, B, N, HEAD, HDRS>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let busy = self
+            .clients
+            .iter()
+            .filter(|c| c.state != State::Idle)
+            .count();
+        f.debug_struct("Pool")
+            .field("clients", &N)
+            .field("busy", &busy)
+            .finish()
+    }
+}
+
+impl<T, H, B, const N: usize, const HEAD: usize, const HDRS: usize> Pool<T, H, B, N, HEAD, HDRS>
+where
+    T: Copy,
+    H: Copy + PartialEq + fmt::Debug,
+    B: Buffer + Default,
+{
+    /// `N` clients for origin `host` at `addrs` (as [`Client::new`]); their events carry
+    /// `datum`. No connection is made before the first request.
+    pub fn new(config: ClientConfig, host: &str, addrs: &[SocketAddr], datum: T) -> Self {
+        Pool {
+            clients: core::array::from_fn(|_| Client::new(config, host, addrs, datum)),
+        }
+    }
+
+    /// Send `req` on an idle client, one with a kept-alive connection first; the client's index
+    /// (`0..N`), whose response goes to `recvs[index]` in [`handle`](Self::handle).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Busy`] when all `N` clients are busy; otherwise what [`Client::send`]
+    /// says.
+    pub fn send<IO: Connect<Handle = H>>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        req: &ClientRequest<'_>,
+    ) -> Result<usize, ClientError> {
+        let idle = |c: &Client<T, H, B, HEAD, HDRS>| c.state == State::Idle;
+        let i = self
+            .clients
+            .iter()
+            .position(|c| idle(c) && c.is_connected())
+            .or_else(|| self.clients.iter().position(idle))
+            .ok_or(ClientError::Busy)?;
+        self.clients[i].send(events, io, req)?;
+        Ok(i)
+    }
+
+    /// Route a fired event to the client it belongs to, which hands its response to
+    /// `recvs[index]`; that index, or `None` for an event of none of them.
+    pub fn handle<IO: Connect<Handle = H>, R: Receiver>(
+        &mut self,
+        events: &mut dyn Events<T>,
+        io: &mut IO,
+        fired: &Fired<T>,
+        recvs: &mut [R; N],
+    ) -> Option<usize> {
+        let i = self.clients.iter().position(|c| c.owns(fired.id))?;
+        self.clients[i].handle(events, io, fired, &mut recvs[i]);
+        Some(i)
+    }
+
+    /// Client `i`, to stream its body or look at it.
+    pub fn client(&mut self, i: usize) -> Option<&mut Client<T, H, B, HEAD, HDRS>> {
+        self.clients.get_mut(i)
+    }
+
+    /// How many clients have a request in progress.
+    pub fn busy(&self) -> usize {
+        self.clients.iter().filter(|c| c.is_busy()).count()
+    }
+
+    /// How many clients hold a connection (kept alive, or serving a request).
+    pub fn connected(&self) -> usize {
+        self.clients.iter().filter(|c| c.is_connected()).count()
+    }
+
+    /// Whether `id` is an event of one of the clients.
+    pub fn owns(&self, id: EventId) -> bool {
+        self.clients.iter().any(|c| c.owns(id))
+    }
+
+    /// Replace every client's addresses (as [`Client::set_addrs`]).
+    pub fn set_addrs(&mut self, addrs: &[SocketAddr]) {
+        for c in &mut self.clients {
+            c.set_addrs(addrs);
+        }
+    }
+
+    /// Drop every connection, ending requests in progress without calling their receivers.
+    pub fn close<IO: Transport<Handle = H>>(&mut self, events: &mut dyn Events<T>, io: &mut IO) {
+        for c in &mut self.clients {
+            c.close(events, io);
+        }
     }
 }
 
