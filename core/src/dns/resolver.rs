@@ -1391,6 +1391,8 @@ where
     /// (doubled by each probe that times out too, up to an hour).
     fn note_timeout(&mut self, server: SocketAddr, now: Tick, clock: &Clock) {
         let (max, base) = (self.config.max_timeouts.max(1), self.config.probe_backoff);
+        // Logged by its place in the configuration: defmt cannot format a `SocketAddr`.
+        let nth = self.config.servers().iter().position(|&a| a == server);
         let Some(h) = self.health_mut(server) else {
             return;
         };
@@ -1403,8 +1405,8 @@ where
             h.down_until = clock.after(now, backoff).unwrap_or(Tick::MAX);
             h.backoffs = h.backoffs.saturating_add(1);
             warn!(
-                "levent: dns: nameserver {} is not answering: passed over for {} s",
-                server,
+                "levent: dns: nameserver {} of the configuration is not answering: passed over for {} s",
+                nth.map_or(0, |i| i + 1),
                 backoff.as_secs()
             );
         }
@@ -1413,9 +1415,13 @@ where
     /// `server` answered: it is up, whatever it was.
     fn note_alive(&mut self, server: SocketAddr) {
         let max = self.config.max_timeouts.max(1);
+        let nth = self.config.servers().iter().position(|&a| a == server);
         if let Some(h) = self.health_mut(server) {
             if h.timeouts >= max {
-                info!("levent: dns: nameserver {} is answering again", server);
+                info!(
+                    "levent: dns: nameserver {} of the configuration is answering again",
+                    nth.map_or(0, |i| i + 1)
+                );
             }
             *h = Health {
                 addr: Some(server),
