@@ -92,6 +92,20 @@ pub struct Sockets {
 /// | `EADDRINUSE` | `WSAEADDRINUSE` | `AddrInUse` |
 /// | `ENOTCONN` | `WSAENOTCONN` | `NotConnected` |
 /// | anything else | anything else | `Other(code)` |
+///
+/// ```
+/// use levent_core::io::IoError;
+/// use levent_hosts::net::io_error;
+///
+/// let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// udp.set_nonblocking(true)?;
+/// // Nothing was sent: the OS says `EAGAIN`.
+/// let e = udp.recv(&mut [0u8; 16]).unwrap_err();
+/// assert_eq!(io_error(&e), IoError::WouldBlock);
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// assert_eq!(io_error(&refused), IoError::Refused);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn io_error(e: &io::Error) -> IoError {
     #[cfg(unix)]
     if matches!(
@@ -157,16 +171,44 @@ fn key_of(kind: &Kind) -> SourceKey {
 
 impl Sockets {
     /// An empty table.
+    ///
+    /// ```
+    /// use levent_hosts::net::Sockets;
+    ///
+    /// let io = Sockets::new();
+    /// assert!(io.is_empty());
+    /// assert_eq!(io.len(), 0);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// How many sockets and pipes are open.
+    ///
+    /// ```
+    /// use levent_hosts::net::{ListenOptions, Sockets};
+    ///
+    /// let mut io = Sockets::new();
+    /// io.listen("127.0.0.1:0".parse()?, ListenOptions::default())?;
+    /// io.bind_udp("127.0.0.1:0".parse()?)?;
+    /// assert_eq!(io.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.slots.len() - self.free.len()
     }
 
     /// Whether nothing is open.
+    ///
+    /// ```
+    /// use levent_hosts::net::Sockets;
+    ///
+    /// let mut io = Sockets::new();
+    /// assert!(io.is_empty());
+    /// io.bind_udp("127.0.0.1:0".parse()?)?;
+    /// assert!(!io.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -216,6 +258,21 @@ impl Sockets {
 
     /// Listen for TCP connections on `addr` (port 0 picks a free port; see
     /// [`local_addr`](Self::local_addr)).
+    ///
+    /// ```
+    /// use levent_core::io::Accept;
+    /// use levent_hosts::net::{ListenOptions, Sockets};
+    ///
+    /// let mut io = Sockets::new();
+    /// let listener = io.listen("127.0.0.1:0".parse()?, ListenOptions::default())?;
+    /// let addr = io.local_addr(listener)?;
+    /// assert_ne!(addr.port(), 0);
+    /// // A blocking client: once its connect returns, the connection waits to be accepted.
+    /// let client = std::net::TcpStream::connect(addr)?;
+    /// let conn = io.accept(listener)?;
+    /// assert_eq!(io.peer_addr(conn)?, client.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn listen(&mut self, addr: SocketAddr, opts: ListenOptions) -> io::Result<SocketId> {
         let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         s.set_nonblocking(true)?;
@@ -234,6 +291,18 @@ impl Sockets {
 
     /// Start a non-blocking TCP connect to `addr`: the socket is returned at once and the connect
     /// completes (or fails) later — drive it with `Connection::connecting`.
+    ///
+    /// ```
+    /// use levent_hosts::net::Sockets;
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut io = Sockets::new();
+    /// let id = io.connect(server.local_addr()?)?;
+    /// // The server's blocking accept waits for the handshake to finish.
+    /// let (_conn, from) = server.accept()?;
+    /// assert_eq!(from, io.local_addr(id)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn connect(&mut self, addr: SocketAddr) -> io::Result<SocketId> {
         let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         s.set_nonblocking(true)?;
@@ -250,6 +319,21 @@ impl Sockets {
     /// Open a non-blocking UDP socket bound to `local`; port 0 lets the operating system choose
     /// a free ephemeral port (at random on Linux, the BSDs and Windows), so every new socket is a
     /// new source port. `SO_REUSEADDR` is not set: two servers never share a port by accident.
+    ///
+    /// ```
+    /// use levent_core::io::Datagram;
+    /// use levent_hosts::net::Sockets;
+    ///
+    /// let peer = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let mut io = Sockets::new();
+    /// let id = io.bind_udp("127.0.0.1:0".parse()?)?;
+    /// let local = io.local_addr(id)?;
+    /// assert_ne!(local.port(), 0);
+    /// assert_eq!(io.send_to(id, b"ping", peer.local_addr()?)?, 4);
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(peer.recv_from(&mut buf)?, (4, local));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bind_udp(&mut self, local: SocketAddr) -> io::Result<SocketId> {
         let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
         s.set_nonblocking(true)?;
@@ -258,6 +342,24 @@ impl Sockets {
     }
 
     /// Listen on a Unix-domain socket at `path`.
+    ///
+    /// ```
+    /// use levent_core::io::{Accept, Transport};
+    /// use levent_hosts::net::Sockets;
+    /// use std::io::Write;
+    ///
+    /// let path = std::env::temp_dir().join(format!("levent-doc-listen-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let mut io = Sockets::new();
+    /// let listener = io.listen_unix(&path, 16)?;
+    /// let mut client = std::os::unix::net::UnixStream::connect(&path)?;
+    /// let conn = io.accept(listener)?;
+    /// client.write_all(b"hi")?;
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(io.read(conn, &mut buf)?, 2);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(unix)]
     pub fn listen_unix(&mut self, path: &std::path::Path, backlog: i32) -> io::Result<SocketId> {
         let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
@@ -268,6 +370,24 @@ impl Sockets {
     }
 
     /// Start a non-blocking connect to the Unix-domain socket at `path`.
+    ///
+    /// ```
+    /// use levent_core::io::Transport;
+    /// use levent_hosts::net::Sockets;
+    /// use std::io::Read;
+    ///
+    /// let path = std::env::temp_dir().join(format!("levent-doc-connect-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let server = std::os::unix::net::UnixListener::bind(&path)?;
+    /// let mut io = Sockets::new();
+    /// let id = io.connect_unix(&path)?;
+    /// let (mut conn, _) = server.accept()?;
+    /// assert_eq!(io.write(id, b"hi")?, 2);
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(conn.read(&mut buf)?, 2);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(unix)]
     pub fn connect_unix(&mut self, path: &std::path::Path) -> io::Result<SocketId> {
         let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
@@ -282,6 +402,19 @@ impl Sockets {
     }
 
     /// A connected pair of Unix-domain stream sockets.
+    ///
+    /// ```
+    /// use levent_core::io::Transport;
+    /// use levent_hosts::net::Sockets;
+    ///
+    /// let mut io = Sockets::new();
+    /// let (a, b) = io.pair()?;
+    /// assert_eq!(io.write(a, b"ping")?, 4);
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(io.read(b, &mut buf)?, 4);
+    /// assert_eq!(&buf[..4], b"ping");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(unix)]
     pub fn pair(&mut self) -> io::Result<(SocketId, SocketId)> {
         let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
@@ -291,6 +424,19 @@ impl Sockets {
     }
 
     /// A non-blocking pipe: `(read end, write end)`.
+    ///
+    /// ```
+    /// use levent_core::io::{IoError, Transport};
+    /// use levent_hosts::net::Sockets;
+    ///
+    /// let mut io = Sockets::new();
+    /// let (r, w) = io.pipe()?;
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(io.read(r, &mut buf), Err(IoError::WouldBlock));
+    /// assert_eq!(io.write(w, b"ping")?, 4);
+    /// assert_eq!(io.read(r, &mut buf)?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(unix)]
     pub fn pipe(&mut self) -> io::Result<(SocketId, SocketId)> {
         let (r, w) = crate::unix::pipe()?;
@@ -301,6 +447,17 @@ impl Sockets {
     }
 
     /// Take ownership of a connected stream socket made elsewhere (it is made non-blocking).
+    ///
+    /// ```
+    /// use levent_hosts::net::{Socket, Sockets};
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = std::net::TcpStream::connect(server.local_addr()?)?;
+    /// let mut io = Sockets::new();
+    /// let id = io.adopt(Socket::from(stream))?;
+    /// assert_eq!(io.peer_addr(id)?, server.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn adopt(&mut self, socket: Socket) -> io::Result<SocketId> {
         socket.set_nonblocking(true)?;
         Ok(self.insert(Kind::Stream(socket)))
@@ -314,6 +471,26 @@ impl Sockets {
     /// # Errors
     ///
     /// `id` is stale or not a connected stream socket (listeners, pipes and UDP sockets stay).
+    ///
+    /// ```
+    /// use levent_core::io::{IoError, Transport};
+    /// use levent_hosts::net::{ListenOptions, Sockets};
+    ///
+    /// let mut engine: levent_hosts::Engine<(), 8> = levent_hosts::engine();
+    /// let mut io = Sockets::new();
+    /// let listener = io.listen("127.0.0.1:0".parse()?, ListenOptions::default())?;
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let id = io.connect(server.local_addr()?)?;
+    /// # let _conn = server.accept()?;
+    /// let socket = io.take(&mut engine, id)?;
+    /// assert_eq!(io.read(id, &mut [0u8; 16]), Err(IoError::Closed));
+    /// // Listeners stay.
+    /// assert!(io.take(&mut engine, listener).is_err());
+    /// let mut other = Sockets::new();
+    /// let moved = other.adopt(socket)?;
+    /// assert_eq!(other.peer_addr(moved)?, server.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn take(&mut self, d: &mut dyn Dispatcher, id: SocketId) -> io::Result<Socket> {
         match self.get(id) {
             Ok(kind @ Kind::Stream(_)) => {
@@ -337,6 +514,17 @@ impl Sockets {
     }
 
     /// The local address of a socket.
+    ///
+    /// ```
+    /// use levent_hosts::net::{ListenOptions, Sockets};
+    ///
+    /// let mut io = Sockets::new();
+    /// let listener = io.listen("127.0.0.1:0".parse()?, ListenOptions::default())?;
+    /// let addr = io.local_addr(listener)?;
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_addr(&self, id: SocketId) -> io::Result<SocketAddr> {
         self.socket(id)?
             .local_addr()?
@@ -345,6 +533,20 @@ impl Sockets {
     }
 
     /// The address of the peer of a connected socket.
+    ///
+    /// ```
+    /// use levent_hosts::net::{ListenOptions, Sockets};
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut io = Sockets::new();
+    /// let id = io.connect(server.local_addr()?)?;
+    /// let _conn = server.accept()?;
+    /// assert_eq!(io.peer_addr(id)?, server.local_addr()?);
+    /// // A listener has no peer.
+    /// let listener = io.listen("127.0.0.1:0".parse()?, ListenOptions::default())?;
+    /// assert!(io.peer_addr(listener).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer_addr(&self, id: SocketId) -> io::Result<SocketAddr> {
         self.socket(id)?
             .peer_addr()?
@@ -353,12 +555,42 @@ impl Sockets {
     }
 
     /// Turn Nagle's algorithm off (`TCP_NODELAY`) for request/response traffic.
+    ///
+    /// ```
+    /// use levent_hosts::net::{Socket, Sockets};
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = std::net::TcpStream::connect(server.local_addr()?)?;
+    /// // A second handle on the same socket, to look at its options.
+    /// let probe = stream.try_clone()?;
+    /// let mut io = Sockets::new();
+    /// let id = io.adopt(Socket::from(stream))?;
+    /// io.set_nodelay(id, true)?;
+    /// assert!(probe.nodelay()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_nodelay(&self, id: SocketId, on: bool) -> io::Result<()> {
         self.socket(id)?.set_tcp_nodelay(on)
     }
 
     /// Set the kernel's receive and send buffer sizes (`SO_RCVBUF`, `SO_SNDBUF`). Set on a
     /// listener, they are inherited by the connections it accepts.
+    ///
+    /// ```
+    /// use levent_hosts::net::{Socket, Sockets};
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = std::net::TcpStream::connect(server.local_addr()?)?;
+    /// // A second handle on the same socket, to look at its options.
+    /// let probe = Socket::from(stream.try_clone()?);
+    /// let mut io = Sockets::new();
+    /// let id = io.adopt(Socket::from(stream))?;
+    /// io.set_buffers(id, 64 * 1024, 64 * 1024)?;
+    /// // Linux reports twice what was asked (it counts its bookkeeping).
+    /// assert!(probe.recv_buffer_size()? >= 64 * 1024);
+    /// assert!(probe.send_buffer_size()? >= 64 * 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_buffers(&self, id: SocketId, recv: usize, send: usize) -> io::Result<()> {
         let s = self.socket(id)?;
         s.set_recv_buffer_size(recv)?;
@@ -367,11 +599,42 @@ impl Sockets {
 
     /// `SO_LINGER`: with `Some(Duration::ZERO)` closing the socket resets the connection (an
     /// RST instead of a FIN) and drops what it had not sent.
+    ///
+    /// ```
+    /// use levent_hosts::net::{Socket, Sockets};
+    /// use std::time::Duration;
+    ///
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = std::net::TcpStream::connect(server.local_addr()?)?;
+    /// // A second handle on the same socket, to look at its options.
+    /// let probe = Socket::from(stream.try_clone()?);
+    /// let mut io = Sockets::new();
+    /// let id = io.adopt(Socket::from(stream))?;
+    /// io.set_linger(id, Some(Duration::ZERO))?;
+    /// assert_eq!(probe.linger()?, Some(Duration::ZERO));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_linger(&self, id: SocketId, linger: Option<std::time::Duration>) -> io::Result<()> {
         self.socket(id)?.set_linger(linger)
     }
 
     /// Abort a connection with a reset (`SO_LINGER` 0, then close) instead of a clean close.
+    ///
+    /// ```
+    /// use levent_hosts::net::Sockets;
+    /// use std::io::Read;
+    ///
+    /// let mut engine: levent_hosts::Engine<(), 8> = levent_hosts::engine();
+    /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut io = Sockets::new();
+    /// let id = io.connect(server.local_addr()?)?;
+    /// let (mut conn, _) = server.accept()?;
+    /// io.reset(&mut engine, id);
+    /// assert!(io.is_empty());
+    /// let e = conn.read(&mut [0u8; 16]).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reset(&mut self, d: &mut dyn Dispatcher, id: SocketId) {
         if let Ok(s) = self.socket(id) {
             let _ = s.set_linger(Some(std::time::Duration::ZERO));
