@@ -199,6 +199,14 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// An empty engine for `platform`, with one priority in use.
     ///
     /// Capacity is checked at compile time: `P` must be between 1 and 256.
+    ///
+    /// ```
+    /// use levent_core::{Engine, Platform};
+    ///
+    /// let engine: Engine<u8, 16, 8, 4> = Engine::new(Platform::manual(1000));
+    /// assert!(engine.is_empty() && !engine.is_alive());
+    /// assert_eq!(engine.priorities(), 1); // of up to 4
+    /// ```
     pub fn new(platform: Platform) -> Self {
         let () = Self::CHECK;
         let tag = critical_section::with(|cs| {
@@ -292,6 +300,16 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// use. Fails when every slot is in use, the priority is out of range, the signal does not
     /// exist on this platform or an IO event has an empty interest; `datum` comes back in the
     /// error.
+    ///
+    /// ```
+    /// # use levent_core::{CreateError, Engine, Event, Platform};
+    /// let mut engine: Engine<char, 1, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let id = engine.create(Event::timer(), 'a')?;
+    /// assert!(!engine.pending(id)?.added); // created, not added yet
+    /// let full = engine.create(Event::user(), 'b').unwrap_err();
+    /// assert_eq!((full.error, full.datum), (CreateError::Full, 'b'));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn create(&mut self, ev: Event, datum: T) -> Result<EventId, Rejected<T>> {
         let reject = |error| Err(Rejected { error, datum });
         let prio = match ev.priority {
@@ -360,6 +378,19 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// Fails, changing nothing, for an unknown id, a timeout that overflows the tick counter, a
     /// new source when the source table is full, or a source already watched with the other
     /// triggering mode.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 2, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let id = engine.create(Event::timer(), 7)?;
+    /// engine.add(id, Some(Duration::from_millis(30)))?;
+    /// assert_eq!(engine.pending(id)?.deadline, Some(30));
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert_eq!((fired.id, fired.datum, engine.now()), (id, 7, 30));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn add(&mut self, id: EventId, timeout: Option<Duration>) -> Result<(), AddError> {
         let i = self.check(id)?;
         let deadline = match timeout {
@@ -418,6 +449,18 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// [`create`](Self::create) and [`add`](Self::add) in one call. If adding fails the event is
     /// freed again and the datum handed back.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 2, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let id = engine.start(Event::timer(), 7, Some(Duration::from_millis(5)))?;
+    /// assert!(engine.pending(id)?.added);
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert_eq!((fired.id, fired.datum, engine.now()), (id, 7, 5));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn start(
         &mut self,
         ev: Event,
@@ -440,6 +483,19 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// A fire-and-forget event (libevent's `event_base_once`): it fires once and is freed.
     ///
     /// A [`Event::timer`] without a timeout fires at the next pass. Persistence is ignored.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 2, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.once(Event::timer(), 1, None)?; // fires at the next pass
+    /// engine.once(Event::timer(), 2, Some(Duration::from_millis(10)))?;
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some(1));
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some(2));
+    /// assert!(engine.is_empty()); // both were freed once they fired
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn once(
         &mut self,
         ev: Event,
@@ -464,6 +520,20 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// Delete an event: it stops waiting and a queued activation is dropped, at once, even in the
     /// middle of a pass (libevent's `event_del`). It can be added again.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 2, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let id = engine.start(Event::timer(), 1, Some(Duration::from_millis(10)))?;
+    /// engine.del(id)?;
+    /// assert!(!engine.pending(id)?.added);
+    /// assert!(engine.next(&mut sim)?.is_none()); // nothing is left to fire
+    /// engine.add(id, Some(Duration::from_millis(10)))?; // but it can be added again
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some(1));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn del(&mut self, id: EventId) -> Result<(), IdError> {
         let i = self.check(id)?;
         self.unpend(i);
@@ -472,6 +542,16 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     }
 
     /// Delete and free an event, handing back its datum. Its id turns stale.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, IdError, Platform};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let id = engine.create(Event::user(), 9)?;
+    /// assert_eq!(engine.free(id)?, 9);
+    /// assert_eq!(engine.datum(id), Err(IdError::Stale)); // the id names nothing now
+    /// assert!(engine.is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn free(&mut self, id: EventId) -> Result<T, IdError> {
         let i = self.check(id)?;
         self.unpend(i);
@@ -481,6 +561,18 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// Remove only the timeout of an event; it keeps waiting for its IO or signal
     /// (libevent's `event_remove_timer`).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, SourceKey};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let key = SourceKey(3);
+    /// let id = engine.start(Event::read(key), 1, Some(Duration::from_millis(100)))?;
+    /// engine.remove_timeout(id)?;
+    /// let pending = engine.pending(id)?;
+    /// assert!(pending.added && pending.deadline.is_none()); // still waits for the source
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn remove_timeout(&mut self, id: EventId) -> Result<(), IdError> {
         let i = self.check(id)?;
         self.disarm(i);
@@ -688,6 +780,17 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// Activate an event with `ready`, added or not (libevent's `event_active`). Activating an
     /// event that is already active merges the flags into the one pending firing.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform, Ready, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let id = engine.create(Event::user(), 5)?; // not added
+    /// engine.activate(id, Ready::USER)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert_eq!((fired.id, fired.ready), (id, Ready::USER));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn activate(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
         let i = self.check(id)?;
         self.activate_slot(i, ready);
@@ -697,6 +800,21 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// Activate an event at the start of the next pass rather than in this one, so that events
     /// that activate each other do not starve IO (libevent's `event_active_later_`). A later
     /// [`activate`](Self::activate) makes it active at once.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform, Ready, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let (a, b) = (engine.create(Event::user(), 1)?, engine.create(Event::user(), 2)?);
+    /// engine.activate(a, Ready::USER)?;
+    /// engine.turn(&mut sim, false)?; // a pass starts
+    /// assert_eq!(engine.next_fired().map(|f| f.datum), Some(1));
+    /// engine.activate_later(b, Ready::USER)?;
+    /// assert!(engine.next_fired().is_none()); // not in this pass
+    /// engine.turn(&mut sim, false)?;
+    /// assert_eq!(engine.next_fired().map(|f| f.datum), Some(2)); // at the start of the next
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn activate_later(&mut self, id: EventId, ready: Ready) -> Result<(), IdError> {
         let i = self.check(id)?;
         let s = &mut self.hot[i as usize];
@@ -830,6 +948,21 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     ///
     /// This is the lowest-level way to consume events: call [`turn`](Self::turn), then this until
     /// it returns `None`. [`next`](Self::next) does both.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.once(Event::timer(), 1, None)?;
+    /// engine.once(Event::timer(), 2, None)?;
+    /// engine.turn(&mut sim, false)?;
+    /// let mut sum = 0;
+    /// while let Some(fired) = engine.next_fired() {
+    ///     sum += fired.datum;
+    /// }
+    /// assert_eq!(sum, 3);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     #[inline]
     pub fn next_fired(&mut self) -> Option<Fired<T>> {
         let p = self.pass?;
@@ -912,6 +1045,19 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     // ----- queries and settings --------------------------------------------------------------
 
     /// What an event waits for and when its timeout is due (libevent's `event_pending`).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, Ready, SourceKey};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let key = SourceKey(3);
+    /// let id = engine.start(Event::read(key), 1, Some(Duration::from_millis(100)))?;
+    /// let pending = engine.pending(id)?;
+    /// assert!(pending.added && !pending.active);
+    /// assert_eq!(pending.ready, Ready::READ | Ready::TIMEOUT);
+    /// assert_eq!(pending.deadline, Some(100));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn pending(&self, id: EventId) -> Result<Pending, IdError> {
         let i = self.check(id)?;
         let s = &self.hot[i as usize];
@@ -942,12 +1088,30 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     }
 
     /// The datum of an event.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform};
+    /// # let mut engine: Engine<char, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let id = engine.create(Event::timer(), 'x')?;
+    /// assert_eq!(engine.datum(id)?, 'x');
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn datum(&self, id: EventId) -> Result<T, IdError> {
         let i = self.check(id)?;
         self.cold[i as usize].datum.ok_or(IdError::Stale)
     }
 
     /// Replace the datum of an event; it fires with the new one from now on.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<char, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let id = engine.once(Event::timer(), 'a', None)?;
+    /// engine.set_datum(id, 'b')?;
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some('b'));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_datum(&mut self, id: EventId, datum: T) -> Result<(), IdError> {
         let i = self.check(id)?;
         self.cold[i as usize].datum = Some(datum);
@@ -956,6 +1120,20 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// Move an event to priority `p` (libevent's `event_priority_set`). Refused while the event is
     /// active, or when `p` is not below the number of priorities in use.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform, PriorityError, Ready, sim::Sim};
+    /// # let mut engine: Engine<char, 4, 1, 3> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.set_priorities(3)?;
+    /// let (low, high) = (engine.create(Event::user(), 'l')?, engine.create(Event::user(), 'h')?);
+    /// engine.set_priority(high, 0)?; // 0 is the most urgent
+    /// assert_eq!(engine.set_priority(low, 3), Err(PriorityError::OutOfRange));
+    /// engine.activate(low, Ready::USER)?;
+    /// engine.activate(high, Ready::USER)?;
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some('h'));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_priority(&mut self, id: EventId, p: u8) -> Result<(), PriorityError> {
         let i = self.check(id)?;
         if p >= self.nprio {
@@ -972,6 +1150,16 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// Use `n` priorities, 0 the most urgent (libevent's `event_base_priority_init`). Refused while
     /// any event is active, or for `n` of 0 or above `P`. Events whose priority is no longer in
     /// range move to the least urgent one.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Platform, PriorityError};
+    /// let mut engine: Engine<u8, 4, 1, 4> = Engine::new(Platform::manual(1000));
+    /// engine.set_priorities(4)?;
+    /// assert_eq!(engine.priorities(), 4);
+    /// assert_eq!(engine.set_priorities(5), Err(PriorityError::OutOfRange)); // above P
+    /// assert_eq!(engine.set_priorities(0), Err(PriorityError::OutOfRange));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_priorities(&mut self, n: u8) -> Result<(), PriorityError> {
         if n == 0 || usize::from(n) > P {
             return Err(PriorityError::OutOfRange);
@@ -987,6 +1175,15 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     }
 
     /// The number of priorities in use.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Platform};
+    /// let mut engine: Engine<u8, 4, 1, 8> = Engine::new(Platform::manual(1000));
+    /// assert_eq!(engine.priorities(), 1); // until set_priorities
+    /// engine.set_priorities(8)?;
+    /// assert_eq!(engine.priorities(), 8);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn priorities(&self) -> u8 {
         self.nprio
     }
@@ -994,6 +1191,25 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// Let a non-empty less urgent queue be passed over at most `passes` times in a row before it
     /// gets a pass of its own. `None` (the default, libevent's behaviour) lets urgent events
     /// starve the rest for as long as they keep coming.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform, Ready, sim::Sim};
+    /// # let mut engine: Engine<&str, 2, 1, 2> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.set_priorities(2)?;
+    /// let busy = engine.create(Event::user().priority(0), "busy")?;
+    /// let idle = engine.create(Event::user().priority(1), "idle")?;
+    /// engine.set_starvation_limit(Some(1));
+    /// engine.activate(busy, Ready::USER)?;
+    /// engine.activate(idle, Ready::USER)?;
+    /// let mut order = [""; 3];
+    /// for slot in &mut order {
+    ///     *slot = engine.next(&mut sim)?.unwrap().datum;
+    ///     engine.activate_later(busy, Ready::USER)?; // busy always has more to do
+    /// }
+    /// assert_eq!(order, ["busy", "idle", "busy"]); // without the limit: "busy" only
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_starvation_limit(&mut self, passes: Option<u32>) {
         self.starve_limit = passes;
         self.starved = [0; P];
@@ -1001,6 +1217,22 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// End the loop after the pass in progress once `after` has elapsed (now if `None`).
     /// Of several requests the earliest wins (libevent's `event_base_loopexit`).
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Exit, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.start(Event::timer().persist(), 0, Some(Duration::from_millis(10)))?;
+    /// engine.loop_exit(Some(Duration::from_millis(25)))?;
+    /// let mut ticks = 0;
+    /// while engine.next(&mut sim)?.is_some() {
+    ///     ticks += 1;
+    /// }
+    /// assert_eq!((ticks, engine.now()), (2, 25));
+    /// assert_eq!(engine.last_exit(), Some(Exit::Exit));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn loop_exit(&mut self, after: Option<Duration>) -> Result<(), Overflow> {
         match after {
             None => self.exit_now = true,
@@ -1015,6 +1247,21 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// End the loop after the event being handled: the rest of the pass stays queued for the next
     /// loop (libevent's `event_base_loopbreak`).
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Exit, Platform, Ready, sim::Sim};
+    /// # let mut engine: Engine<char, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let (a, b) = (engine.create(Event::user(), 'a')?, engine.create(Event::user(), 'b')?);
+    /// engine.activate(a, Ready::USER)?;
+    /// engine.activate(b, Ready::USER)?;
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some('a'));
+    /// engine.loop_break();
+    /// assert!(engine.next(&mut sim)?.is_none());
+    /// assert_eq!(engine.last_exit(), Some(Exit::Break));
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some('b')); // still queued
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn loop_break(&mut self) {
         self.break_now = true;
         self.urgent = true;
@@ -1022,6 +1269,18 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
 
     /// The current time in ticks: the time of the last turn (libevent's cached time), or the
     /// clock's if that turn did not need to read it.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 2, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.start(Event::timer(), 0, Some(Duration::from_millis(250)))?;
+    /// assert_eq!(engine.now(), 0);
+    /// assert!(engine.next(&mut sim)?.is_some());
+    /// assert_eq!(engine.now(), 250); // ticks of 1 ms
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn now(&self) -> Tick {
         match self.platform.clock.read() {
             Some(t) if self.stale => t.max(self.now),
@@ -1030,21 +1289,60 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     }
 
     /// The platform this engine was made for.
+    ///
+    /// ```
+    /// use levent_core::{Engine, Platform};
+    ///
+    /// let engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// assert_eq!(engine.platform().clock.hz(), 1000);
+    /// assert!(engine.platform().signals.contains(2));
+    /// ```
     pub fn platform(&self) -> Platform {
         self.platform
     }
 
     /// Whether anything can still fire: an event is added or active, or a `loop_exit` is due.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 2, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// assert!(!engine.is_alive());
+    /// engine.start(Event::timer(), 0, Some(Duration::from_millis(5)))?;
+    /// assert!(engine.is_alive());
+    /// assert!(engine.next(&mut sim)?.is_some()); // a one-shot timer stops waiting when it fires
+    /// assert!(!engine.is_alive());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.npending > 0 || self.any_active() || self.exit_at.is_some()
     }
 
     /// Events created and not freed.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let a = engine.create(Event::timer(), 1)?;
+    /// engine.create(Event::user(), 2)?;
+    /// assert_eq!(engine.len(), 2);
+    /// engine.free(a)?;
+    /// assert_eq!(engine.len(), 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.live as usize
     }
 
     /// How many events and sources the engine can hold: `E` and `S`.
+    ///
+    /// ```
+    /// use levent_core::{Capacity, Engine, Platform};
+    ///
+    /// let engine: Engine<u8, 8, 4, 1> = Engine::new(Platform::manual(1000));
+    /// assert_eq!(engine.capacity(), Capacity { events: 8, sources: 4 });
+    /// ```
     pub const fn capacity(&self) -> Capacity {
         Capacity {
             events: E,
@@ -1071,11 +1369,33 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     }
 
     /// Whether no event exists.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// assert!(engine.is_empty());
+    /// let id = engine.create(Event::timer(), 1)?;
+    /// assert!(!engine.is_empty());
+    /// engine.free(id)?;
+    /// assert!(engine.is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
 
     /// Why the last loop ([`run`](Self::run) or [`next`](Self::next)) ended.
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Exit, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// assert_eq!(engine.last_exit(), None); // no loop has run
+    /// engine.once(Event::timer(), 1, None)?;
+    /// while engine.next(&mut sim)?.is_some() {}
+    /// assert_eq!(engine.last_exit(), Some(Exit::Empty)); // nothing is left to fire
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn last_exit(&self) -> Option<Exit> {
         self.last_exit
     }
@@ -1109,6 +1429,18 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     ///
     /// Fails with [`LoopError::ClockMismatch`] when the host's clock ticks at another rate than
     /// the engine's platform (an engine made with [`Platform::manual`] on a real host).
+    ///
+    /// ```
+    /// # use levent_core::{Engine, Event, Platform, Ready, Turn, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// let id = engine.create(Event::user(), 1)?;
+    /// engine.activate(id, Ready::USER)?;
+    /// assert_eq!(engine.turn(&mut sim, false)?, Turn::Waited);
+    /// assert_eq!(engine.next_fired().map(|f| f.id), Some(id));
+    /// assert!(engine.next_fired().is_none()); // the pass is over: turn again
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     #[inline]
     pub fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
         if self.in_callback {
@@ -1150,6 +1482,19 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// right after `loop_break`, or when the host says nothing can ever wake it. With a host that
     /// waits asynchronously it also returns `None`, with [`Exit::Done`], when the host yielded
     /// ([`Turn::Yielded`]) and nothing is active: await the host's wake-up and call it again.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Platform, sim::Sim};
+    /// # let mut engine: Engine<char, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.start(Event::timer(), 'a', Some(Duration::from_millis(20)))?;
+    /// engine.start(Event::timer(), 'b', Some(Duration::from_millis(10)))?;
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some('b'));
+    /// assert_eq!(engine.next(&mut sim)?.map(|f| f.datum), Some('a'));
+    /// assert_eq!(engine.next(&mut sim)?, None); // nothing can fire any more
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError> {
         if self.in_callback {
             return Err(LoopError::Reentrant);
@@ -1197,6 +1542,23 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// The handler gets the engine as `&mut dyn Events<T>`, so it can add, delete and activate
     /// events, and call `loop_exit` or `loop_break`. Starting a loop from inside the handler is
     /// refused with [`LoopError::Reentrant`].
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::{Engine, Event, Exit, Mode, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut sim = Sim::<4>::new(1);
+    /// engine.start(Event::timer().persist(), 1, Some(Duration::from_millis(10)))?;
+    /// let mut ticks = 0;
+    /// let exit = engine.run(&mut sim, Mode::Default, &mut |events, fired| {
+    ///     ticks += 1;
+    ///     if ticks == 3 {
+    ///         let _ = events.free(fired.id); // nothing is left: the loop ends
+    ///     }
+    /// })?;
+    /// assert_eq!((ticks, exit, engine.now()), (3, Exit::Empty, 30));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn run(
         &mut self,
         host: &mut dyn Host,

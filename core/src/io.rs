@@ -54,6 +54,14 @@ pub enum IoError {
 
 impl IoError {
     /// Whether the operation may simply be retried later (`WouldBlock`, `Interrupted`).
+    ///
+    /// ```
+    /// use levent_core::IoError;
+    ///
+    /// assert!(IoError::WouldBlock.is_transient()); // wait for readiness, then try again
+    /// assert!(IoError::Interrupted.is_transient());
+    /// assert!(!IoError::Reset.is_transient()); // the stream is gone
+    /// ```
     pub const fn is_transient(&self) -> bool {
         matches!(self, IoError::WouldBlock | IoError::Interrupted)
     }

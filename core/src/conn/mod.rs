@@ -107,39 +107,199 @@ const O_WRITE_TIMEOUT: u8 = 32;
 
 impl Outcome {
     /// The input holds at least the low watermark: time to parse it.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.send(h, b"hello");
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.readable());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn readable(&self) -> bool {
         self.flags & O_READ != 0
     }
     /// The output drained to the low watermark: time to write more.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert_eq!(conn.write(&mut engine, &mut wires, b"hello"), 5); // went out at once
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.drained());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn drained(&self) -> bool {
         self.flags & O_DRAINED != 0
     }
     /// A non-blocking connect completed.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// let mut conn = Connection::connecting(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    ///     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.sync(&mut sim)?; // the stream is writable: the connect completed
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.connected());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn connected(&self) -> bool {
         self.flags & O_CONNECTED != 0
     }
     /// The peer closed its writing side; what is in the input is all there will be.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.hang_up(h);
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.eof());
+    /// assert!(!out.failed()); // a clean end, not an error
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn eof(&self) -> bool {
         self.flags & O_EOF != 0
     }
     /// The transport failed (including a failed connect).
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::IoError;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.reset(h);
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert_eq!(out.error(), Some(IoError::Reset));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn error(&self) -> Option<IoError> {
         self.error
     }
     /// Nothing arrived within the read timeout; reading is now disabled.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use core::time::Duration;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// let opts = ConnOptions {
+    ///     read_timeout: Some(Duration::from_millis(100)),
+    ///     ..ConnOptions::DEFAULT
+    /// };
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), opts, ())?;
+    /// // The peer sends nothing.
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.read_timeout());
+    /// assert_eq!(engine.now(), 100);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn read_timeout(&self) -> bool {
         self.flags & O_READ_TIMEOUT != 0
     }
     /// Pending output made no progress within the write timeout; writing is now disabled.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use core::time::Duration;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 4>::new());
+    /// # let h = wires.open().unwrap();
+    /// let opts = ConnOptions {
+    ///     write_timeout: Some(Duration::from_millis(100)),
+    ///     ..ConnOptions::DEFAULT
+    /// };
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), opts, ())?;
+    /// // The stream takes 4 bytes; the peer never reads them, so the rest waits.
+    /// assert_eq!(conn.write(&mut engine, &mut wires, b"too long"), 8);
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.write_timeout());
+    /// assert_eq!(engine.now(), 100);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn write_timeout(&self) -> bool {
         self.flags & O_WRITE_TIMEOUT != 0
     }
     /// Whether the connection is finished: end of file with nothing left to write is not, but an
     /// error or a timeout is.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.reset(h);
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// if out.failed() {
+    ///     conn.close(&mut engine, &mut wires);
+    /// }
+    /// assert!(wires.is_closed(h));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn failed(&self) -> bool {
         self.error.is_some() || self.flags & (O_READ_TIMEOUT | O_WRITE_TIMEOUT) != 0
     }
     /// Whether nothing at all happened (the event was not this connection's, or was spurious).
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Event;
+    /// # let mut engine: Engine<(), 3, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// let timer = engine.once(Event::timer(), (), None)?; // not the connection's
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert_eq!(fired.id, timer);
+    /// assert!(conn.handle(&mut engine, &mut wires, &fired).is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn is_empty(&self) -> bool {
         self.flags == 0 && self.error.is_none()
     }
@@ -255,6 +415,23 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     /// [`handle`](Self::handle) that sees it complete reports [`Outcome::connected`] (or the
     /// error), then reading starts. `write_timeout` bounds the connect. Fails as
     /// [`new`](Self::new) does, handing everything back.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// let h = wires.open().unwrap(); // a socket whose connect is under way, say
+    /// let mut conn = Connection::connecting(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    ///     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// conn.write(&mut engine, &mut wires, b"hi"); // waits in the output until connected
+    /// wires.sync(&mut sim)?; // the stream is writable: the connect completed
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert!(conn.handle(&mut engine, &mut wires, &fired).connected());
+    /// let mut peer = [0; 4];
+    /// assert_eq!(wires.recv(h, &mut peer), 2);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn connecting<T: Copy, IO: Transport<Handle = H>>(
         events: &mut dyn Events<T>,
         io: &IO,
@@ -345,11 +522,41 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     }
 
     /// The transport handle.
+    ///
+    /// ```
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut wires = Wires::<1, 64>::new();
+    /// let h = wires.open().unwrap();
+    /// let conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    ///     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert_eq!(conn.handle_id(), h);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn handle_id(&self) -> H {
         self.handle
     }
 
     /// Whether `id` is one of this connection's events.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Event;
+    /// # let mut engine: Engine<(), 3, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// let timer = engine.start(Event::timer(), (), None)?;
+    /// assert!(!conn.owns(timer));
+    /// wires.send(h, b"hi");
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap(); // the connection's read event
+    /// assert!(conn.owns(fired.id));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn owns(&self, id: EventId) -> bool {
         id == self.read_ev
             || id == self.write_ev
@@ -358,21 +565,85 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// The input buffer, to look at (parse) what arrived. Consume it with
     /// [`consume`](Self::consume) so that reading resumes under backpressure.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Buffer;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.send(h, b"hello");
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.readable());
+    /// assert_eq!(conn.input().len(), 5);
+    /// assert_eq!(conn.input().find(b"llo", 0), Some(2));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn input(&self) -> &B {
         &self.input
     }
 
     /// The output buffer, to see how much is still pending.
+    ///
+    /// ```
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Buffer;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut wires = Wires::<1, 4>::new();
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert_eq!(conn.write(&mut engine, &mut wires, b"hello!"), 6);
+    /// assert_eq!(conn.output().len(), 2); // the stream took 4 bytes, 2 wait
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn output(&self) -> &B {
         &self.output
     }
 
     /// The options in force.
+    ///
+    /// ```
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut wires = Wires::<1, 64>::new();
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert_eq!(conn.options(), ConnOptions::DEFAULT);
+    /// conn.set_options(&mut engine, ConnOptions { read_high: 32, ..conn.options() });
+    /// assert_eq!(conn.options().read_high, 32);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn options(&self) -> ConnOptions {
         self.opts
     }
 
     /// Whether the peer has closed its writing side.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert!(!conn.at_eof());
+    /// wires.hang_up(h);
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.eof() && conn.at_eof());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn at_eof(&self) -> bool {
         self.eof
     }
@@ -380,6 +651,29 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     /// Handle a fired event: do the IO it allows and say what happened. Events that are not this
     /// connection's give an empty outcome. `fired` may carry any datum: the engine's own, or the
     /// argument of a [`callbacks::Call`](crate::callbacks::Call).
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.send(h, b"ping");
+    /// wires.sync(&mut sim)?;
+    /// while let Some(fired) = engine.next(&mut sim)? {
+    ///     let out = conn.handle(&mut engine, &mut wires, &fired);
+    ///     if out.readable() {
+    ///         conn.echo(&mut engine, &mut wires);
+    ///     }
+    ///     wires.sync(&mut sim)?;
+    /// }
+    /// let mut peer = [0; 8];
+    /// let n = wires.recv(h, &mut peer);
+    /// assert_eq!(&peer[..n], b"ping");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn handle<T: Copy, D, IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -655,6 +949,21 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     /// take is sent as the transport becomes writable. Either way [`Outcome::drained`] follows
     /// once the output is down to `write_low`. A failure shows up as an error in a later
     /// [`handle`](Self::handle).
+    ///
+    /// ```
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut wires = Wires::<1, 64>::new();
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert_eq!(conn.write(&mut engine, &mut wires, b"hello"), 5);
+    /// let mut peer = [0; 8];
+    /// let n = wires.recv(h, &mut peer);
+    /// assert_eq!(&peer[..n], b"hello");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn write<T: Copy, IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -710,6 +1019,27 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     /// when nothing else is queued; the rest moves into the output, without copying where the
     /// buffers allow (blocks change hands between two `ChainBuffer`s). Reading resumes if it was
     /// stopped at the high watermark. Returns how many bytes left the input.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// wires.send(h, b"hello");
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// if out.readable() {
+    ///     assert_eq!(conn.echo(&mut engine, &mut wires), 5);
+    /// }
+    /// let mut peer = [0; 8];
+    /// let n = wires.recv(h, &mut peer);
+    /// assert_eq!(&peer[..n], b"hello");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn echo<T: Copy, IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -771,6 +1101,29 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// Consume `n` bytes of input (after parsing them in [`input`](Self::input)); reading resumes
     /// if it was stopped at the high watermark. Returns how many were consumed.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Buffer;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// let opts = ConnOptions { read_high: 4, ..ConnOptions::DEFAULT };
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), opts, ())?;
+    /// wires.send(h, b"hello");
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let _ = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert_eq!(conn.input().len(), 4); // reading stopped at the high watermark
+    /// assert_eq!(conn.consume(&mut engine, 4), 4); // and resumes
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let _ = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert_eq!(conn.input().len(), 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn consume<T: Copy>(&mut self, events: &mut dyn Events<T>, n: usize) -> usize {
         let n = self.input.drain(n);
         let _ = self.update_reading(events);
@@ -778,6 +1131,26 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     }
 
     /// Take input bytes into `buf`.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Buffer;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// # wires.send(h, b"hello");
+    /// # wires.sync(&mut sim)?;
+    /// # let fired = engine.next(&mut sim)?.unwrap();
+    /// # let _ = conn.handle(&mut engine, &mut wires, &fired);
+    /// let mut buf = [0; 8];
+    /// let n = conn.read(&mut engine, &mut buf);
+    /// assert_eq!(&buf[..n], b"hello");
+    /// assert!(conn.input().is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn read<T: Copy>(&mut self, events: &mut dyn Events<T>, buf: &mut [u8]) -> usize {
         let n = self.input.take(buf);
         let _ = self.update_reading(events);
@@ -785,6 +1158,27 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
     }
 
     /// Take one complete line of input (see [`Buffer::read_line`]).
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Eol;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// # wires.send(h, b"GET / HTTP/1.1\r\nHost");
+    /// # wires.sync(&mut sim)?;
+    /// # let fired = engine.next(&mut sim)?.unwrap();
+    /// # let _ = conn.handle(&mut engine, &mut wires, &fired);
+    /// let mut line = [0; 32];
+    /// let n = conn.read_line(&mut engine, Eol::Crlf, &mut line)?;
+    /// assert_eq!(n.map(|n| &line[..n]), Some(&b"GET / HTTP/1.1"[..]));
+    /// // "Host" is not a whole line yet.
+    /// assert_eq!(conn.read_line(&mut engine, Eol::Crlf, &mut line)?, None);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn read_line<T: Copy>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -798,6 +1192,25 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// Enable reading and/or writing (libevent's `bufferevent_enable`). Writing is enabled as
     /// long as the connection is open; enabling reading restarts a read stopped by a timeout.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Interest;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// conn.disable_reading(&mut engine);
+    /// wires.send(h, b"hi");
+    /// conn.enable(&mut engine, Interest::READ);
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let out = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(out.readable());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn enable<T: Copy>(&mut self, events: &mut dyn Events<T>, what: Interest) {
         if what.contains(Interest::READ) {
             self.reading = true;
@@ -810,12 +1223,47 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// Disable reading (libevent's `bufferevent_disable(EV_READ)`): nothing more is read until
     /// [`enable`](Self::enable).
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use levent_core::Buffer;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// conn.disable_reading(&mut engine);
+    /// wires.send(h, b"hi");
+    /// wires.sync(&mut sim)?;
+    /// assert!(engine.next(&mut sim)?.is_none()); // nothing watches the stream
+    /// assert!(conn.input().is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn disable_reading<T: Copy>(&mut self, events: &mut dyn Events<T>) {
         self.reading = false;
         let _ = self.update_reading(events);
     }
 
     /// Change watermarks and timeouts; they apply from the next read or write.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # use core::time::Duration;
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 64>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// let opts = ConnOptions { read_timeout: Some(Duration::from_millis(50)), ..conn.options() };
+    /// conn.set_options(&mut engine, opts);
+    /// // The peer sends nothing.
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert!(conn.handle(&mut engine, &mut wires, &fired).read_timeout());
+    /// assert_eq!(engine.now(), 50);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_options<T: Copy>(&mut self, events: &mut dyn Events<T>, opts: ConnOptions) {
         self.opts = opts;
         if self.read_added {
@@ -829,6 +1277,26 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// Flush the output, then shut down writing: the peer reads everything, then end of file.
     /// Reading continues.
+    ///
+    /// ```
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<4>::new(1), Wires::<1, 4>::new());
+    /// # let h = wires.open().unwrap();
+    /// # let mut conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// conn.write(&mut engine, &mut wires, b"goodbye"); // the stream takes 4 bytes, 3 wait
+    /// conn.shutdown(&mut engine, &mut wires)?;
+    /// assert!(!wires.is_shut(h)); // not while output is pending
+    /// let mut peer = [0; 8];
+    /// assert_eq!(wires.recv(h, &mut peer), 4);
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// let _ = conn.handle(&mut engine, &mut wires, &fired);
+    /// assert!(wires.is_shut(h)); // the rest went out, then writing was shut down
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn shutdown<T: Copy, IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -850,6 +1318,20 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// Free the connection's events and, with `close_on_free`, close its transport; otherwise
     /// hand the transport handle back (libevent's `bufferevent_free`).
+    ///
+    /// ```
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut wires = Wires::<1, 64>::new();
+    /// # let h = wires.open().unwrap();
+    /// # let conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert_eq!(conn.close(&mut engine, &mut wires), None); // close_on_free: closed with it
+    /// assert!(wires.is_closed(h));
+    /// assert!(engine.is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn close<T: Copy, IO: Transport<Handle = H>>(
         mut self,
         events: &mut dyn Events<T>,
@@ -866,6 +1348,20 @@ impl<H: Copy + PartialEq + core::fmt::Debug, B: Buffer> Connection<H, B> {
 
     /// Free the connection's events and hand the transport back open, whatever `close_on_free`
     /// says: the caller owns the transport again (to pass it on, or to reset it).
+    ///
+    /// ```
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{ConnOptions, Connection, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<(), 2, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let mut wires = Wires::<1, 64>::new();
+    /// # let h = wires.open().unwrap();
+    /// # let conn = Connection::new(&mut engine, &wires, h, RingBuffer::<64>::new(),
+    /// #     RingBuffer::new(), ConnOptions::DEFAULT, ())?;
+    /// assert_eq!(conn.release(&mut engine), h);
+    /// assert!(!wires.is_closed(h)); // still open: the caller's again
+    /// assert!(engine.is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn release<T: Copy>(mut self, events: &mut dyn Events<T>) -> H {
         self.free_events(events);
         self.handle

@@ -100,11 +100,40 @@ pub struct Route {
 
 impl Route {
     /// The route of the listener (and of a layer's own events) of the table tagged `tag`.
+    ///
+    /// ```
+    /// use levent_core::conn::Route;
+    ///
+    /// let route = Route::listener(7);
+    /// assert_eq!((route.tag(), route.slot()), (7, None));
+    /// ```
     pub const fn listener(tag: u16) -> Route {
         Route { tag, slot: NIL }
     }
 
     /// The slot this route names, or `None` for the listener.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"hi");
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap(); // the listener: a client waits
+    /// assert_eq!(fired.datum.slot(), None);
+    /// table.handle(&mut engine, &mut wires, &fired, fired.datum, |_, _| {});
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap(); // the client's bytes arrived
+    /// assert_eq!(fired.datum.slot(), Some(0));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn slot(self) -> Option<usize> {
         if self.slot == NIL {
             None
@@ -114,6 +143,24 @@ impl Route {
     }
 
     /// The tag of the table this route belongs to.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// let cfg = TableConfig { tag: 3, ..TableConfig::default() };
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(cfg);
+    /// table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// wires.dial();
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert_eq!(fired.datum.tag(), 3); // an event of this table
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn tag(self) -> u16 {
         self.tag
     }
@@ -137,6 +184,22 @@ impl ConnId {
     };
 
     /// The slot the connection occupies (below the table's capacity).
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(id.slot(), 0);
+    /// assert_eq!(table.id_at(0), Some(id));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub const fn slot(&self) -> usize {
         self.slot as usize
     }
@@ -233,6 +296,16 @@ impl core::error::Error for SetupError {}
 /// application's per connection: two per connection (read and write), plus `extra`, plus two for
 /// the listener. A `const fn`, for an engine's capacity:
 /// `Engine<Route, { events_needed(CLIENTS, 0) }, { CLIENTS + 1 }, 1>`.
+///
+/// ```
+/// use levent_core::conn::{Route, events_needed};
+/// use levent_core::{Engine, Platform};
+///
+/// assert_eq!(events_needed(4, 0), 10); // 2 per connection, 2 for the listener
+/// assert_eq!(events_needed(4, 1), 14); // and a timer of each connection's own
+/// let engine: Engine<Route, { events_needed(4, 0) }, 5, 1> = Engine::new(Platform::manual(1000));
+/// assert_eq!(engine.capacity().events, 10);
+/// ```
 pub const fn events_needed(conns: usize, extra: usize) -> usize {
     2 + conns * (2 + extra)
 }
@@ -399,6 +472,15 @@ where
     M: Memory,
 {
     /// An empty table whose events carry `T::from(route)`.
+    ///
+    /// ```
+    /// use levent_core::RingBuffer;
+    /// use levent_core::conn::{ConnTable, Route, TableConfig};
+    ///
+    /// // Up to 8 connections over `usize` handles, with 512 bytes of buffer each way.
+    /// let table = ConnTable::<Route, usize, RingBuffer<512>, 8>::new(TableConfig::default());
+    /// assert!(table.is_empty() && !table.is_listening());
+    /// ```
     pub fn new(cfg: TableConfig) -> Self {
         Self::with_datum(cfg, T::from)
     }
@@ -415,6 +497,28 @@ where
     /// An empty table whose events carry `wrap(route)`: for datum types that cannot be
     /// `From<Route>`, such as a [`Callback`](crate::callbacks::Callback) whose argument is the
     /// route.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnTable, Route, TableConfig, events_needed};
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Engine, Platform, RingBuffer};
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// // The events carry a number and a route: a tuple cannot be `From<Route>`.
+    /// let mut engine: Engine<(u8, Route), { events_needed(2, 0) }, 3, 1> =
+    ///     Engine::new(Platform::manual(1000));
+    /// let mut table = ConnTable::<(u8, Route), usize, RingBuffer<64>, 2>::with_datum(
+    ///     TableConfig::default(),
+    ///     |route| (1, route),
+    /// );
+    /// table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// wires.dial();
+    /// wires.sync(&mut sim)?;
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// assert_eq!(fired.datum.0, 1);
+    /// table.handle(&mut engine, &mut wires, &fired, fired.datum.1, |_, _| {});
+    /// assert_eq!(table.len(), 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn with_datum(cfg: TableConfig, wrap: fn(Route) -> T) -> Self {
         let () = Self::CHECK;
         ConnTable {
@@ -439,6 +543,20 @@ where
 
     /// What the table needs of an engine to listen: events and sources for all `C` connections
     /// and the listener.
+    ///
+    /// ```
+    /// use levent_core::conn::{ConnTable, RateLimit, Route, TableConfig, events_needed};
+    /// use levent_core::{Capacity, RingBuffer};
+    ///
+    /// type Table = ConnTable<Route, usize, RingBuffer<64>, 4>;
+    /// let table = Table::new(TableConfig::default());
+    /// assert_eq!(table.needs(), Capacity { events: events_needed(4, 0), sources: 5 });
+    ///
+    /// // A rate limit gives every connection a timer of its own.
+    /// let rate = Some(RateLimit::bytes_per_second(10_000, 10_000));
+    /// let table = Table::new(TableConfig { rate, ..TableConfig::default() });
+    /// assert_eq!(table.needs().events, events_needed(4, 1));
+    /// ```
     pub const fn needs(&self) -> Capacity {
         let limited = self.cfg.rate.is_some() || self.cfg.group_rate.is_some();
         Capacity {
@@ -451,6 +569,27 @@ where
     ///
     /// Fails, changing nothing, when the engine has less room free than [`needs`](Self::needs)
     /// says, or when the table listens already.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnTable, Route, SetupError, TableConfig, events_needed};
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{Engine, Platform, RingBuffer};
+    /// let (wires, listening) = (Wires::<2, 64>::new(), Wires::<2, 64>::LISTENER);
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    ///
+    /// // Room for one connection, not two: refused at set-up.
+    /// let mut small: Engine<Route, { events_needed(1, 0) }, 2, 1> =
+    ///     Engine::new(Platform::manual(1000));
+    /// let refused = table.listen(&mut small, &wires, listening);
+    /// assert!(matches!(refused, Err(SetupError::TooSmall { .. })));
+    ///
+    /// let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    ///     Engine::new(Platform::manual(1000));
+    /// table.listen(&mut engine, &wires, listening)?;
+    /// assert!(table.is_listening());
+    /// assert_eq!(table.listen(&mut engine, &wires, listening), Err(SetupError::Listening));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn listen<IO: Accept<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -477,6 +616,24 @@ where
     }
 
     /// Stop accepting and close the listening transport; open connections carry on.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let h = wires.open().unwrap();
+    /// table.adopt(&mut engine, &wires, h)?;
+    /// table.close_listener(&mut engine, &mut wires);
+    /// assert!(!table.is_listening());
+    /// assert_eq!(table.len(), 1); // the open connection carries on
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn close_listener<IO: Accept<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -489,48 +646,216 @@ where
     }
 
     /// Whether the table has a listener.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// assert!(!table.is_listening());
+    /// table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// assert!(table.is_listening());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn is_listening(&self) -> bool {
         self.listener.is_some()
     }
 
     /// Whether accepting is paused after running out of descriptors (see [`Listener`]).
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnTable, Route, TableConfig, events_needed};
+    /// # use levent_core::sim::Sim;
+    /// # use levent_core::{Engine, Platform, Ready, RingBuffer};
+    /// # use levent_core::{Accept, Dispatcher, IoError, SourceKey, Transport};
+    /// # struct Exhausted; // a listener whose process has no descriptor left
+    /// # impl Transport for Exhausted {
+    /// #     type Handle = u8;
+    /// #     fn source(&self, h: u8) -> SourceKey { SourceKey(h.into()) }
+    /// #     fn read(&mut self, _: u8, _: &mut [u8]) -> Result<usize, IoError> {
+    /// #         Err(IoError::WouldBlock)
+    /// #     }
+    /// #     fn write(&mut self, _: u8, b: &[u8]) -> Result<usize, IoError> { Ok(b.len()) }
+    /// #     fn shutdown_write(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn connected(&mut self, _: u8) -> Result<(), IoError> { Ok(()) }
+    /// #     fn close(&mut self, d: &mut dyn Dispatcher, h: u8) {
+    /// #         let _ = d.forget_source(SourceKey(h.into()));
+    /// #     }
+    /// # }
+    /// # impl Accept for Exhausted {
+    /// #     fn accept(&mut self, _: u8) -> Result<u8, IoError> { Err(IoError::NoDescriptors) }
+    /// # }
+    /// # let (mut io, mut sim) = (Exhausted, Sim::<8>::new(1));
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// let mut table = ConnTable::<Route, u8, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// table.listen(&mut engine, &io, 0)?;
+    /// sim.set_ready(SourceKey(0), Ready::READ)?; // a client waits, but accepting fails
+    /// let fired = engine.next(&mut sim)?.unwrap();
+    /// table.handle(&mut engine, &mut io, &fired, fired.datum, |_, _| {});
+    /// assert!(table.is_backing_off());
+    /// assert_eq!(table.stats().accept_errors, 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn is_backing_off(&self) -> bool {
         self.listener.as_ref().is_some_and(Listener::is_backing_off)
     }
 
     /// Connections open now.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// assert_eq!(table.len(), 0);
+    /// let h = wires.open().unwrap();
+    /// table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.len(), 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.live
     }
 
     /// Whether no connection is open.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// assert!(table.is_empty());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert!(!table.is_empty());
+    /// table.close(&mut engine, &mut wires, id, &mut NoHandler);
+    /// assert!(table.is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
 
     /// The budget all connections share, once the first connection of a table with
     /// [`TableConfig::group_rate`] opened: its members and the bytes they moved.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnTable, RateLimit, Route, TableConfig, events_needed};
+    /// # use levent_core::sim::Wires;
+    /// # use levent_core::{Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 1) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let mut wires = Wires::<2, 64>::new();
+    /// let cfg = TableConfig {
+    ///     group_rate: Some(RateLimit::bytes_per_second(100_000, 100_000)),
+    ///     ..TableConfig::default()
+    /// };
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(cfg);
+    /// assert!(table.group().is_none()); // made with the first connection
+    /// let h = wires.open().unwrap();
+    /// table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.group().map(|g| g.members()), Some(1));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn group(&self) -> Option<&RateGroup> {
         self.group.as_ref()
     }
 
     /// What the table did so far.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// table.close(&mut engine, &mut wires, id, &mut NoHandler);
+    /// let stats = table.stats();
+    /// assert_eq!((stats.opened, stats.closed, stats.refused), (1, 1, 0));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> TableStats {
         self.stats
     }
 
     /// The configuration in force.
+    ///
+    /// ```
+    /// use levent_core::RingBuffer;
+    /// use levent_core::conn::{ConnTable, Route, TableConfig};
+    ///
+    /// let cfg = TableConfig { tag: 9, ..TableConfig::default() };
+    /// let table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(cfg);
+    /// assert_eq!(table.config().tag, 9);
+    /// assert!(table.config().close_on_eof); // the default
+    /// ```
     pub fn config(&self) -> &TableConfig {
         &self.cfg
     }
 
     /// Watermarks and timeouts for connections admitted from now on (open ones keep theirs:
     /// change those with [`Conn::set_options`]).
+    ///
+    /// ```
+    /// # use levent_core::ConnOptions;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let old = table.adopt(&mut engine, &wires, h)?;
+    /// table.set_options(ConnOptions { read_low: 4, ..ConnOptions::DEFAULT });
+    /// let h = wires.open().unwrap();
+    /// let new = table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.get(old).map(|c| c.options().read_low), Some(0));
+    /// assert_eq!(table.get(new).map(|c| c.options().read_low), Some(4));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_options(&mut self, opts: ConnOptions) {
         self.cfg.conn = opts;
     }
 
     /// The ids of the open connections, in slot order.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let (a, b) = (wires.open().unwrap(), wires.open().unwrap());
+    /// let first = table.adopt(&mut engine, &wires, a)?;
+    /// let second = table.adopt(&mut engine, &wires, b)?;
+    /// assert!(table.ids().eq([first, second]));
+    /// table.close(&mut engine, &mut wires, first, &mut NoHandler);
+    /// assert!(table.ids().eq([second]));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
             s.live.as_ref().map(|_| ConnId {
@@ -541,6 +866,22 @@ where
     }
 
     /// The id of the connection in slot `slot`, if one is open there.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.id_at(id.slot()), Some(id));
+    /// assert_eq!(table.id_at(1), None); // a free slot
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn id_at(&self, slot: usize) -> Option<ConnId> {
         let s = self.slots.get(slot)?;
         s.live.as_ref().map(|_| ConnId {
@@ -550,11 +891,48 @@ where
     }
 
     /// The connection `id` names, if it is still open.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.get(id).map(|c| c.handle_id()), Some(h));
+    /// table.close(&mut engine, &mut wires, id, &mut NoHandler);
+    /// assert!(table.get(id).is_none()); // the id names nothing now
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn get(&self, id: ConnId) -> Option<&Connection<H, B>> {
         self.live_of(id).map(|l| &l.conn)
     }
 
     /// The application's state of connection `id`, if it is still open.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// // Each connection keeps a number of the application's.
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2, u32>::new(
+    ///     TableConfig::default(),
+    /// );
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.state(id), Some(&0)); // `U::default()` to start with
+    /// table.with(&mut engine, &mut wires, id, &mut NoHandler, |c| *c.state() = 7);
+    /// assert_eq!(table.state(id), Some(&7));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn state(&self, id: ConnId) -> Option<&U> {
         self.live_of(id).map(|l| &l.state)
     }
@@ -571,6 +949,26 @@ where
     /// [`ConnEvent::Opened`] (the caller knows); its other events come as for an accepted one.
     /// Fails, handing the transport back still open, when every slot is busy or the engine has
     /// no room.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 1>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.id_at(0), Some(id));
+    /// // The only slot is busy: the second stream comes back, still open.
+    /// let other = wires.open().unwrap();
+    /// let refused = table.adopt(&mut engine, &wires, other).unwrap_err();
+    /// assert_eq!(refused.handle, other);
+    /// assert!(!wires.is_closed(other));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn adopt<IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -584,6 +982,33 @@ where
     /// [`ConnEvent::Opened`] comes when it completes, [`ConnEvent::Error`] (then `Closed`) when it
     /// fails; the write timeout of [`TableConfig::conn`] bounds it. Fails as
     /// [`adopt`](Self::adopt) does.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// // A stream whose connect is in progress (a `Wires` stream completes it at once).
+    /// let h = wires.open().unwrap();
+    /// let id = table.connect(&mut engine, &wires, h)?;
+    /// let mut opened = false;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             opened = c.id() == id;
+    ///         }
+    ///     });
+    /// }
+    /// assert!(opened);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn connect<IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -664,6 +1089,32 @@ where
     /// each connection and what happened to it. Events that are not the table's (stale ones
     /// included) are ignored. `fired` may carry any datum (a [`Call`](crate::callbacks::Call) is
     /// one).
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             c.write(b"welcome\n");
+    ///         }
+    ///     });
+    /// }
+    /// let mut got = [0; 16];
+    /// let n = wires.recv(client, &mut got);
+    /// assert_eq!(&got[..n], b"welcome\n");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn handle<IO, D, F>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -679,6 +1130,49 @@ where
     }
 
     /// [`handle`](Self::handle), with a [`ConnHandler`] instead of a closure.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// use levent_core::conn::{Conn, ConnHandler, Refusal};
+    ///
+    /// type Io = Wires<2, 64>;
+    ///
+    /// #[derive(Default)]
+    /// struct Greeter {
+    ///     greeted: usize,
+    ///     refused: usize,
+    /// }
+    /// impl ConnHandler<Route, Io, RingBuffer<64>, ()> for Greeter {
+    ///     fn event(&mut self, c: &mut Conn<'_, Route, Io, RingBuffer<64>, ()>, ev: ConnEvent) {
+    ///         if ev == ConnEvent::Opened {
+    ///             c.write(b"hello\n");
+    ///             self.greeted += 1;
+    ///         }
+    ///     }
+    ///     fn refused(&mut self, _: Refusal) {
+    ///         self.refused += 1;
+    ///     }
+    /// }
+    ///
+    /// let mut app = Greeter::default();
+    /// wires.dial();
+    /// wires.dial();
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.dispatch(&mut engine, &mut wires, &fired, fired.datum, &mut app);
+    /// }
+    /// assert_eq!((app.greeted, app.refused), (2, 0));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn dispatch<IO, D>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -719,6 +1213,28 @@ where
     /// Run `f` on connection `id` if it is still open (to answer later what an event asked, or to
     /// write to one connection from another's event), then carry on with it as after any event:
     /// a close asked for in `f` takes effect. Returns whether the connection was found.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// // Later, from anywhere (another connection's event, a timer):
+    /// let found = table.with(&mut engine, &mut wires, id, &mut NoHandler, |c| {
+    ///     c.write(b"later\n");
+    /// });
+    /// assert!(found);
+    /// let mut got = [0; 8];
+    /// let n = wires.recv(h, &mut got);
+    /// assert_eq!(&got[..n], b"later\n");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn with<IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -742,6 +1258,23 @@ where
 
     /// Close connection `id` now (its [`ConnEvent::Closed`] goes to `handler`). Returns whether it
     /// was open.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert!(table.close(&mut engine, &mut wires, id, &mut NoHandler));
+    /// assert!(wires.is_closed(h) && table.is_empty());
+    /// assert!(!table.close(&mut engine, &mut wires, id, &mut NoHandler)); // closed already
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn close<IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -755,6 +1288,24 @@ where
     /// Take connection `id` out of the table without closing its transport (its
     /// [`ConnEvent::Closed`] goes to `handler`): the transport handle comes back, open, for the
     /// caller to pass on or close. `None` if the connection was not open.
+    ///
+    /// ```
+    /// # use levent_core::Transport;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// assert_eq!(table.release(&mut engine, &mut wires, id, &mut NoHandler), Some(h));
+    /// assert!(table.is_empty() && !wires.is_closed(h));
+    /// assert_eq!(wires.write(h, b"hi"), Ok(2)); // the stream is the caller's now
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn release<IO: Transport<Handle = H>>(
         &mut self,
         events: &mut dyn Events<T>,
@@ -1003,42 +1554,255 @@ impl<T, IO: Transport, B: Buffer, U> fmt::Debug for Conn<'_, T, IO, B, U> {
 
 impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
     /// The connection's id: keep it to reach the connection later ([`ConnTable::with`]).
+    ///
+    /// ```
+    /// # use levent_core::ConnId;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut id = ConnId::NONE;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             id = c.id();
+    ///         }
+    ///     });
+    /// }
+    /// // Reach the connection later, outside of its events.
+    /// assert!(table.with(&mut engine, &mut wires, id, &mut NoHandler, |c| {
+    ///     c.write(b"hi");
+    /// }));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn id(&self) -> ConnId {
         self.id
     }
 
     /// The input buffer: look at (parse) what arrived, then [`consume`](Self::consume) it.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"GET / HTTP/1.1\r\n");
+    /// let mut line_end = None;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             line_end = c.input().find(b"\r\n", 0);
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(line_end, Some(14));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn input(&self) -> &B {
         self.conn.input()
     }
 
     /// The output buffer: what is still waiting to be sent.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut waiting = 0;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             c.write(&[b'x'; 100]); // the stream takes 64 bytes at once
+    ///             waiting = c.output().len();
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(waiting, 36);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn output(&self) -> &B {
         self.conn.output()
     }
 
     /// Whether the peer has closed its writing side.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"last words");
+    /// wires.hang_up(client);
+    /// let mut eof = false;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Eof {
+    ///             eof = c.at_eof();
+    ///         }
+    ///     });
+    /// }
+    /// assert!(eof);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn at_eof(&self) -> bool {
         self.conn.at_eof()
     }
 
     /// The address of the peer, where the transport knows it.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut addr = None;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             addr = Some(c.peer_addr());
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(addr, Some(None)); // in-memory streams have no address
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn peer_addr(&self) -> Option<core::net::SocketAddr> {
         self.io.peer_addr(self.conn.handle_id())
     }
 
     /// The transport handle.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut handle = None;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             handle = Some(c.handle_id());
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(handle, Some(client)); // the stream the listener accepted
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn handle_id(&self) -> IO::Handle {
         self.conn.handle_id()
     }
 
     /// Queue `data` for sending (see [`Connection::write`]); returns how much was taken.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut taken = 0;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             taken = c.write(b"hello\n");
+    ///         }
+    ///     });
+    /// }
+    /// let mut got = [0; 8];
+    /// let n = wires.recv(client, &mut got);
+    /// assert_eq!((taken, &got[..n]), (6, &b"hello\n"[..]));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn write(&mut self, data: &[u8]) -> usize {
         let group = self.group.as_deref_mut();
         self.conn.write_in(self.events, self.io, data, group)
     }
 
     /// Send everything in the input back out, as it arrived (see [`Connection::echo`]).
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"hello");
+    /// let mut echoed = 0;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             echoed += c.echo();
+    ///         }
+    ///     });
+    /// }
+    /// let mut got = [0; 8];
+    /// let n = wires.recv(client, &mut got);
+    /// assert_eq!((echoed, &got[..n]), (5, &b"hello"[..]));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn echo(&mut self) -> usize {
         let group = self.group.as_deref_mut();
         self.conn.echo_in(self.events, self.io, group)
@@ -1048,6 +1812,36 @@ impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
     /// [`Connection::set_rate_limit`]); a member of the table's group stays one. Without
     /// [`TableConfig::rate`] or [`TableConfig::group_rate`] the timer it needs is an extra event:
     /// count it in [`TableConfig::extra_events`].
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, RateLimit, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// // Room for the timer of each connection's limit.
+    /// let mut engine: Engine<Route, { events_needed(2, 1) }, 3, 1> =
+    ///     Engine::new(Platform::manual(1000));
+    /// let cfg = TableConfig { extra_events: 1, ..TableConfig::default() };
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(cfg);
+    /// table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// wires.dial();
+    /// let (mut limited, mut waiting) = (false, 0);
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             // 100 bytes a second: 10 go now, the rest waits for the refills.
+    ///             limited = c.set_rate_limit(Some(RateLimit::bytes_per_second(100, 100))).is_ok();
+    ///             c.write(b"0123456789abcdef");
+    ///             waiting = c.output().len();
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!((limited, waiting), (true, 6));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) -> Result<(), CreateError> {
         let limit = match limit {
             None if self.group.is_some() => Some(RateLimit::NONE),
@@ -1057,48 +1851,305 @@ impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
     }
 
     /// Consume `n` bytes of input.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"HDR:body");
+    /// let (mut skipped, mut left) = (0, 0);
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             skipped = c.consume(4); // the header
+    ///             left = c.input().len();
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!((skipped, left), (4, 4));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn consume(&mut self, n: usize) -> usize {
         self.conn.consume(self.events, n)
     }
 
     /// Take input bytes into `buf`.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"hello");
+    /// let (mut buf, mut n) = ([0; 16], 0);
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             n += c.read(&mut buf[n..]);
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(&buf[..n], b"hello");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         self.conn.read(self.events, buf)
     }
 
     /// Take one complete line of input (see [`Buffer::read_line`]).
+    ///
+    /// ```
+    /// # use levent_core::Eol;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"HELO there\r\nMAIL");
+    /// let (mut line, mut len) = ([0; 32], 0);
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             if let Ok(Some(n)) = c.read_line(Eol::Crlf, &mut line) {
+    ///                 len = n;
+    ///             }
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(&line[..len], b"HELO there"); // "MAIL" waits for the end of its line
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn read_line(&mut self, eol: Eol, out: &mut [u8]) -> Result<Option<usize>, LineTooLong> {
         self.conn.read_line(self.events, eol, out)
     }
 
     /// Enable reading and/or writing (libevent's `bufferevent_enable`).
+    ///
+    /// ```
+    /// # use levent_core::Interest;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let h = wires.open().unwrap();
+    /// let id = table.adopt(&mut engine, &wires, h)?;
+    /// table.with(&mut engine, &mut wires, id, &mut NoHandler, |c| c.disable_reading());
+    /// wires.send(h, b"hello");
+    /// let (mut read, mut before) = (0, 0);
+    /// for turn in 0..8 {
+    ///     if turn == 4 {
+    ///         before = read; // nothing read while disabled
+    ///         table.with(&mut engine, &mut wires, id, &mut NoHandler, |c| {
+    ///             c.enable(Interest::READ);
+    ///         });
+    ///     }
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { continue };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             read = c.input().len();
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!((before, read), (0, 5));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn enable(&mut self, what: Interest) {
         self.conn.enable(self.events, what);
     }
 
     /// Stop reading until [`enable`](Self::enable).
+    ///
+    /// ```
+    /// # use levent_core::Ready;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"hello");
+    /// let mut reads = 0;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| match ev {
+    ///         ConnEvent::Opened => c.disable_reading(),
+    ///         ConnEvent::Read => reads += 1,
+    ///         _ => {}
+    ///     });
+    /// }
+    /// assert_eq!(reads, 0);
+    /// assert_eq!(wires.ready(client), Ready::READ | Ready::WRITE); // the bytes wait in the stream
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn disable_reading(&mut self) {
         self.conn.disable_reading(self.events);
     }
 
     /// Change watermarks and timeouts of this connection.
+    ///
+    /// ```
+    /// # use levent_core::ConnOptions;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"ab");
+    /// let mut reads = 0;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| match ev {
+    ///         // Tell of input only once a 4-byte header is in.
+    ///         ConnEvent::Opened => {
+    ///             c.set_options(ConnOptions { read_low: 4, ..ConnOptions::DEFAULT });
+    ///         }
+    ///         ConnEvent::Read => reads += 1,
+    ///         _ => {}
+    ///     });
+    /// }
+    /// let id = table.id_at(0).unwrap();
+    /// assert_eq!((reads, table.get(id).unwrap().input().len()), (0, 2));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn set_options(&mut self, opts: ConnOptions) {
         self.conn.set_options(self.events, opts);
     }
 
     /// Flush the output, then shut down writing; reading continues.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut result = None;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             c.write(b"bye\n");
+    ///             result = Some(c.shutdown()); // nothing more to send; reading goes on
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(result, Some(Ok(())));
+    /// assert!(wires.is_shut(client) && !wires.is_closed(client));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn shutdown(&mut self) -> Result<(), IoError> {
         self.conn.shutdown(self.events, self.io)
     }
 
     /// Close the connection once the event being handled is done: pending output is dropped.
     /// [`ConnEvent::Closed`] follows.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"QUIT");
+    /// let mut closed = false;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| match ev {
+    ///         ConnEvent::Read => c.close(),
+    ///         ConnEvent::Closed => closed = true,
+    ///         _ => {}
+    ///     });
+    /// }
+    /// assert!(closed && wires.is_closed(client) && table.is_empty());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn close(&mut self) {
         *self.end = End::Close;
     }
 
     /// Close once the output went out (and the input is consumed, or the application stopped
     /// consuming it): [`ConnEvent::Drained`] keeps coming meanwhile.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             c.write(b"bye\n");
+    ///             c.finish(); // close once "bye" is out
+    ///         }
+    ///     });
+    /// }
+    /// let mut got = [0; 8];
+    /// let n = wires.recv(client, &mut got);
+    /// assert_eq!(&got[..n], b"bye\n");
+    /// assert!(wires.is_closed(client));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn finish(&mut self) {
         if *self.end == End::Open {
             *self.end = End::Finish;
@@ -1107,26 +2158,164 @@ impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
 
     /// Whether the connection is closing ([`close`](Self::close) or [`finish`](Self::finish)
     /// was asked, or it ended).
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"QUIT\r\n");
+    /// let mut closing = (false, false);
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             let before = c.is_closing();
+    ///             c.finish();
+    ///             closing = (before, c.is_closing());
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(closing, (false, true));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn is_closing(&self) -> bool {
         *self.end != End::Open
     }
 
     /// The application's state of this connection.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// // Each connection counts the bytes it received.
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2, usize>::new(
+    ///     TableConfig::default(),
+    /// );
+    /// table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"hello");
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             let n = c.consume(64);
+    ///             *c.state() += n;
+    ///         }
+    ///     });
+    /// }
+    /// let id = table.id_at(0).unwrap();
+    /// assert_eq!(table.state(id), Some(&5));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn state(&mut self) -> &mut U {
         self.state
     }
 
     /// The buffered connection itself.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut opts = None;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             opts = Some(c.connection().options());
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(opts, Some(table.config().conn));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn connection(&mut self) -> &mut Connection<IO::Handle, B> {
         self.conn
     }
 
     /// The engine.
+    ///
+    /// ```
+    /// # use levent_core::Dispatcher;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// sim.sleep(250);
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"hello");
+    /// let mut arrived = 0;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             arrived = c.events().now(); // the engine's clock
+    ///         }
+    ///     });
+    /// }
+    /// assert_eq!(arrived, 250);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn events(&mut self) -> &mut dyn Events<T> {
         self.events
     }
 
     /// The IO storage.
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// let mut shut = false;
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Opened {
+    ///             let _ = c.shutdown();
+    ///             let h = c.handle_id();
+    ///             shut = c.io().is_shut(h); // ask the transport itself
+    ///         }
+    ///     });
+    /// }
+    /// assert!(shut);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn io(&mut self) -> &mut IO {
         self.io
     }
@@ -1134,12 +2323,75 @@ impl<T: Copy, IO: Transport, B: Buffer, U> Conn<'_, T, IO, B, U> {
     /// Make an event of this connection's own (a timer, say), routed back to it as
     /// [`ConnEvent::Fired`]. Count it in [`TableConfig::extra_events`], and free it when the
     /// connection closes.
+    ///
+    /// ```
+    /// # use core::time::Duration;
+    /// # use levent_core::conn::{ConnEvent, ConnTable, Route, TableConfig, events_needed};
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Engine, Event, Platform, RingBuffer};
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// // Room for one timer of each connection's own.
+    /// let mut engine: Engine<Route, { events_needed(2, 1) }, 3, 1> =
+    ///     Engine::new(Platform::manual(1000));
+    /// let cfg = TableConfig { extra_events: 1, ..TableConfig::default() };
+    /// let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(cfg);
+    /// table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// wires.dial();
+    /// let (mut timer, mut woke) = (None, None);
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| match ev {
+    ///         ConnEvent::Opened => {
+    ///             timer = c.create_event(Event::timer()).ok();
+    ///             if let Some(t) = timer {
+    ///                 let _ = c.events().add(t, Some(Duration::from_millis(50)));
+    ///             }
+    ///         }
+    ///         ConnEvent::Fired(id, _) => woke = Some(id),
+    ///         _ => {}
+    ///     });
+    /// }
+    /// assert!(woke.is_some() && woke == timer);
+    /// assert_eq!(engine.now(), 50);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn create_event(&mut self, ev: Event) -> Result<EventId, CreateError> {
         self.events.create(ev, self.datum).map_err(|r| r.error)
     }
 
     /// The application's state, the connection, the engine and the IO storage at once, for code
     /// written against [`Connection`].
+    ///
+    /// ```
+    /// # use levent_core::conn::{ConnEvent, ConnTable, NoHandler, Route, TableConfig};
+    /// # use levent_core::conn::events_needed;
+    /// # use levent_core::sim::{Sim, Wires};
+    /// # use levent_core::{Buffer, Engine, Platform, RingBuffer};
+    /// # let mut engine: Engine<Route, { events_needed(2, 0) }, 3, 1> =
+    /// #     Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut wires) = (Sim::<8>::new(1), Wires::<2, 64>::new());
+    /// # let mut table = ConnTable::<Route, usize, RingBuffer<64>, 2>::new(TableConfig::default());
+    /// # table.listen(&mut engine, &wires, Wires::<2, 64>::LISTENER)?;
+    /// let client = wires.dial().unwrap();
+    /// wires.send(client, b"ping");
+    /// for _ in 0..8 {
+    ///     wires.sync(&mut sim)?;
+    ///     let Some(fired) = engine.next(&mut sim)? else { break };
+    ///     table.handle(&mut engine, &mut wires, &fired, fired.datum, |c, ev| {
+    ///         if ev == ConnEvent::Read {
+    ///             // Code written for a bare `Connection` takes the pieces.
+    ///             let (_, conn, events, io) = c.parts();
+    ///             conn.consume(events, 4);
+    ///             conn.write(events, io, b"pong");
+    ///         }
+    ///     });
+    /// }
+    /// let mut got = [0; 8];
+    /// let n = wires.recv(client, &mut got);
+    /// assert_eq!(&got[..n], b"pong");
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn parts(
         &mut self,
     ) -> (
