@@ -445,6 +445,9 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
     };
     let mut servers: Vec<(&'static str, Vec<String>, PathBuf)> =
         vec![("levent", serve("levent"), exe.to_path_buf())];
+    if crate::have_uring() && mode.tls.is_none() {
+        servers.push((crate::URING, serve(crate::URING), exe.to_path_buf()));
+    }
     match (crate::libevent_exe(), &mode.tls) {
         (_, Some(_)) => {}
         (Some(c), None) => servers.push((
@@ -476,7 +479,9 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
         for k in 0..n {
             let i = (k + round) % n;
             let (_, args, program) = &servers[i];
-            let (proc, addr) = start(Command::new(program).args(args))?;
+            let mut cmd = Command::new(program);
+            crate::backend_env(&mut cmd, servers[i].0);
+            let (proc, addr) = start(cmd.args(args))?;
             let w = wrk(&format!("{scheme}://{addr}/"), seconds, mode)?;
             let _ = Command::new("kill")
                 .args(["-TERM", &proc.child.id().to_string()])

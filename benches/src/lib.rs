@@ -12,6 +12,31 @@ pub mod timers;
 use std::io;
 use std::path::PathBuf;
 
+/// levent on the io_uring host: the `levent` code of each benchmark, run in a process whose
+/// `LEVENT_BACKEND` is `io_uring`, so `levent_hosts::default_host()` makes that host.
+pub const URING: &str = "levent-uring";
+
+/// Whether this machine's kernel gives an io_uring host (Linux 5.11 or newer, no seccomp filter
+/// against it).
+pub fn have_uring() -> bool {
+    #[cfg(target_os = "linux")]
+    return levent_hosts::uring::Uring::new().is_ok();
+    #[cfg(not(target_os = "linux"))]
+    return false;
+}
+
+/// Set what a benchmark process of implementation `impl_` needs in its environment: the
+/// io_uring backend for [`URING`], nothing for the others.
+pub fn backend_env<'a>(
+    cmd: &'a mut std::process::Command,
+    impl_: &str,
+) -> &'a mut std::process::Command {
+    if impl_ == URING {
+        cmd.env("LEVENT_BACKEND", "io_uring");
+    }
+    cmd
+}
+
 /// The libevent side of the suite, if it was built (libevent installed at build time).
 pub fn libevent_exe() -> Option<PathBuf> {
     let p = env!("LEVENT_BENCH_LIBEVENT");

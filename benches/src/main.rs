@@ -187,7 +187,11 @@ fn record(
 
 fn run_self(args: &[&str]) -> io::Result<String> {
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe).args(args).output()?;
+    let mut cmd = Command::new(exe);
+    if let Some(i) = args.get(1) {
+        levent_bench::backend_env(&mut cmd, i);
+    }
+    let out = cmd.args(args).output()?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
             "{args:?}: {}",
@@ -257,6 +261,12 @@ fn suite(args: &[String]) -> ExitCode {
     } else {
         vec!["levent", "mio"]
     };
+    // The benchmarks of readiness and sockets run levent on the io_uring host too, where the
+    // kernel has one.
+    let mut io_impls = impls.clone();
+    if levent_bench::have_uring() {
+        io_impls.insert(1, levent_bench::URING);
+    }
 
     if wants(&o, "pipechain") {
         let configs: &[(usize, usize, usize)] = if o.quick {
@@ -272,7 +282,7 @@ fn suite(args: &[String]) -> ExitCode {
         for &(n, a, w) in configs {
             let bench = format!("pipe chain N={n} A={a}");
             for rep in 0..o.reps {
-                for &i in &impls {
+                for &i in &io_impls {
                     check(
                         run_self(&[
                             "pipechain",
@@ -343,7 +353,7 @@ fn suite(args: &[String]) -> ExitCode {
             (100, 4096, 5)
         };
         for rep in 0..o.reps {
-            for &i in &impls {
+            for &i in &io_impls {
                 check(echo_run(i, conns, size, secs).map(|(f, allocs)| {
                     record(&mut res, "echo 100x4KiB", "MB/s", true, i, rep, f.mb);
                     record(
@@ -379,7 +389,7 @@ fn suite(args: &[String]) -> ExitCode {
         let (conns, secs) = if o.quick { (1000, 2) } else { (ECHO_MANY, 6) };
         let bench = "echo 10000x4KiB";
         for rep in 0..o.reps.min(3) {
-            for &i in &impls {
+            for &i in &io_impls {
                 check(echo_run(i, conns, 4096, secs).map(|(f, _)| {
                     record(&mut res, bench, "messages/s", true, i, rep, f.messages);
                     if let Some(kib) = f.rss_kib {
@@ -632,6 +642,7 @@ fn echo_run(
         c
     } else {
         let mut c = Command::new(std::env::current_exe()?);
+        levent_bench::backend_env(&mut c, impl_);
         c.args(["echo-server", impl_, &port.to_string(), &server_secs]);
         c
     };
@@ -746,9 +757,9 @@ fn ratios(res: &Results) -> Vec<(String, Option<f64>, Option<f64>)> {
 fn table(res: &Results) {
     println!();
     println!(
-        "| benchmark | metric | levent | libevent | mio (hyper for http) | levent/libevent | levent/peer |"
+        "| benchmark | metric | levent | levent io_uring | libevent | mio (hyper for http) | levent/libevent | levent/peer | io_uring/peer |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for ((bench, metric, higher), by) in res {
         let cell = |v: Option<&Vec<f64>>| match v {
             Some(v) if v.len() > 1 => {
@@ -760,18 +771,22 @@ fn table(res: &Results) {
             Some(v) => fmt(median(v)),
             None => "–".into(),
         };
-        let ratio = |o: Option<&Vec<f64>>| match (by.get("levent"), o) {
+        let ratio_of = |l: Option<&Vec<f64>>, o: Option<&Vec<f64>>| match (l, o) {
             (Some(l), Some(o)) if median(o) > 0.0 => format!("{:.2}", median(l) / median(o)),
             _ => "–".into(),
         };
+        let ratio = |o| ratio_of(by.get("levent"), o);
+        let uring = by.get(levent_bench::URING);
         let dir = if *higher { "↑" } else { "↓" };
         println!(
-            "| {bench} | {metric} {dir} | {} | {} | {} | {} | {} |",
+            "| {bench} | {metric} {dir} | {} | {} | {} | {} | {} | {} | {} |",
             cell(by.get("levent")),
+            cell(uring),
             cell(by.get("libevent")),
             cell(peer(by)),
             ratio(by.get("libevent")),
-            ratio(peer(by))
+            ratio(peer(by)),
+            ratio_of(uring, peer(by))
         );
     }
 }

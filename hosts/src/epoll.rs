@@ -80,7 +80,7 @@ fn mask(i: Interest, edge: bool) -> u32 {
     m as u32
 }
 
-fn readiness(events: u32) -> Ready {
+pub(crate) fn readiness(events: u32) -> Ready {
     let e = events as libc::c_int;
     // The common case first: plain readability or writability.
     if e == libc::EPOLLIN {

@@ -6,12 +6,14 @@
 //! | backend | where | wait | wake-up | signals |
 //! |---|---|---|---|---|
 //! | [`epoll::Epoll`] | Linux (default) | `epoll_wait` / `epoll_pwait2` | eventfd | self-pipe |
+//! | [`uring::Uring`] | Linux 5.11+ (`LEVENT_BACKEND=io_uring`) | `io_uring_enter` | eventfd | self-pipe |
 //! | `kqueue::Kqueue` | macOS, FreeBSD, NetBSD, OpenBSD, DragonFly (default) | `kevent` | `EVFILT_USER` | `EVFILT_SIGNAL` |
 //! | [`poll::Poll`] | any Unix (forced with `--cfg levent_force_poll`) | `poll` | pipe | self-pipe |
 //! | `select::Select` | Windows (default) | winsock `select` | loopback UDP pair | console Ctrl-C / Ctrl-Break |
 //! | `sim::SimNet` (feature `sim`) | everywhere | virtual time | queue | injected |
 //!
-//! [`DefaultHost`] is the best backend of the platform, [`PLATFORM`] what an engine needs to know
+//! [`DefaultHost`] is the best backend of the platform (on Linux a [`Backend`] that
+//! `LEVENT_BACKEND=epoll|poll|io_uring` chooses at run time), [`PLATFORM`] what an engine needs to know
 //! about it (nanosecond ticks, the signals it can catch), [`engine`] makes an engine of any size
 //! on the heap for it, and [`run`] runs a dispatcher on a new default host in one call. Every
 //! error of levent converts into [`std::io::Error`], so `?` works in a `main` that returns
@@ -82,6 +84,8 @@ pub mod sim;
 pub mod tls;
 #[cfg(unix)]
 pub mod unix;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 use levent_core::{Events, Exit, OnFired, Platform};
 use std::io;
@@ -125,12 +129,14 @@ pub fn engine<T: Copy, const E: usize, const S: usize, const P: usize>() -> Engi
     levent_core::Engine::new(PLATFORM)
 }
 
-/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
-/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+/// The best host of this platform: on Linux a [`Backend`] (epoll unless `LEVENT_BACKEND` says
+/// otherwise), kqueue on macOS and the BSDs (poll on all three with `--cfg levent_force_poll`),
+/// select on Windows, poll on other Unix systems.
 #[cfg(all(target_os = "linux", not(levent_force_poll)))]
-pub type DefaultHost = epoll::Epoll;
-/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
-/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+pub type DefaultHost = Backend;
+/// The best host of this platform: on Linux a [`Backend`] (epoll unless `LEVENT_BACKEND` says
+/// otherwise), kqueue on macOS and the BSDs (poll on all three with `--cfg levent_force_poll`),
+/// select on Windows, poll on other Unix systems.
 #[cfg(all(
     any(
         target_vendor = "apple",
@@ -142,8 +148,9 @@ pub type DefaultHost = epoll::Epoll;
     not(levent_force_poll)
 ))]
 pub type DefaultHost = kqueue::Kqueue;
-/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
-/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+/// The best host of this platform: on Linux a [`Backend`] (epoll unless `LEVENT_BACKEND` says
+/// otherwise), kqueue on macOS and the BSDs (poll on all three with `--cfg levent_force_poll`),
+/// select on Windows, poll on other Unix systems.
 #[cfg(all(
     unix,
     any(
@@ -159,14 +166,160 @@ pub type DefaultHost = kqueue::Kqueue;
     )
 ))]
 pub type DefaultHost = poll::Poll;
-/// The best host of this platform: epoll on Linux, kqueue on macOS and the BSDs (poll on both with
-/// `--cfg levent_force_poll`), select on Windows, poll on other Unix systems.
+/// The best host of this platform: on Linux a [`Backend`] (epoll unless `LEVENT_BACKEND` says
+/// otherwise), kqueue on macOS and the BSDs (poll on all three with `--cfg levent_force_poll`),
+/// select on Windows, poll on other Unix systems.
 #[cfg(windows)]
 pub type DefaultHost = select::Select;
 
-/// A new [`DefaultHost`].
+/// A new [`DefaultHost`]. On Linux it honours `LEVENT_BACKEND` (see [`Backend::from_env`]), the
+/// way libevent honours `EVENT_NOEPOLL` and its kin.
+#[cfg(not(all(target_os = "linux", not(levent_force_poll))))]
 pub fn default_host() -> io::Result<DefaultHost> {
     DefaultHost::new()
+}
+
+/// A new [`DefaultHost`]. On Linux it honours `LEVENT_BACKEND` (see [`Backend::from_env`]), the
+/// way libevent honours `EVENT_NOEPOLL` and its kin.
+#[cfg(all(target_os = "linux", not(levent_force_poll)))]
+pub fn default_host() -> io::Result<DefaultHost> {
+    Backend::from_env()
+}
+
+/// One of Linux's hosts, chosen at run time: what [`default_host`] makes there.
+///
+/// ```
+/// use levent_hosts::Backend;
+///
+/// let host = Backend::named("poll")?;
+/// assert_eq!(host.name(), "poll");
+/// assert!(Backend::named("kqueue").is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(target_os = "linux")]
+pub enum Backend {
+    /// [`epoll::Epoll`], the default.
+    Epoll(epoll::Epoll),
+    /// [`poll::Poll`].
+    Poll(poll::Poll),
+    /// [`uring::Uring`] (boxed: its ring and tables are larger than the others).
+    IoUring(Box<uring::Uring>),
+}
+
+#[cfg(target_os = "linux")]
+impl Backend {
+    /// The names [`named`](Self::named) and `LEVENT_BACKEND` take.
+    pub const NAMES: [&'static str; 3] = ["epoll", "poll", "io_uring"];
+
+    /// The backend `LEVENT_BACKEND` names (`epoll`, `poll` or `io_uring`), epoll when it is unset
+    /// or empty. When io_uring is asked for but the kernel cannot give it (before Linux 5.11, or
+    /// forbidden by a seccomp filter), it says so in one line (through `log` with the `log`
+    /// feature, on standard error otherwise) and uses epoll. Any other name is an
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) error that lists the names.
+    ///
+    /// ```
+    /// // With LEVENT_BACKEND unset this is epoll.
+    /// let host = levent_hosts::Backend::from_env()?;
+    /// assert!(levent_hosts::Backend::NAMES.contains(&host.name()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_env() -> io::Result<Self> {
+        match std::env::var("LEVENT_BACKEND") {
+            Ok(name) if !name.is_empty() => match Self::named(&name) {
+                Err(e) if name == "io_uring" && e.kind() != io::ErrorKind::InvalidInput => {
+                    let line = format!("levent: io_uring is not available ({e}): using epoll");
+                    #[cfg(feature = "log")]
+                    log::warn!("{line}");
+                    #[cfg(not(feature = "log"))]
+                    eprintln!("{line}");
+                    Ok(Backend::Epoll(epoll::Epoll::new()?))
+                }
+                r => r,
+            },
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Backend::Epoll(epoll::Epoll::new()?)),
+            Err(std::env::VarError::NotUnicode(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "LEVENT_BACKEND is not UTF-8: expected epoll, poll or io_uring",
+            )),
+        }
+    }
+
+    /// The backend called `name` (one of [`NAMES`](Self::NAMES)), or the error of making it;
+    /// another name is an [`InvalidInput`](io::ErrorKind::InvalidInput) error.
+    ///
+    /// ```
+    /// let err = levent_hosts::Backend::named("select").err().unwrap();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn named(name: &str) -> io::Result<Self> {
+        match name {
+            "epoll" => Ok(Backend::Epoll(epoll::Epoll::new()?)),
+            "poll" => Ok(Backend::Poll(poll::Poll::new()?)),
+            "io_uring" => Ok(Backend::IoUring(Box::new(uring::Uring::new()?))),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("no backend {other:?}: expected epoll, poll or io_uring"),
+            )),
+        }
+    }
+
+    /// Which backend this is, as [`named`](Self::named) takes it (libevent's
+    /// `event_base_get_method`).
+    ///
+    /// ```
+    /// let host = levent_hosts::Backend::named("epoll")?;
+    /// assert_eq!(host.name(), "epoll");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Epoll(_) => "epoll",
+            Backend::Poll(_) => "poll",
+            Backend::IoUring(_) => "io_uring",
+        }
+    }
+
+    fn host(&mut self) -> &mut dyn levent_core::Host {
+        match self {
+            Backend::Epoll(h) => h,
+            Backend::Poll(h) => h,
+            Backend::IoUring(h) => &mut **h,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl core::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Backend").field(&self.name()).finish()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl levent_core::Host for Backend {
+    fn clock(&self) -> Option<levent_core::Clock> {
+        Some(clock::CLOCK)
+    }
+
+    fn apply(&mut self, change: levent_core::Change) -> Result<(), levent_core::HostError> {
+        self.host().apply(change)
+    }
+
+    fn wait(
+        &mut self,
+        wait: levent_core::Wait,
+        feed: &mut dyn levent_core::Feed,
+    ) -> Result<levent_core::Turn, levent_core::HostError> {
+        self.host().wait(wait, feed)
+    }
+
+    fn now(&mut self) -> levent_core::Tick {
+        clock::now()
+    }
+
+    fn attach(&mut self, notifier: levent_core::Attached) -> Result<(), levent_core::HostError> {
+        self.host().attach(notifier)
+    }
 }
 
 /// The signals a program can catch on this platform: 1 to 31 and the real-time signals, except

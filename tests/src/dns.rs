@@ -118,6 +118,8 @@ pub fn os_server_sockets(io: &mut Sockets) -> (SocketId, SocketId, SocketAddr) {
 
 #[cfg(target_os = "linux")]
 os_dns!(levent_hosts::epoll::Epoll);
+#[cfg(target_os = "linux")]
+os_dns!(levent_hosts::uring::Uring);
 #[cfg(unix)]
 os_dns!(levent_hosts::poll::Poll);
 

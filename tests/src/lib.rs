@@ -215,6 +215,12 @@ os_world!(
     true,
     levent_hosts::unix::catching
 );
+#[cfg(target_os = "linux")]
+os_world!(
+    levent_hosts::uring::Uring,
+    true,
+    levent_hosts::unix::catching
+);
 #[cfg(any(
     target_vendor = "apple",
     target_os = "freebsd",

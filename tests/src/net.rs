@@ -99,6 +99,8 @@ macro_rules! os_net {
 
 #[cfg(target_os = "linux")]
 os_net!(levent_hosts::epoll::Epoll);
+#[cfg(target_os = "linux")]
+os_net!(levent_hosts::uring::Uring);
 #[cfg(any(
     target_vendor = "apple",
     target_os = "freebsd",

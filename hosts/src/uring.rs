@@ -1,0 +1,455 @@
+//! The io_uring host (Linux): readiness through poll requests on a submission ring.
+//!
+//! - Each source is one poll request on the ring (`IORING_OP_POLL_ADD`); the request's
+//!   `user_data` carries the source's slot and a generation, so completions of a request that was
+//!   replaced or removed are recognised and dropped. `READ` is `POLLIN`, `WRITE` `POLLOUT`,
+//!   `CLOSED` `POLLRDHUP`; hang-ups and errors arrive as readiness as on the epoll host.
+//! - Level-triggered sources use one-shot requests, submitted again after each completion (so a
+//!   source still ready fires again at the next turn); edge-triggered sources use multishot
+//!   requests (`IORING_POLL_ADD_MULTI`), which post a completion at each wake-up of the socket
+//!   and are submitted again only when the kernel ends them.
+//! - Changes are not system calls: a change of interest queues a removal and a new request, and
+//!   every request queued since the last turn goes to the kernel with the next wait, in the one
+//!   `io_uring_enter` that also waits. A turn that must not wait and has nothing to submit reads
+//!   the completion ring without entering the kernel at all.
+//! - The wait has a nanosecond timeout (`IORING_ENTER_EXT_ARG`, Linux 5.11). Wake-ups from a
+//!   [`Notifier`](levent_core::Notifier) come through an eventfd, signals through the self-pipe
+//!   described in the `unix` module, each watched by a multishot poll request.
+//! - A descriptor the kernel will not poll (`EBADF`, `EPERM`) is reported ready for its whole
+//!   interest at every turn, as on the epoll host.
+//!
+//! Reads and writes still go through the socket table ([`Sockets`](crate::net::Sockets)), one
+//! system call each, as on the other hosts: what this host saves are the registrations and the
+//! empty waits. [`Uring::new`] fails on kernels without io_uring (before 5.11) or where a seccomp
+//! filter forbids it; [`crate::default_host`] then falls back to epoll.
+
+use crate::unix::{self, SignalSet};
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use levent_core::{
+    Attached, Change, Clock, Feed, Host, HostError, Interest, NotifierSlot, Ready, Tick, Token,
+    Turn, Wait, Waker,
+};
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+const WAKE: u64 = u64::MAX;
+const SIGNAL: u64 = u64::MAX - 1;
+/// The completion of a removal request: nothing to do.
+const REMOVED: u64 = u64::MAX - 2;
+/// Submission ring entries; the completion ring has [`CQ_ENTRIES`].
+const SQ_ENTRIES: u32 = 1024;
+const CQ_ENTRIES: u32 = 16384;
+
+/// One source's poll request.
+struct Source {
+    fd: RawFd,
+    token: Token,
+    interest: Interest,
+    edge: bool,
+    /// Bumped when the request is replaced, so that the old one's completions are dropped.
+    generation: u32,
+    /// A request is in the kernel (or queued for it).
+    armed: bool,
+}
+
+impl Source {
+    fn user_data(&self, slot: u32) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(slot)
+    }
+}
+
+/// A host on Linux's io_uring. See the [module documentation](self).
+pub struct Uring {
+    /// First, so it is dropped first: the waker is cleared before the descriptors it writes to
+    /// close.
+    notifier: NotifierSlot,
+    ring: IoUring,
+    wake: OwnedFd,
+    /// Sources by slot; `None` is a free slot.
+    sources: Vec<Option<Source>>,
+    free: Vec<u32>,
+    /// The slot of each registered descriptor.
+    by_fd: HashMap<RawFd, u32>,
+    /// Slots whose one-shot request completed: submitted again at the next wait.
+    rearm: Vec<u32>,
+    /// The readiness of one wait, fed to the engine in one call.
+    batch: Vec<(Token, Ready)>,
+    /// Sources the kernel would not poll, reported ready at every turn.
+    refused: Vec<(RawFd, Token, Interest)>,
+    signals: SignalSet,
+    signal_armed: bool,
+    wake_armed: bool,
+}
+
+fn mask(i: Interest) -> u32 {
+    let mut m = 0;
+    if i.contains(Interest::READ) {
+        m |= libc::POLLIN;
+    }
+    if i.contains(Interest::WRITE) {
+        m |= libc::POLLOUT;
+    }
+    if i.contains(Interest::CLOSED) {
+        m |= libc::POLLRDHUP;
+    }
+    m as u32
+}
+
+/// Poll's bits are epoll's on Linux.
+fn readiness(events: u32) -> Ready {
+    crate::epoll::readiness(events)
+}
+
+impl Uring {
+    /// A new ring with its eventfd for wake-ups; fails where the kernel has no io_uring (or one
+    /// without the extended wait arguments of Linux 5.11) or a seccomp filter refuses it.
+    pub fn new() -> io::Result<Self> {
+        let ring = IoUring::builder()
+            .setup_cqsize(CQ_ENTRIES)
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
+            .build(SQ_ENTRIES)?;
+        if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_nodrop() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring without IORING_FEAT_EXT_ARG and IORING_FEAT_NODROP (Linux 5.11)",
+            ));
+        }
+        // SAFETY: a plain system call; the result is checked before use.
+        let wake = unsafe {
+            let fd = libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(fd)
+        };
+        Ok(Uring {
+            notifier: NotifierSlot::default(),
+            ring,
+            wake,
+            sources: Vec::new(),
+            free: Vec::new(),
+            by_fd: HashMap::new(),
+            rearm: Vec::new(),
+            batch: Vec::new(),
+            refused: Vec::new(),
+            signals: SignalSet::new(),
+            signal_armed: false,
+            wake_armed: false,
+        })
+    }
+
+    /// Queue `entry` for the next enter; with the submission ring full, submit what it holds
+    /// first (the one case where a change costs a system call).
+    fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: the entries this host queues are poll requests and removals: they point to
+            // no memory of ours, so nothing must outlive the submission.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return Ok(());
+            }
+            match self.ring.submit() {
+                Ok(_) => {}
+                // The completion ring is full: the next wait reaps it; the kernel keeps the
+                // overflow (IORING_FEAT_NODROP).
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(e),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Queue the poll request of the source in `slot`.
+    fn arm(&mut self, slot: u32) -> io::Result<()> {
+        let Some(Some(s)) = self.sources.get_mut(slot as usize) else {
+            return Ok(());
+        };
+        s.armed = true;
+        let entry = opcode::PollAdd::new(types::Fd(s.fd), mask(s.interest))
+            .multi(s.edge)
+            .build()
+            .user_data(s.user_data(slot));
+        self.push(&entry)
+    }
+
+    /// Queue the removal of the request of the source in `slot`, if one is in the kernel.
+    fn disarm(&mut self, slot: u32) -> io::Result<()> {
+        let Some(Some(s)) = self.sources.get_mut(slot as usize) else {
+            return Ok(());
+        };
+        if !s.armed {
+            return Ok(());
+        }
+        s.armed = false;
+        let old = s.user_data(slot);
+        s.generation = s.generation.wrapping_add(1);
+        let entry = opcode::PollRemove::new(old).build().user_data(REMOVED);
+        self.push(&entry)
+    }
+
+    /// Watch `fd` for wake-ups or signals with a multishot request.
+    fn watch(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(user_data);
+        self.push(&entry)
+    }
+
+    /// Submit what is queued and wait for a completion as `wait` allows.
+    fn enter(&mut self, wait: Wait) -> io::Result<()> {
+        let queued = {
+            let mut sq = self.ring.submission();
+            sq.sync();
+            !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
+        };
+        let ready = !self.ring.completion().is_empty();
+        let result = match wait {
+            _ if ready => {
+                if queued {
+                    self.ring.submit()
+                } else {
+                    return Ok(());
+                }
+            }
+            Wait::No => {
+                if queued {
+                    self.ring.submit()
+                } else {
+                    return Ok(());
+                }
+            }
+            Wait::Forever => self.ring.submit_and_wait(1),
+            Wait::Until(_) => {
+                let left = unix::remaining(wait).unwrap_or_default();
+                if left.is_zero() {
+                    if queued {
+                        self.ring.submit()
+                    } else {
+                        return Ok(());
+                    }
+                } else {
+                    let ts = types::Timespec::from(left);
+                    let args = types::SubmitArgs::new().timespec(&ts);
+                    self.ring.submitter().submit_with_args(1, &args)
+                }
+            }
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.raw_os_error() {
+                // The wait timed out, a signal interrupted it, or the completion ring is full
+                // (reaped now; the kernel keeps the overflow).
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY) => Ok(()),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// The source a completion is for: its slot if the request is the source's current one.
+    fn completed(&mut self, user_data: u64, result: i32, more: bool) -> Option<(Token, Ready)> {
+        let slot = (user_data & u64::from(u32::MAX)) as u32;
+        let generation = (user_data >> 32) as u32;
+        let s = self.sources.get_mut(slot as usize)?.as_mut()?;
+        if s.generation != generation {
+            return None;
+        }
+        if !more {
+            s.armed = false;
+        }
+        if result < 0 {
+            if matches!(-result, libc::EBADF | libc::EPERM) {
+                let (fd, token, interest) = (s.fd, s.token, s.interest);
+                self.refused.push((fd, token, interest));
+            } else if !more {
+                self.rearm.push(slot);
+            }
+            return None;
+        }
+        let token = s.token;
+        if !more {
+            self.rearm.push(slot);
+        }
+        #[allow(clippy::cast_sign_loss)]
+        Some((token, readiness(result as u32)))
+    }
+
+    /// Sources the kernel refused, reported ready for their whole interest.
+    #[cold]
+    fn feed_refused(&self, d: &mut dyn Feed) {
+        let batch: Vec<_> = self
+            .refused
+            .iter()
+            .map(|&(_, token, interest)| (token, Ready::from(interest)))
+            .collect();
+        d.feed_io(&batch);
+    }
+
+    fn free_slot(&mut self, slot: u32) {
+        if let Some(s) = self.sources.get_mut(slot as usize) {
+            *s = None;
+            self.free.push(slot);
+        }
+    }
+}
+
+fn wake_eventfd(fd: usize) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a local into the eventfd; the host clears the waker before it
+    // closes the descriptor, so `fd` is open.
+    unsafe { libc::write(fd as RawFd, (&raw const one).cast(), 8) };
+}
+
+impl Host for Uring {
+    fn clock(&self) -> Option<Clock> {
+        Some(crate::clock::CLOCK)
+    }
+
+    fn now(&mut self) -> Tick {
+        crate::clock::now()
+    }
+
+    fn wait(&mut self, wait: Wait, d: &mut dyn Feed) -> Result<Turn, HostError> {
+        let err = |e: io::Error| unix::host_error(&e);
+        let mut wait = wait;
+        if self.notifier.due() && self.notifier.drain(d) > 0 || !self.refused.is_empty() {
+            wait = Wait::No;
+        }
+        if wait == Wait::Forever
+            && self.by_fd.is_empty()
+            && !self.signals.any()
+            && self.notifier.get().is_none()
+        {
+            return Ok(Turn::Never);
+        }
+        if !self.wake_armed {
+            self.watch(self.wake.as_raw_fd(), WAKE).map_err(err)?;
+            self.wake_armed = true;
+        }
+        if let (false, Some(fd)) = (self.signal_armed, self.signals.pipe()) {
+            self.watch(fd, SIGNAL).map_err(err)?;
+            self.signal_armed = true;
+        }
+        for i in 0..self.rearm.len() {
+            let slot = self.rearm[i];
+            if let Some(Some(s)) = self.sources.get(slot as usize)
+                && !s.armed
+            {
+                self.arm(slot).map_err(err)?;
+            }
+        }
+        self.rearm.clear();
+        self.enter(wait).map_err(err)?;
+        let (mut woken, mut signalled) = (false, false);
+        self.batch.clear();
+        loop {
+            let Some(cqe) = self.ring.completion().next() else {
+                break;
+            };
+            let more = cqueue::more(cqe.flags());
+            match cqe.user_data() {
+                WAKE => {
+                    woken = true;
+                    self.wake_armed &= more;
+                }
+                SIGNAL => {
+                    signalled = true;
+                    self.signal_armed &= more;
+                }
+                REMOVED => {}
+                ud => {
+                    if let Some(ready) = self.completed(ud, cqe.result(), more) {
+                        self.batch.push(ready);
+                    }
+                }
+            }
+        }
+        d.feed_io(&self.batch);
+        if !self.refused.is_empty() {
+            self.feed_refused(d);
+        }
+        if woken {
+            unix::drain_eventfd(self.wake.as_raw_fd());
+            self.notifier.drain(d);
+        }
+        if signalled {
+            self.signals.feed(d);
+        }
+        Ok(Turn::Waited)
+    }
+
+    fn apply(&mut self, change: Change) -> Result<(), HostError> {
+        let err = |e: io::Error| unix::host_error(&e);
+        match change {
+            Change::Io {
+                key,
+                token,
+                new,
+                edge,
+                ..
+            } => {
+                let fd = key.0 as RawFd;
+                self.refused.retain(|r| r.1 != token);
+                let current = self.by_fd.get(&fd).copied();
+                if new.is_empty() {
+                    if let Some(slot) = current
+                        && matches!(&self.sources[slot as usize], Some(s) if s.token == token)
+                    {
+                        self.disarm(slot).map_err(err)?;
+                        self.by_fd.remove(&fd);
+                        self.free_slot(slot);
+                    }
+                    return Ok(());
+                }
+                let slot = match current {
+                    Some(slot) => {
+                        self.disarm(slot).map_err(err)?;
+                        slot
+                    }
+                    None => {
+                        let source = Source {
+                            fd,
+                            token,
+                            interest: new,
+                            edge,
+                            generation: 0,
+                            armed: false,
+                        };
+                        let slot = if let Some(slot) = self.free.pop() {
+                            self.sources[slot as usize] = Some(source);
+                            slot
+                        } else {
+                            self.sources.push(Some(source));
+                            (self.sources.len() - 1) as u32
+                        };
+                        self.by_fd.insert(fd, slot);
+                        slot
+                    }
+                };
+                if let Some(Some(s)) = self.sources.get_mut(slot as usize) {
+                    s.generation = s.generation.wrapping_add(1);
+                    (s.token, s.interest, s.edge) = (token, new, edge);
+                }
+                self.arm(slot).map_err(err)
+            }
+            Change::Signal { signo, watch } => {
+                if watch {
+                    self.signals.watch(signo).map_err(err)?;
+                } else {
+                    self.signals.unwatch(signo);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn attach(&mut self, notifier: Attached) -> Result<(), HostError> {
+        let waker = Waker {
+            wake: wake_eventfd,
+            context: self.wake.as_raw_fd() as usize,
+        };
+        self.notifier.install(notifier, Some(waker));
+        Ok(())
+    }
+}
