@@ -257,3 +257,66 @@ pub fn client(port: u16, conns: usize, size: usize, secs: u64) -> io::Result<Ech
         rss_kib: None,
     })
 }
+
+/// Open `conns` connections to the echo server on `port`, send a 64-byte message on each and take
+/// its echo (so the server has accepted and served every one), print `idle`, then hold them all
+/// open without a byte for `hold` seconds: the server's memory then is what idle connections cost.
+pub fn idle_client(port: u16, conns: usize, hold: u64) -> io::Result<()> {
+    use mio::net::TcpStream;
+    use mio::{Events, Interest, Poll, Token};
+    const MESSAGE: usize = 64;
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut cs = Vec::with_capacity(conns);
+    // (stream, bytes sent, bytes back)
+    for i in 0..conns {
+        let mut s = TcpStream::connect(addr)?;
+        poll.registry()
+            .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        cs.push((s, 0usize, 0usize));
+    }
+    let payload = [b'i'; MESSAGE];
+    let mut buf = [0u8; MESSAGE];
+    let mut done = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done < conns {
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!(
+                "only {done} of {conns} idle connections were echoed in 60 s"
+            )));
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        for ev in events.iter() {
+            let Some((s, sent, got)) = cs.get_mut(ev.token().0) else {
+                continue;
+            };
+            while *sent < MESSAGE {
+                match s.write(&payload[*sent..]) {
+                    Ok(n) => *sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            while *got < MESSAGE {
+                match s.read(&mut buf[..MESSAGE - *got]) {
+                    Ok(0) => return Err(io::Error::other("the server closed a connection")),
+                    Ok(n) => {
+                        *got += n;
+                        if *got == MESSAGE {
+                            done += 1;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    println!("idle");
+    io::stdout().flush()?;
+    std::thread::sleep(Duration::from_secs(hold));
+    Ok(())
+}

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some(
-            "pipechain" | "timers" | "echo-server" | "echo-client" | "dispatch" | "allocs" | "dns"
+            "pipechain" | "timers" | "echo-server" | "echo-client" | "echo-idle" | "dispatch" | "allocs" | "dns"
             | "http-serve",
         ) => match single(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -80,6 +80,14 @@ fn single(args: &[String]) -> io::Result<()> {
                 _ => echo::levent_server(port, secs, allocations),
             }?;
             println!("stats {} {}", stats.bytes, stats.allocations);
+        }
+        "echo-idle" => {
+            let (port, conns, hold) = (
+                num(args, 1, "PORT")?,
+                num(args, 2, "CONNS")?,
+                num(args, 3, "HOLD")?,
+            );
+            echo::idle_client(port, conns, hold)?;
         }
         "echo-client" => {
             let (port, conns, size, secs) = (
@@ -401,6 +409,20 @@ fn suite(args: &[String]) -> ExitCode {
         }
     }
 
+    if wants(&o, "echo") {
+        // 10,000 idle connections: the server's resident memory once each has been served one
+        // 64-byte message and all sit idle, less its memory when it was ready, over 10,000.
+        let conns = if o.quick { 1000 } else { ECHO_MANY };
+        for rep in 0..o.reps.min(3) {
+            for &i in &io_impls {
+                check(echo_idle_run(i, conns).map(|bytes| {
+                    let bench = "echo 10000 idle";
+                    record(&mut res, bench, "bytes/idle connection", false, i, rep, bytes);
+                }));
+            }
+        }
+    }
+
     if wants(&o, "dns") {
         let (n, inflight) = if o.quick { (500, 20) } else { (10_000, 100) };
         let dns_impls: Vec<&str> = impls.iter().copied().filter(|i| *i != "mio").collect();
@@ -701,6 +723,61 @@ fn echo_run(
         .map(numbers)
         .and_then(|s| (impl_ == "levent" && s[0] > 0.0).then(|| s[1] / (s[0] / size as f64)));
     Ok((figures, allocs))
+}
+
+/// The echo server of `impl_` holding `conns` idle connections (see `echo::idle_client`): how
+/// many bytes of resident memory each costs it.
+fn echo_idle_run(impl_: &str, conns: usize) -> io::Result<f64> {
+    let port = free_port();
+    let mut cmd = if impl_ == "libevent" {
+        let mut c = Command::new(levent_bench::libevent_exe().ok_or_else(no_libevent)?);
+        c.args(["echo-server", &port.to_string(), "60"]);
+        c
+    } else {
+        let mut c = Command::new(std::env::current_exe()?);
+        levent_bench::backend_env(&mut c, impl_);
+        c.args(["echo-server", impl_, &port.to_string(), "60"]);
+        c
+    };
+    let mut server = cmd.stdout(Stdio::piped()).spawn()?;
+    let mut out = std::io::BufReader::new(
+        server
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no server output"))?,
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line)?;
+    let result = (|| {
+        if line.trim() != "ready" {
+            return Err(io::Error::other(format!(
+                "{impl_} echo server did not start: {line:?}"
+            )));
+        }
+        let ready = rss_kib(server.id());
+        let mut client = Command::new(std::env::current_exe()?)
+            .args(["echo-idle", &port.to_string(), &conns.to_string(), "3"])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut said = String::new();
+        if let Some(o) = client.stdout.take() {
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(o), &mut said)?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let idle = rss_kib(server.id());
+        let _ = client.kill();
+        let _ = client.wait();
+        if said.trim() != "idle" {
+            return Err(io::Error::other("the idle client did not get every echo"));
+        }
+        let (Some(idle), Some(ready)) = (idle, ready) else {
+            return Err(io::Error::other("no resident memory figure (not Linux?)"));
+        };
+        Ok((idle - ready) * 1024.0 / conns as f64)
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result
 }
 
 fn median(v: &[f64]) -> f64 {
