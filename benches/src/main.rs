@@ -26,8 +26,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some(
-            "pipechain" | "timers" | "echo-server" | "echo-client" | "echo-idle" | "dispatch" | "allocs" | "dns"
-            | "http-serve",
+            "pipechain" | "timers" | "echo-server" | "echo-client" | "echo-idle" | "dispatch"
+            | "allocs" | "dns" | "http-serve",
         ) => match single(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -417,7 +417,15 @@ fn suite(args: &[String]) -> ExitCode {
             for &i in &io_impls {
                 check(echo_idle_run(i, conns).map(|bytes| {
                     let bench = "echo 10000 idle";
-                    record(&mut res, bench, "bytes/idle connection", false, i, rep, bytes);
+                    record(
+                        &mut res,
+                        bench,
+                        "bytes/idle connection",
+                        false,
+                        i,
+                        rep,
+                        bytes,
+                    );
                 }));
             }
         }
