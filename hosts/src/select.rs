@@ -666,7 +666,8 @@ fn own_console() -> io::Result<()> {
 /// detaches the process from the console it shares (with the shell, with `cargo`) or from none
 /// (wine without a terminal) and gives it one of its own, keeping its standard handles; output
 /// that went to a shared console window itself is lost from then on. The event is delivered
-/// asynchronously, on a thread the system starts.
+/// asynchronously, on a thread the system starts. Under wine the event travels as a Unix
+/// `SIGINT`, so two raised before the first is handled may arrive as one.
 ///
 /// Fails with the OS error when the console cannot generate the event (wine 8's console, for one,
 /// generates Ctrl-C but not Ctrl-Break).

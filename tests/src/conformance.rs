@@ -269,14 +269,18 @@ pub fn signal_events_fire_per_delivery_and_the_last_delete_restores_the_handler<
     let y = e.start(Event::signal(sig).persist(), 1, None).unwrap();
     w.host().sync(&mut *e).unwrap();
     assert!(w.catching(sig));
-    w.raise(sig);
-    w.raise(sig);
     guard(&mut e);
+    // One delivery at a time: a second one raised while the first is still pending may merge
+    // with it (POSIX signals do not queue, and wine turns a console event into a SIGINT).
     let mut counts = [0u32; 2];
-    while counts != [2, 2] {
-        let f = next(&mut e, &mut w).unwrap();
-        assert_eq!(f.ready, Ready::SIGNAL);
-        counts[f.datum as usize] += f.count;
+    for delivery in 1..=2 {
+        w.raise(sig);
+        while counts != [delivery, delivery] {
+            let f = next(&mut e, &mut w).unwrap();
+            assert_eq!(f.ready, Ready::SIGNAL);
+            counts[f.datum as usize] += f.count;
+            assert!(counts[f.datum as usize] <= delivery, "{counts:?}");
+        }
     }
     e.del(x).unwrap();
     w.host().sync(&mut *e).unwrap();
