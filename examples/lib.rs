@@ -3,6 +3,8 @@
 //! levent's errors convert into `std::io::Error`, so `?` is all the error handling it needs, and
 //! a failure ends the program with status 1 and one line on standard error.
 
+pub mod http_site;
+
 use levent_core::Buffer;
 use levent_core::io::{Accept, Connect, IoError, Transport};
 use levent_hosts::net::SocketId;

@@ -33,6 +33,29 @@ impl EventId {
     pub const fn index(self) -> usize {
         self.index as usize
     }
+
+    /// The id as one number, for a trace of a run; [`from_raw`](Self::from_raw) gives it back.
+    ///
+    /// ```
+    /// use levent_core::{Engine, Event, EventId, Platform};
+    ///
+    /// let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// let id = engine.create(Event::user(), 0).unwrap();
+    /// assert_eq!(EventId::from_raw(id.to_raw()), id);
+    /// ```
+    pub const fn to_raw(self) -> u64 {
+        (self.index as u64) << 32 | (self.generation as u64) << 16 | self.engine as u64
+    }
+
+    /// The id that [`to_raw`](Self::to_raw) made this number of. Any number makes an id; one
+    /// that no engine gave out is stale or foreign to every engine, so it is harmless.
+    pub const fn from_raw(raw: u64) -> EventId {
+        EventId {
+            index: (raw >> 32) as u32,
+            generation: (raw >> 16) as u16,
+            engine: raw as u16,
+        }
+    }
 }
 
 macro_rules! flags {
@@ -66,6 +89,11 @@ macro_rules! flags {
             /// The raw bits.
             pub const fn bits(self) -> u8 {
                 self.0
+            }
+            /// The flags whose bits are set in `bits`, as [`bits`](Self::bits) gave them (a
+            /// trace stores them so); bits that name no flag are dropped.
+            pub const fn from_bits(bits: u8) -> Self {
+                $name(bits & (0 $(| $bit)*))
             }
         }
 

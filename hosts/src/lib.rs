@@ -82,6 +82,7 @@ pub mod select;
 pub mod sim;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod trace;
 #[cfg(unix)]
 pub mod unix;
 #[cfg(target_os = "linux")]

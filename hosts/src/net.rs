@@ -169,6 +169,32 @@ fn key_of(kind: &Kind) -> SourceKey {
     }
 }
 
+impl SocketId {
+    /// The id as one number, for a trace of a run ([`crate::trace`]);
+    /// [`from_raw`](Self::from_raw) gives it back.
+    ///
+    /// ```
+    /// use levent_hosts::net::Sockets;
+    /// use levent_hosts::net::SocketId;
+    ///
+    /// let mut io = Sockets::new();
+    /// let (a, _b) = io.pair().unwrap();
+    /// assert_eq!(SocketId::from_raw(a.to_raw()), a);
+    /// ```
+    pub const fn to_raw(self) -> u64 {
+        (self.index as u64) << 32 | self.generation as u64
+    }
+
+    /// The id that [`to_raw`](Self::to_raw) made this number of. An id that names no socket
+    /// (any more) is refused by every call with [`IoError::Closed`].
+    pub const fn from_raw(raw: u64) -> SocketId {
+        SocketId {
+            index: (raw >> 32) as u32,
+            generation: raw as u32,
+        }
+    }
+}
+
 impl Sockets {
     /// An empty table.
     ///
