@@ -2,11 +2,12 @@
 //! wrote, with no network, and say whether it did exactly what the recorded run did.
 //!
 //! ```text
-//! replay FILE
+//! replay FILE [--root DIR]
 //! ```
 //!
 //! The trace carries what the server was started with (its root directory and stop signals),
-//! so no other argument is needed. Every input (clock readings, readiness, signals, the bytes
+//! so no other argument is needed; `--root` serves the site's files from another directory (a
+//! copy of the production site on another machine). Every input (clock readings, readiness, signals, the bytes
 //! each read returned) comes from the trace; every action of the server (its registrations,
 //! the bytes of each write, its closes) is compared with the trace. The site's files are read
 //! from the disk again, so a replay is identical while they are unchanged.
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const NAME: &str = "replay";
-const USAGE: &str = "FILE   (a trace written by http-server --record FILE)";
+const USAGE: &str = "FILE [--root DIR]   (a trace written by http-server --record FILE; DIR: the site's files, if not where they were recorded)";
 
 fn main() -> ExitCode {
     match replay() {
@@ -35,10 +36,20 @@ fn main() -> ExitCode {
 }
 
 fn replay() -> std::io::Result<ExitCode> {
-    let Some(args) = levent_examples::args(NAME, USAGE, 1)? else {
-        return Ok(ExitCode::SUCCESS); // --help
-    };
-    let Some(file) = args.first() else {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: {NAME} {USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut root = None;
+    if let Some(at) = args.iter().position(|a| a == "--root") {
+        if at + 1 >= args.len() {
+            return Err(levent_examples::usage_error(NAME, USAGE));
+        }
+        root = Some(PathBuf::from(args.remove(at + 1)));
+        args.remove(at);
+    }
+    let [file] = args.as_slice() else {
         return Err(levent_examples::usage_error(NAME, USAGE));
     };
     let data = std::fs::read(file).map_err(|e| levent_examples::with_context(e, file))?;
@@ -70,10 +81,13 @@ fn replay() -> std::io::Result<ExitCode> {
         .map(str::parse::<i32>)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| bad("the trace's stop signals are not numbers".into()))?;
-    let site = Site {
-        root: PathBuf::from(field("root")?),
-        stop,
+    let root = match root {
+        Some(dir) => dir
+            .canonicalize()
+            .map_err(|e| levent_examples::with_context(e, format!("--root {}", dir.display())))?,
+        None => PathBuf::from(field("root")?),
     };
+    let site = Site { root, stop };
     if let Some(line) = replay.meta("command line") {
         eprintln!("{NAME}: {line}");
     }

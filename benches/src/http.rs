@@ -110,12 +110,20 @@ fn no_tls() -> io::Error {
 /// on its own thread with its own `SO_REUSEPORT` listener) until SIGTERM or SIGINT; prints
 /// `listening on ADDR`, then, when stopped, `requests N allocations-per-request X` (X counted
 /// after [`WARMUP`], on the first engine).
+///
+/// With `record`, the one engine records its run to that file (`levent_hosts::trace`) and,
+/// when stopped, also prints `trace BYTES bytes`.
 pub fn serve_levent(
     addr: SocketAddr,
     allocs: AllocCount,
     tls: Option<&TlsFiles>,
     threads: usize,
+    record: Option<&Path>,
 ) -> io::Result<()> {
+    if record.is_some() && (threads > 1 || tls.is_some()) {
+        return Err(io::Error::other("recording runs one plain engine"));
+    }
+    let record = record.map(Path::to_path_buf);
     #[cfg(unix)]
     let _ = levent_hosts::unix::raise_fd_limit(4096 * threads as u64);
     // One listener per thread (SO_REUSEPORT when more than one), all bound before any serves.
@@ -149,7 +157,10 @@ pub fn serve_levent(
                 let mut io = levent_hosts::tls::Tls::server(io, cfg.clone());
                 return serve_levent_on(&mut io, listening, allocs, first);
             }
-            serve_levent_on(&mut io, listening, allocs, first)
+            match &record {
+                Some(path) => serve_recorded(io, listening, allocs, path),
+                None => serve_levent_on(&mut io, listening, allocs, first),
+            }
         },
     );
     let mut each = each.into_iter();
@@ -162,16 +173,52 @@ pub fn serve_levent(
     serve(first, true)
 }
 
+/// [`serve_levent_on`] with the run recorded to `path`.
+fn serve_recorded(
+    io: Sockets,
+    listening: SocketId,
+    allocs: AllocCount,
+    path: &Path,
+) -> io::Result<()> {
+    let file = io::BufWriter::new(std::fs::File::create(path)?);
+    let recorder = levent_hosts::trace::Recorder::start(&[("program", "levent-bench")], file)?;
+    let mut host = recorder.host(levent_hosts::default_host()?);
+    let mut io = recorder.io(io);
+    let platform = recorder.platform();
+    serve_levent_with(&mut host, &mut io, listening, allocs, true, platform)?;
+    recorder.finish()?;
+    println!("trace {} bytes", std::fs::metadata(path)?.len());
+    Ok(())
+}
+
 fn serve_levent_on<IO: Accept<Handle = SocketId>>(
     io: &mut IO,
     listening: SocketId,
     allocs: AllocCount,
     first: bool,
 ) -> io::Result<()> {
-    const CONNS: usize = 1024;
     let mut host = levent_hosts::default_host()?;
+    serve_levent_with(
+        &mut host,
+        io,
+        listening,
+        allocs,
+        first,
+        levent_hosts::PLATFORM,
+    )
+}
+
+fn serve_levent_with<IO: Accept<Handle = SocketId>>(
+    host: &mut dyn levent_core::Host,
+    io: &mut IO,
+    listening: SocketId,
+    allocs: AllocCount,
+    first: bool,
+    platform: levent_core::Platform,
+) -> io::Result<()> {
+    const CONNS: usize = 1024;
     let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS) + 8 }, { CONNS + 8 }> =
-        levent_hosts::engine();
+        levent_core::Engine::new(platform);
     if first {
         for signo in levent_hosts::signals::STOP {
             engine.start(Event::signal(signo), Ev::Stop, None)?;
@@ -185,7 +232,7 @@ fn serve_levent_on<IO: Accept<Handle = SocketId>>(
         allocs,
         at_warmup: None,
     };
-    while let Some(fired) = engine.next(&mut host)? {
+    while let Some(fired) = engine.next(host)? {
         match fired.datum {
             Ev::Http(r) => server.handle(&mut engine, io, &fired, r, &mut app),
             Ev::Stop => break,
@@ -410,7 +457,13 @@ pub struct Mode {
     /// Every request says `Connection: close`: wrk's requests per second are new connections
     /// (handshakes, over TLS) per second.
     pub close: bool,
+    /// Run levent twice instead of the peers: as it is, and recording its run ([`RECORDING`])
+    /// to this trace file (removed after each run).
+    pub record: Option<PathBuf>,
 }
+
+/// The name of levent recording its run, in [`Mode::record`] runs.
+pub const RECORDING: &str = "levent-recording";
 
 impl Default for Mode {
     /// One server thread, `wrk -t1 -c50`, plain HTTP, keep-alive.
@@ -421,6 +474,7 @@ impl Default for Mode {
             wrk_threads: 1,
             tls: None,
             close: false,
+            record: None,
         }
     }
 }
@@ -445,10 +499,18 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
     };
     let mut servers: Vec<(&'static str, Vec<String>, PathBuf)> =
         vec![("levent", serve("levent"), exe.to_path_buf())];
-    if crate::have_uring() && mode.tls.is_none() {
+    if let Some(trace) = &mode.record {
+        let mut args = serve(RECORDING);
+        args.extend(["--trace".into(), trace.display().to_string()]);
+        servers.push((RECORDING, args, exe.to_path_buf()));
+    }
+    if mode.record.is_some() {
+        // levent against itself only.
+    } else if crate::have_uring() && mode.tls.is_none() {
         servers.push((crate::URING, serve(crate::URING), exe.to_path_buf()));
     }
     match (crate::libevent_exe(), &mode.tls) {
+        _ if mode.record.is_some() => {}
         (_, Some(_)) => {}
         (Some(c), None) => servers.push((
             "libevent evhttp",
@@ -462,16 +524,18 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
         )),
         (None, None) => eprintln!("http: libevent-bench was not built: libevent skipped"),
     }
-    servers.push((
-        match (mode.tls.is_some(), mode.threads > 1) {
-            (true, false) => "hyper 1.x (tokio current_thread, tokio-rustls)",
-            (true, true) => "hyper 1.x (tokio multi_thread, tokio-rustls)",
-            (false, false) => "hyper 1.x (tokio current_thread)",
-            (false, true) => "hyper 1.x (tokio multi_thread)",
-        },
-        serve("hyper"),
-        exe.to_path_buf(),
-    ));
+    if mode.record.is_none() {
+        servers.push((
+            match (mode.tls.is_some(), mode.threads > 1) {
+                (true, false) => "hyper 1.x (tokio current_thread, tokio-rustls)",
+                (true, true) => "hyper 1.x (tokio multi_thread, tokio-rustls)",
+                (false, false) => "hyper 1.x (tokio current_thread)",
+                (false, true) => "hyper 1.x (tokio multi_thread)",
+            },
+            serve("hyper"),
+            exe.to_path_buf(),
+        ));
+    }
     let scheme = if mode.tls.is_some() { "https" } else { "http" };
     let n = servers.len();
     let mut samples: Vec<Vec<(Wrk, Option<f64>)>> = vec![vec![]; n];
@@ -489,11 +553,24 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
             let mut allocs = None;
             while let Ok(line) = proc.lines.recv_timeout(Duration::from_secs(5)) {
                 let mut words = line.split_whitespace();
+                if let Some(bytes) = line.strip_prefix("trace ") {
+                    println!(
+                        "# {}: a trace of {bytes} for {:.0} requests",
+                        servers[i].0,
+                        w.rps * f64::from(seconds)
+                    );
+                }
                 if words.any(|w| w == "allocations-per-request") {
                     allocs = words.next().and_then(|v| v.parse().ok());
                 }
             }
             drop(proc);
+            // A regular file only: a trace sent to the null device stays where it is.
+            if let (RECORDING, Some(trace)) = (servers[i].0, &mode.record)
+                && trace.is_file()
+            {
+                let _ = std::fs::remove_file(trace);
+            }
             samples[i].push((w, allocs));
         }
     }

@@ -6,7 +6,7 @@
 //! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
 //!
 //! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
-//! (pipechain, timers, echo, dns, http, http-threads, https, dispatch, callgrind), `--chart FILE.png` (draw the
+//! (pipechain, timers, echo, dns, http, record, http-threads, https, dispatch, callgrind), `--chart FILE.png` (draw the
 //! ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
 //! The other subcommands are the single measurements the runner starts in child processes.
 
@@ -132,6 +132,14 @@ fn single(args: &[String]) -> io::Result<()> {
                     .ok_or_else(|| io::Error::other("--threads needs a number"))?;
                 rest.drain(at..at + 2);
             }
+            let mut trace = None;
+            if let Some(at) = rest.iter().position(|a| *a == "--trace") {
+                trace = Some(std::path::PathBuf::from(
+                    rest.get(at + 1)
+                        .ok_or_else(|| io::Error::other("--trace needs a file"))?,
+                ));
+                rest.drain(at..at + 2);
+            }
             let addr = rest
                 .first()
                 .and_then(|a| a.parse().ok())
@@ -145,7 +153,20 @@ fn single(args: &[String]) -> io::Result<()> {
             };
             match impl_ {
                 "hyper" => levent_bench::http::serve_hyper(addr, tls.as_ref(), threads),
-                _ => levent_bench::http::serve_levent(addr, allocations, tls.as_ref(), threads),
+                levent_bench::http::RECORDING => levent_bench::http::serve_levent(
+                    addr,
+                    allocations,
+                    tls.as_ref(),
+                    threads,
+                    Some(
+                        trace
+                            .as_deref()
+                            .ok_or_else(|| io::Error::other("recording needs --trace FILE"))?,
+                    ),
+                ),
+                _ => {
+                    levent_bench::http::serve_levent(addr, allocations, tls.as_ref(), threads, None)
+                }
             }?;
         }
         "allocs" => {
@@ -240,7 +261,7 @@ fn suite(args: &[String]) -> ExitCode {
             "--chart" => o.chart = it.next().cloned(),
             "--help" | "-h" => {
                 println!(
-                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,http-threads,https,dispatch,callgrind] [--chart FILE.png]"
+                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,record,http-threads,https,dispatch,callgrind] [--chart FILE.png]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -478,6 +499,27 @@ fn suite(args: &[String]) -> ExitCode {
                 "http hello, 50 keep-alive conns",
                 &plain,
             ));
+        }
+    }
+
+    if wants(&o, "record") {
+        if !have("wrk") {
+            println!("# wrk is not on the path: the recording benchmark is skipped");
+        } else {
+            let secs = if o.quick { 2 } else { 10 };
+            // --quick checks that recording works, not what it costs: its trace goes nowhere
+            // (a real run writes hundreds of megabytes).
+            let trace = if o.quick && cfg!(unix) {
+                std::path::PathBuf::from("/dev/null")
+            } else {
+                std::env::temp_dir().join(format!("levent-bench-{}.trace", std::process::id()))
+            };
+            let mode = levent_bench::http::Mode {
+                record: Some(trace),
+                ..levent_bench::http::Mode::default()
+            };
+            let bench = "http hello, 50 keep-alive conns, recording";
+            check(http_bench(&mut res, &o, secs, bench, &mode));
         }
     }
 
@@ -815,13 +857,17 @@ fn fmt(v: f64) -> String {
 
 /// The Rust peer of a benchmark: mio, or hyper for HTTP (the timers' heap is recorded as mio).
 fn peer(by: &BTreeMap<String, Vec<f64>>) -> Option<&Vec<f64>> {
-    by.get("mio").or_else(|| by.get("hyper"))
+    by.get("mio")
+        .or_else(|| by.get("hyper"))
+        .or_else(|| by.get(levent_bench::http::RECORDING))
 }
 
 /// levent's standing per (bench, metric): (label, levent/libevent, levent/peer), where a ratio
 /// below 1 is better for levent whatever the metric's direction.
 fn ratios(res: &Results) -> Vec<(String, Option<f64>, Option<f64>)> {
     res.iter()
+        // levent against itself recording is no standing against a peer.
+        .filter(|(_, by)| !by.contains_key(levent_bench::http::RECORDING))
         .filter_map(|((bench, metric, higher), by)| {
             let l = median(by.get("levent")?);
             let r = |other: Option<&Vec<f64>>| {
@@ -842,7 +888,7 @@ fn ratios(res: &Results) -> Vec<(String, Option<f64>, Option<f64>)> {
 fn table(res: &Results) {
     println!();
     println!(
-        "| benchmark | metric | levent | levent io_uring | libevent | mio (hyper for http) | levent/libevent | levent/peer | io_uring/peer |"
+        "| benchmark | metric | levent | levent io_uring | libevent | mio (hyper for http; levent recording) | levent/libevent | levent/peer | io_uring/peer |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for ((bench, metric, higher), by) in res {

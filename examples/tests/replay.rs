@@ -258,3 +258,37 @@ fn a_cut_corrupt_foreign_or_missing_trace_is_refused_with_a_reason() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Every trace kept in `tests/fixtures/traces` replays identically, each with the site's files
+/// from the directory of its name beside it (`site.trace` with `site/`). A recorded incident
+/// becomes a test by copying its trace (and its site's files) there.
+#[test]
+fn every_trace_in_the_fixtures_replays_identically() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "trace") {
+            continue;
+        }
+        let site = path.with_extension("");
+        let mut cmd = Command::new(example("replay"));
+        cmd.arg(&path);
+        if site.is_dir() {
+            cmd.arg("--root").arg(&site);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}: {}", path.display(), text(&o));
+        let said = String::from_utf8_lossy(&o.stdout);
+        let turns = Trace::parse(&std::fs::read(&path).unwrap())
+            .unwrap()
+            .turns();
+        assert!(
+            said.contains(&format!("replayed {turns} turns: identical")),
+            "{}",
+            text(&o)
+        );
+        replayed += 1;
+    }
+    assert!(replayed >= 1, "no trace in {}", dir.display());
+}
