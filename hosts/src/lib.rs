@@ -52,6 +52,8 @@ pub mod clock;
 pub mod dns;
 #[cfg(target_os = "linux")]
 pub mod epoll;
+#[cfg(feature = "sim")]
+pub mod explore;
 #[cfg(any(
     target_vendor = "apple",
     target_os = "freebsd",

@@ -34,6 +34,9 @@ struct End {
     inbox: VecDeque<u8>,
     /// This end may write (false for the read end of a pipe, or after `shutdown_write`).
     can_write: bool,
+    /// Writing was shut down: writes fail at once, so the end reports writable (as Linux
+    /// reports `EPOLLOUT` after `shutdown(SHUT_WR)`).
+    shut: bool,
     /// The peer will send nothing more: it shut down writing or closed.
     eof: bool,
     /// The connection was reset: reads and writes fail with `Reset`.
@@ -157,6 +160,7 @@ impl SimNet {
             peer,
             inbox: VecDeque::new(),
             can_write,
+            shut: false,
             eof: false,
             reset: false,
             refused: false,
@@ -233,6 +237,12 @@ impl SimNet {
             }
             self.update(k);
         }
+    }
+
+    /// The other end of the stream of `key` (a pair's other socket, an accepted connection's
+    /// client), while both are open.
+    pub fn peer(&self, key: SourceKey) -> Option<SourceKey> {
+        self.ends.get(&key).and_then(|e| e.peer)
     }
 
     /// A connected pair of stream sockets (`socketpair(AF_UNIX, SOCK_STREAM)`).
@@ -329,6 +339,7 @@ impl SimNet {
     pub fn shutdown_write(&mut self, key: SourceKey) -> io::Result<()> {
         let end = self.ends.get_mut(&key).ok_or_else(Self::unknown)?;
         end.can_write = false;
+        end.shut = true;
         if let Some(p) = end.peer {
             if let Some(pe) = self.ends.get_mut(&p) {
                 pe.eof = true;
@@ -396,6 +407,8 @@ impl SimNet {
                 if room {
                     want |= Ready::WRITE;
                 }
+            } else if end.shut {
+                want |= Ready::WRITE;
             }
         }
         let have = self.sim.readiness(key);

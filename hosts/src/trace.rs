@@ -96,6 +96,15 @@ pub trait TraceHandle: Copy + PartialEq + fmt::Debug {
     fn from_raw(raw: u64) -> Self;
 }
 
+impl TraceHandle for SourceKey {
+    fn to_raw(self) -> u64 {
+        self.0 as u64
+    }
+    fn from_raw(raw: u64) -> Self {
+        SourceKey(usize::try_from(raw).unwrap_or(usize::MAX))
+    }
+}
+
 impl TraceHandle for SocketId {
     fn to_raw(self) -> u64 {
         SocketId::to_raw(self)
@@ -927,20 +936,23 @@ impl Recorder {
     }
 
     /// `host`, recorded.
-    pub fn host<H: Host>(&self, host: H) -> RecordHost<H> {
-        RecordHost {
-            inner: host,
-            tape: self.tape.clone(),
-        }
+    pub fn host<H: Host>(&self, host: H) -> Recorded<H> {
+        self.wrap(host)
     }
 
     /// `io`, recorded.
-    pub fn io<IO: Transport>(&self, io: IO) -> RecordIo<IO>
+    pub fn io<IO: Transport>(&self, io: IO) -> Recorded<IO>
     where
         IO::Handle: TraceHandle,
     {
-        RecordIo {
-            inner: io,
+        self.wrap(io)
+    }
+
+    /// `inner` recorded as whatever it is: a host, a transport, or both at once (a simulated
+    /// network such as [`SimNet`](crate::sim::SimNet) is its own transport).
+    pub fn wrap<T>(&self, inner: T) -> Recorded<T> {
+        Recorded {
+            inner,
             tape: self.tape.clone(),
         }
     }
@@ -972,21 +984,22 @@ impl Drop for Recorder {
     }
 }
 
-/// A host whose inputs are recorded ([`Recorder::host`]).
-pub struct RecordHost<H> {
-    inner: H,
+/// A host or transport (or both) whose inputs are recorded ([`Recorder::host`],
+/// [`Recorder::io`], [`Recorder::wrap`]).
+pub struct Recorded<T> {
+    inner: T,
     tape: Rc<RefCell<Tape>>,
 }
 
-impl<H: fmt::Debug> fmt::Debug for RecordHost<H> {
+impl<T: fmt::Debug> fmt::Debug for Recorded<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RecordHost").field(&self.inner).finish()
+        f.debug_tuple("Recorded").field(&self.inner).finish()
     }
 }
 
-impl<H> RecordHost<H> {
-    /// The host recorded.
-    pub fn inner(&mut self) -> &mut H {
+impl<T> Recorded<T> {
+    /// What is recorded (what is done through it directly is not recorded).
+    pub fn inner(&mut self) -> &mut T {
         &mut self.inner
     }
 
@@ -1016,7 +1029,7 @@ impl Feed for RecordFeed<'_> {
     }
 }
 
-impl<H: Host> Host for RecordHost<H> {
+impl<H: Host> Host for Recorded<H> {
     fn clock(&self) -> Option<Clock> {
         self.inner.clock().map(|_| CLOCK)
     }
@@ -1068,30 +1081,7 @@ impl<H: Host> Host for RecordHost<H> {
     }
 }
 
-/// A transport whose results are recorded ([`Recorder::io`]).
-pub struct RecordIo<IO> {
-    inner: IO,
-    tape: Rc<RefCell<Tape>>,
-}
-
-impl<IO: fmt::Debug> fmt::Debug for RecordIo<IO> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RecordIo").field(&self.inner).finish()
-    }
-}
-
-impl<IO> RecordIo<IO> {
-    /// The transport recorded (what is done through it directly is not recorded).
-    pub fn inner(&mut self) -> &mut IO {
-        &mut self.inner
-    }
-
-    fn put(&self, r: &Record) {
-        self.tape.borrow_mut().put(r);
-    }
-}
-
-impl<IO: Transport> Transport for RecordIo<IO>
+impl<IO: Transport> Transport for Recorded<IO>
 where
     IO::Handle: TraceHandle,
 {
@@ -1161,7 +1151,7 @@ where
     }
 }
 
-impl<IO: Accept> Accept for RecordIo<IO>
+impl<IO: Accept> Accept for Recorded<IO>
 where
     IO::Handle: TraceHandle,
 {
@@ -1172,7 +1162,7 @@ where
     }
 }
 
-impl<IO: Connect> Connect for RecordIo<IO>
+impl<IO: Connect> Connect for Recorded<IO>
 where
     IO::Handle: TraceHandle,
 {
