@@ -416,8 +416,11 @@ pub fn seeds(default: u64) -> Vec<u64> {
     (0..num("LEVENT_SEEDS").unwrap_or(default)).collect()
 }
 
+/// Failing seeds printed one by one; the rest are counted.
+const SHOWN: usize = 10;
+
 /// Run `scenario` for every seed of [`seeds`]`(default)`, print the report line, and a line for
-/// each failing seed (`explore NAME: seed S failed: WHY; LEVENT_SEED=S runs it alone`). A
+/// each failing seed (the first ten) (`explore NAME: seed S failed: WHY; LEVENT_SEED=S runs it alone`). A
 /// scenario that panics fails with the panic's message.
 pub fn explore(
     name: &str,
@@ -443,12 +446,41 @@ pub fn explore(
         });
         report.faults.add(&run.faults);
         if let Some(why) = run.failure {
-            println!("explore {name}: seed {seed} failed: {why}; LEVENT_SEED={seed} runs it alone");
+            if report.failures.len() < SHOWN {
+                println!(
+                    "explore {name}: seed {seed} failed: {why}; LEVENT_SEED={seed} runs it alone"
+                );
+            }
             report.failures.push((seed, why));
         }
     }
+    if report.failures.len() > SHOWN {
+        println!(
+            "explore {name}: {} more seeds failed",
+            report.failures.len() - SHOWN
+        );
+    }
     println!("{report}");
     report
+}
+
+/// Run `scenario` over seeds `0..max` until one fails, for hunting a bug rather than
+/// reporting on a scenario: the first failing seed and why, printed as [`explore`] prints a
+/// failure; `None` when every seed passed. A panic is a failure.
+pub fn first_failure(
+    name: &str,
+    max: u64,
+    scenario: impl Fn(u64) -> Run + std::panic::RefUnwindSafe,
+) -> Option<(u64, String)> {
+    (0..max).find_map(|seed| {
+        let run = std::panic::catch_unwind(|| scenario(seed)).unwrap_or_else(|_| Run {
+            faults: Faults::default(),
+            failure: Some("panicked".into()),
+        });
+        let why = run.failure?;
+        println!("explore {name}: seed {seed} failed: {why}; LEVENT_SEED={seed} runs it alone");
+        Some((seed, why))
+    })
 }
 
 /// The feed of a faulty wait: readiness is collected, to be held back or reordered.

@@ -12,7 +12,7 @@ use levent_core::dns::Query;
 use levent_core::http::server::ServerConfig;
 use levent_core::io::Transport;
 use levent_core::{Conn, Engine, Host, Platform, RingBuffer, SourceKey};
-use levent_hosts::explore::{Chaos, Fault, Faults, Report, Run, explore};
+use levent_hosts::explore::{Chaos, Fault, Faults, Report, Run, explore, first_failure};
 use levent_hosts::sim::SimNet;
 use levent_tests::dns::{Bed, DnsWorld, Rd};
 use levent_tests::http::Harness;
@@ -473,15 +473,37 @@ fn the_explorer_finds_a_planted_bug_and_its_seed_replays_it() {
     if std::env::var_os("LEVENT_SEED").is_some() {
         return; // this test explores its own seeds
     }
-    let report = explore("planted", 1000, planted);
-    let (seed, why) = report
-        .failures
-        .first()
-        .cloned()
-        .expect("the bug was not found in 1,000 seeds");
-    assert!(report.faults.get(Fault::ShortWrite) > 0);
+    let (seed, why) =
+        first_failure("planted", 1000, planted).expect("the bug was not found in 1,000 seeds");
+    assert!(
+        planted(seed).faults.get(Fault::ShortWrite) > 0,
+        "a short write set it off"
+    );
     // The seed alone fails again, the same way.
     let again = planted(seed);
     assert_eq!(again.failure.as_deref(), Some(why.as_str()));
     assert_eq!(planted(seed).faults, again.faults);
+}
+
+#[test]
+fn levent_seed_runs_one_seed_and_levent_seeds_sets_how_many() {
+    if std::env::var_os("LEVENT_SEED").is_some() || std::env::var_os("LEVENT_SEEDS").is_some() {
+        return; // the child runs below set them
+    }
+    let me = std::env::current_exe().unwrap();
+    for (var, value, said) in [
+        ("LEVENT_SEED", "4", "explored echo: 1 seeds"),
+        ("LEVENT_SEEDS", "3", "explored echo: 3 seeds"),
+    ] {
+        let out = std::process::Command::new(&me)
+            .args(["explore_echo_server_and_clients", "--exact", "--nocapture"])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(said),
+            "{var}={value}: {text}"
+        );
+    }
 }
