@@ -1,10 +1,11 @@
 //! Record a run and replay it: every input of every turn, in a versioned binary trace.
 //!
 //! A [`Recorder`] wraps a host ([`Recorder::host`]) and the transports the application reads and
-//! writes through ([`Recorder::io`]), and writes down everything that came in from outside: each
-//! clock reading, each batch of readiness, each signal and wake-up, and for each transport call
-//! its result (the bytes a read returned, the count a write took, what an accept or a connect
-//! gave, the errors). It also writes down what the application did (the changes it applied,
+//! writes through ([`Recorder::io`]; streams, listeners, connects and datagram sockets), and
+//! writes down everything that came in from outside: each clock reading, each batch of
+//! readiness, each signal and wake-up, and for each transport call its result (the bytes a read
+//! returned, the count a write took, what an accept or a connect gave, each datagram received
+//! and its sender, the errors). It also writes down what the application did (the changes it applied,
 //! the bytes it offered to each write, its closes), so that a replay can check them.
 //!
 //! A [`Replay`] reads a trace back and gives the same application a host and transports with no
@@ -67,7 +68,7 @@
 //! record that [`Recorder::finish`] writes: a trace without it was cut.
 
 use crate::net::SocketId;
-use levent_core::io::{Accept, Connect, IoError, Transport};
+use levent_core::io::{Accept, Connect, Datagram, IoError, Transport};
 use levent_core::{
     Attached, Change, Clock, Dispatcher, EventId, Feed, Host, HostError, Interest, Platform, Ready,
     SourceKey, Tick, Token, Turn, Wait,
@@ -157,6 +158,16 @@ pub enum Record {
     Accept(u64, Result<u64, IoError>),
     /// A connect started: the address, and the new transport or the error.
     Connect(SocketAddr, Result<u64, IoError>),
+    /// A datagram socket was bound: the address asked for, and the socket or the error.
+    Bind(SocketAddr, Result<u64, IoError>),
+    /// The address a datagram socket is bound to.
+    LocalAddr(u64, Result<SocketAddr, IoError>),
+    /// A datagram sent: its bytes and destination, and how many were taken or the error.
+    SendTo(u64, Vec<u8>, SocketAddr, Result<usize, IoError>),
+    /// A datagram received: the room offered, and its bytes and sender or the error.
+    RecvFrom(u64, usize, Result<(Vec<u8>, SocketAddr), IoError>),
+    /// A datagram socket was closed.
+    CloseDatagram(u64),
     /// The end of the trace.
     End,
 }
@@ -184,6 +195,11 @@ impl Record {
             Record::Accept(..) => 18,
             Record::Connect(..) => 19,
             Record::End => 20,
+            Record::Bind(..) => 21,
+            Record::LocalAddr(..) => 22,
+            Record::SendTo(..) => 23,
+            Record::RecvFrom(..) => 24,
+            Record::CloseDatagram(_) => 25,
         }
     }
 }
@@ -464,10 +480,29 @@ fn encode(out: &mut Vec<u8>, r: &Record) {
             put_u(out, *h);
             put_io_result(out, res, |out, new| put_u(out, *new));
         }
-        Record::Connect(to, res) => {
+        Record::Connect(to, res) | Record::Bind(to, res) => {
             put_addr(out, to);
             put_io_result(out, res, |out, new| put_u(out, *new));
         }
+        Record::LocalAddr(h, res) => {
+            put_u(out, *h);
+            put_io_result(out, res, put_addr);
+        }
+        Record::SendTo(h, data, to, res) => {
+            put_u(out, *h);
+            put_bytes(out, data);
+            put_addr(out, to);
+            put_io_result(out, res, |out, n| put_u(out, *n as u64));
+        }
+        Record::RecvFrom(h, room, res) => {
+            put_u(out, *h);
+            put_u(out, *room as u64);
+            put_io_result(out, res, |out, (data, from)| {
+                put_bytes(out, data);
+                put_addr(out, from);
+            });
+        }
+        Record::CloseDatagram(h) => put_u(out, *h),
         Record::End => {}
     }
 }
@@ -728,6 +763,20 @@ impl Reader<'_> {
             18 => Record::Accept(self.u()?, self.io_result(Reader::u)?),
             19 => Record::Connect(self.addr()?, self.io_result(Reader::u)?),
             20 => Record::End,
+            21 => Record::Bind(self.addr()?, self.io_result(Reader::u)?),
+            22 => Record::LocalAddr(self.u()?, self.io_result(Reader::addr)?),
+            23 => Record::SendTo(
+                self.u()?,
+                self.bytes()?,
+                self.addr()?,
+                self.io_result(Reader::usize)?,
+            ),
+            24 => Record::RecvFrom(
+                self.u()?,
+                self.usize()?,
+                self.io_result(|r| Ok((r.bytes()?, r.addr()?)))?,
+            ),
+            25 => Record::CloseDatagram(self.u()?),
             _ => return Err(TraceError::Corrupt(at, "an unknown record")),
         })
     }
@@ -1173,6 +1222,62 @@ where
     }
 }
 
+impl<D: Datagram> Datagram for Recorded<D>
+where
+    D::Handle: TraceHandle,
+{
+    type Handle = D::Handle;
+
+    fn bind(&mut self, local: SocketAddr) -> Result<Self::Handle, IoError> {
+        let r = self.inner.bind(local);
+        self.put(&Record::Bind(local, r.map(TraceHandle::to_raw)));
+        r
+    }
+
+    fn source(&self, h: Self::Handle) -> SourceKey {
+        let key = self.inner.source(h);
+        let mut tape = self.tape.borrow_mut();
+        let raw = h.to_raw();
+        if tape.announced.get(&raw) != Some(&key) {
+            tape.announced.insert(raw, key);
+            tape.put(&Record::Source(raw, key));
+        }
+        key
+    }
+
+    fn local_addr(&self, h: Self::Handle) -> Result<SocketAddr, IoError> {
+        let r = self.inner.local_addr(h);
+        self.put(&Record::LocalAddr(h.to_raw(), r));
+        r
+    }
+
+    fn send_to(&mut self, h: Self::Handle, buf: &[u8], to: SocketAddr) -> Result<usize, IoError> {
+        let r = self.inner.send_to(h, buf, to);
+        self.put(&Record::SendTo(h.to_raw(), buf.to_vec(), to, r));
+        r
+    }
+
+    fn recv_from(
+        &mut self,
+        h: Self::Handle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddr), IoError> {
+        let r = self.inner.recv_from(h, buf);
+        let got = r.map(|(n, from)| (buf.get(..n).unwrap_or(buf).to_vec(), from));
+        self.put(&Record::RecvFrom(h.to_raw(), buf.len(), got));
+        r
+    }
+
+    fn close(&mut self, d: &mut dyn Dispatcher, h: Self::Handle) {
+        {
+            let mut tape = self.tape.borrow_mut();
+            tape.announced.remove(&h.to_raw());
+            tape.put(&Record::CloseDatagram(h.to_raw()));
+        }
+        self.inner.close(d, h);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Replay
 
@@ -1259,6 +1364,17 @@ fn describe(r: &Record) -> String {
         Record::Peer(h, _) => format!("the peer of transport {h:#x} asked for"),
         Record::Accept(h, _) => format!("an accept on transport {h:#x}"),
         Record::Connect(to, _) => format!("a connect to {to}"),
+        Record::Bind(at, _) => format!("a datagram socket bound to {at}"),
+        Record::LocalAddr(h, _) => format!("the address of datagram socket {h:#x} asked for"),
+        Record::SendTo(h, data, to, _) => format!(
+            "a datagram of {} bytes from {h:#x} to {to}: {}",
+            data.len(),
+            shown(data)
+        ),
+        Record::RecvFrom(h, room, _) => {
+            format!("a receive on datagram socket {h:#x} with room for {room} bytes")
+        }
+        Record::CloseDatagram(h) => format!("datagram socket {h:#x} closed"),
         Record::End => "the end".into(),
     }
 }
@@ -1662,6 +1778,97 @@ impl<Hd: TraceHandle> Accept for ReplayIo<Hd> {
     }
 }
 
+impl<Hd: TraceHandle> Datagram for ReplayIo<Hd> {
+    type Handle = Hd;
+
+    fn bind(&mut self, local: SocketAddr) -> Result<Hd, IoError> {
+        self.expect(
+            || format!("bound a datagram socket to {local}"),
+            |r| match r {
+                Record::Bind(at, res) if *at == local => Some(*res),
+                _ => None,
+            },
+        )
+        .unwrap_or(Err(io_error()))
+        .map(Hd::from_raw)
+    }
+
+    fn source(&self, h: Hd) -> SourceKey {
+        Transport::source(self, h)
+    }
+
+    fn local_addr(&self, h: Hd) -> Result<SocketAddr, IoError> {
+        let raw = h.to_raw();
+        self.expect(
+            || format!("asked for the address of datagram socket {raw:#x}"),
+            |r| match r {
+                Record::LocalAddr(rh, res) if *rh == raw => Some(*res),
+                _ => None,
+            },
+        )
+        .unwrap_or(Err(io_error()))
+    }
+
+    fn send_to(&mut self, h: Hd, buf: &[u8], to: SocketAddr) -> Result<usize, IoError> {
+        let raw = h.to_raw();
+        self.expect(
+            || {
+                format!(
+                    "sent {} bytes from {raw:#x} to {to}: {}",
+                    buf.len(),
+                    shown(buf)
+                )
+            },
+            |r| match r {
+                Record::SendTo(rh, data, rto, res) if *rh == raw && *rto == to && data == buf => {
+                    Some(*res)
+                }
+                _ => None,
+            },
+        )
+        .unwrap_or(Err(io_error()))
+    }
+
+    fn recv_from(&mut self, h: Hd, buf: &mut [u8]) -> Result<(usize, SocketAddr), IoError> {
+        let raw = h.to_raw();
+        let room = buf.len();
+        let got = self.expect(
+            || format!("received on datagram socket {raw:#x} with room for {room} bytes"),
+            |r| match r {
+                Record::RecvFrom(rh, rroom, res) if *rh == raw && *rroom == room => {
+                    Some(res.clone())
+                }
+                _ => None,
+            },
+        );
+        match got {
+            Some(Ok((data, from))) => {
+                let n = data.len().min(room);
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok((n, from))
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(io_error()),
+        }
+    }
+
+    fn close(&mut self, d: &mut dyn Dispatcher, h: Hd) {
+        let raw = h.to_raw();
+        let mut s = self.script.borrow_mut();
+        let ok = s.expect(
+            || format!("closed datagram socket {raw:#x}"),
+            |r| matches!(r, Record::CloseDatagram(rh) if *rh == raw).then_some(()),
+        );
+        let key = s.sources.remove(&raw);
+        drop(s);
+        if ok.is_some()
+            && let Some(k) = key
+        {
+            let _ = d.forget_source(k);
+        }
+    }
+}
+
 impl<Hd: TraceHandle> Connect for ReplayIo<Hd> {
     fn connect(&mut self, to: SocketAddr) -> Result<Hd, IoError> {
         self.expect(
@@ -1725,6 +1932,16 @@ mod tests {
             Record::Accept(0, Ok(5)),
             Record::Accept(0, Err(IoError::NoDescriptors)),
             Record::Connect("10.0.0.1:53".parse().unwrap(), Err(IoError::Refused)),
+            Record::Bind("0.0.0.0:0".parse().unwrap(), Ok(9)),
+            Record::LocalAddr(9, Ok("127.0.0.1:5353".parse().unwrap())),
+            Record::SendTo(9, b"query".to_vec(), "[::1]:53".parse().unwrap(), Ok(5)),
+            Record::RecvFrom(
+                9,
+                512,
+                Ok((b"answer".to_vec(), "127.0.0.1:53".parse().unwrap())),
+            ),
+            Record::RecvFrom(9, 512, Err(IoError::WouldBlock)),
+            Record::CloseDatagram(9),
         ]
     }
 
@@ -1803,6 +2020,55 @@ mod tests {
             }
             let _ = Trace::parse(&data);
         }
+    }
+
+    /// A datagram exchange on the simulated network: two sockets, a query and an answer, the
+    /// application written once over any datagram storage.
+    #[cfg(feature = "sim")]
+    fn exchange<D: Datagram<Handle = SourceKey>>(io: &mut D, query: &[u8]) -> Vec<u8> {
+        let a = io.bind("127.0.0.1:5300".parse().unwrap()).unwrap();
+        let b = io.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = io.local_addr(a).unwrap();
+        io.send_to(b, query, to).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = io.recv_from(a, &mut buf).unwrap();
+        io.send_to(a, &buf[..n], from).unwrap();
+        let (n, _) = io.recv_from(b, &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[cfg(feature = "sim")]
+    #[test]
+    fn datagrams_replay_and_a_different_send_diverges() {
+        let out = std::rc::Rc::new(RefCell::new(Vec::new()));
+        struct Out(Rc<RefCell<Vec<u8>>>);
+        impl Write for Out {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.borrow_mut().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let recorder = Recorder::start(&[], Out(out.clone())).unwrap();
+        let mut net = recorder.wrap(crate::sim::SimNet::new(5));
+        assert_eq!(exchange(&mut net, b"who is there"), b"who is there");
+        recorder.finish().unwrap();
+        let trace = out.borrow().clone();
+
+        let replay = Replay::open(&trace).unwrap();
+        assert_eq!(exchange(&mut replay.io::<SourceKey>(), b"who is there"), b"who is there");
+        assert_eq!(replay.finish(), Ok(0));
+
+        let replay = Replay::open(&trace).unwrap();
+        let mut io = replay.io::<SourceKey>();
+        let a = io.bind("127.0.0.1:5300".parse().unwrap()).unwrap();
+        let b = io.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = io.local_addr(a).unwrap();
+        assert!(io.send_to(b, b"someone else", to).is_err());
+        let d = replay.finish().unwrap_err();
+        assert!(d.what.contains("someone else") && d.what.contains("who is there"), "{d}");
     }
 
     #[test]
