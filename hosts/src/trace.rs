@@ -172,20 +172,24 @@ pub enum Record {
     End,
 }
 
+const TAG_IO: u8 = 4;
+const TAG_READ: u8 = 10;
+const TAG_WRITE: u8 = 11;
+
 impl Record {
     fn tag(&self) -> u8 {
         match self {
             Record::Now(_) => 1,
             Record::Apply(..) => 2,
             Record::Wait(_) => 3,
-            Record::Io(_) => 4,
+            Record::Io(_) => TAG_IO,
             Record::Signal(..) => 5,
             Record::User(_) => 6,
             Record::Waited(_) => 7,
             Record::Attach(_) => 8,
             Record::Source(..) => 9,
-            Record::Read(..) => 10,
-            Record::Write(..) => 11,
+            Record::Read(..) => TAG_READ,
+            Record::Write(..) => TAG_WRITE,
             Record::Shutdown(..) => 12,
             Record::Connected(..) => 13,
             Record::Close(_) => 14,
@@ -409,6 +413,34 @@ fn put_change(out: &mut Vec<u8>, c: &Change) {
     }
 }
 
+// The records a busy server writes most, encoded from borrowed data (no copy on the way).
+
+fn put_batch(out: &mut Vec<u8>, batch: &[(Token, Ready)]) {
+    put_u(out, batch.len() as u64);
+    for (token, ready) in batch {
+        put_u(out, token.0);
+        out.push(ready.bits());
+    }
+}
+
+fn put_read(out: &mut Vec<u8>, h: u64, room: usize, res: Result<&[u8], &IoError>) {
+    put_u(out, h);
+    put_u(out, room as u64);
+    match res {
+        Ok(b) => {
+            out.push(0);
+            put_bytes(out, b);
+        }
+        Err(e) => put_io_error(out, e),
+    }
+}
+
+fn put_write(out: &mut Vec<u8>, h: u64, data: &[u8], res: Result<usize, IoError>) {
+    put_u(out, h);
+    put_bytes(out, data);
+    put_io_result(out, &res, |out, n| put_u(out, *n as u64));
+}
+
 /// Append `r` to `out` in the trace format.
 fn encode(out: &mut Vec<u8>, r: &Record) {
     out.push(r.tag());
@@ -419,13 +451,7 @@ fn encode(out: &mut Vec<u8>, r: &Record) {
             put_host_result(out, res, |_, ()| {});
         }
         Record::Wait(w) => put_wait(out, *w),
-        Record::Io(batch) => {
-            put_u(out, batch.len() as u64);
-            for (token, ready) in batch {
-                put_u(out, token.0);
-                out.push(ready.bits());
-            }
-        }
+        Record::Io(batch) => put_batch(out, batch),
         Record::Signal(signo, count) => {
             put_i(out, i64::from(*signo));
             put_u(out, u64::from(*count));
@@ -443,16 +469,8 @@ fn encode(out: &mut Vec<u8>, r: &Record) {
             put_u(out, *h);
             put_u(out, key.0 as u64);
         }
-        Record::Read(h, room, res) => {
-            put_u(out, *h);
-            put_u(out, *room as u64);
-            put_io_result(out, res, |out, b| put_bytes(out, b));
-        }
-        Record::Write(h, data, res) => {
-            put_u(out, *h);
-            put_bytes(out, data);
-            put_io_result(out, res, |out, n| put_u(out, *n as u64));
-        }
+        Record::Read(h, room, res) => put_read(out, *h, *room, res.as_deref()),
+        Record::Write(h, data, res) => put_write(out, *h, data, *res),
         Record::Shutdown(h, res) | Record::Connected(h, res) => {
             put_u(out, *h);
             put_io_result(out, res, |_, ()| {});
@@ -919,6 +937,17 @@ const FLUSH_AT: usize = 64 * 1024;
 impl Tape {
     fn put(&mut self, r: &Record) {
         encode(&mut self.buf, r);
+        self.maybe_flush();
+    }
+
+    /// Append a record of tag `tag` whose fields `fields` encodes.
+    fn put_with(&mut self, tag: u8, fields: impl FnOnce(&mut Vec<u8>)) {
+        self.buf.push(tag);
+        fields(&mut self.buf);
+        self.maybe_flush();
+    }
+
+    fn maybe_flush(&mut self) {
         if self.buf.len() >= FLUSH_AT {
             self.flush();
         }
@@ -1065,7 +1094,9 @@ struct RecordFeed<'a> {
 
 impl Feed for RecordFeed<'_> {
     fn feed_io(&mut self, batch: &[(Token, Ready)]) {
-        self.tape.borrow_mut().put(&Record::Io(batch.to_vec()));
+        self.tape
+            .borrow_mut()
+            .put_with(TAG_IO, |out| put_batch(out, batch));
         self.inner.feed_io(batch);
     }
     fn feed_signal(&mut self, signo: i32, count: u32) {
@@ -1149,14 +1180,18 @@ where
 
     fn read(&mut self, h: Self::Handle, buf: &mut [u8]) -> Result<usize, IoError> {
         let r = self.inner.read(h, buf);
-        let got = r.map(|n| buf.get(..n).unwrap_or(buf).to_vec());
-        self.put(&Record::Read(h.to_raw(), buf.len(), got));
+        let got = r.as_ref().map(|&n| buf.get(..n).unwrap_or(buf));
+        self.tape
+            .borrow_mut()
+            .put_with(TAG_READ, |out| put_read(out, h.to_raw(), buf.len(), got));
         r
     }
 
     fn write(&mut self, h: Self::Handle, buf: &[u8]) -> Result<usize, IoError> {
         let r = self.inner.write(h, buf);
-        self.put(&Record::Write(h.to_raw(), buf.to_vec(), r));
+        self.tape
+            .borrow_mut()
+            .put_with(TAG_WRITE, |out| put_write(out, h.to_raw(), buf, r));
         r
     }
 
@@ -2058,7 +2093,10 @@ mod tests {
         let trace = out.borrow().clone();
 
         let replay = Replay::open(&trace).unwrap();
-        assert_eq!(exchange(&mut replay.io::<SourceKey>(), b"who is there"), b"who is there");
+        assert_eq!(
+            exchange(&mut replay.io::<SourceKey>(), b"who is there"),
+            b"who is there"
+        );
         assert_eq!(replay.finish(), Ok(0));
 
         let replay = Replay::open(&trace).unwrap();
@@ -2068,7 +2106,10 @@ mod tests {
         let to = io.local_addr(a).unwrap();
         assert!(io.send_to(b, b"someone else", to).is_err());
         let d = replay.finish().unwrap_err();
-        assert!(d.what.contains("someone else") && d.what.contains("who is there"), "{d}");
+        assert!(
+            d.what.contains("someone else") && d.what.contains("who is there"),
+            "{d}"
+        );
     }
 
     #[test]
