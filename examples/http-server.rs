@@ -36,7 +36,7 @@
 
 use levent_core::io::Accept;
 use levent_examples::Context;
-use levent_examples::http_site::{CONNS, Site, serve};
+use levent_examples::http_site::{Site, serve};
 use levent_hosts::net::SocketId;
 use levent_hosts::trace::Recorder;
 use std::fs::File;
@@ -73,7 +73,9 @@ fn main() -> io::Result<()> {
         return Ok(()); // --help
     };
     #[cfg(unix)]
-    levent_hosts::unix::raise_fd_limit((CONNS as u64 + 64) * args.threads as u64)?;
+    levent_hosts::unix::raise_fd_limit(
+        (levent_examples::http_site::CONNS as u64 + 64) * args.threads as u64,
+    )?;
     // One listener per thread (SO_REUSEPORT when more than one): each thread is a whole server.
     let listeners = levent_examples::Listeners::bind(args.addr, args.threads)?;
     let local = listeners.local;
