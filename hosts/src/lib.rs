@@ -15,8 +15,9 @@
 //! [`DefaultHost`] is the best backend of the platform (on Linux a [`Backend`] that
 //! `LEVENT_BACKEND=epoll|poll|io_uring` chooses at run time), [`PLATFORM`] what an engine needs to know
 //! about it (nanosecond ticks, the signals it can catch), [`engine`] makes an engine of any size
-//! on the heap for it, and [`run`] runs a dispatcher on a new default host in one call. Every
-//! error of levent converts into [`std::io::Error`], so `?` works in a `main` that returns
+//! on the heap for it, and [`run`] runs a dispatcher on a new default host in one call.
+//! [`trace`] records a run's inputs and replays them with no OS underneath. Every error of
+//! levent converts into [`std::io::Error`], so `?` works in a `main` that returns
 //! `std::io::Result`.
 //!
 //! ```
@@ -34,7 +35,8 @@
 //!
 //! ## Features
 //!
-//! - `sim`: `sim::SimNet`, a simulated network on virtual time, for tests.
+//! - `sim`: `sim::SimNet`, a simulated network on virtual time, for tests, and
+//!   `explore`: seeded fault exploration over it (`explore::Chaos`, `explore::explore`).
 //! - `count-alloc`: `alloc::Counting`, a global allocator that counts allocations, to show that
 //!   a steady state allocates nothing.
 //! - `log`: log through the `log` crate (listener back-off, refused connections, DNS retries,

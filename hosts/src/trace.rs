@@ -1027,7 +1027,7 @@ impl Recorder {
     }
 
     /// `inner` recorded as whatever it is: a host, a transport, or both at once (a simulated
-    /// network such as [`SimNet`](crate::sim::SimNet) is its own transport).
+    /// network such as `sim::SimNet` is its own transport).
     pub fn wrap<T>(&self, inner: T) -> Recorded<T> {
         Recorded {
             inner,
