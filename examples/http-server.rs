@@ -134,11 +134,18 @@ fn run<IO: Accept<Handle = SocketId>>(
         let mut host = host;
         return serve(&mut host, &mut io, listening, site, levent_hosts::PLATFORM);
     };
+    // The replay finds the site where it was: a root a string cannot hold is refused.
+    let Some(root) = site.root.to_str() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--record needs a root directory whose path is UTF-8",
+        ));
+    };
     let stop: Vec<String> = site.stop.iter().map(i32::to_string).collect();
     let meta = [
         ("program", NAME),
         ("command line", &line.join(" ")),
-        ("root", &site.root.to_string_lossy()),
+        ("root", root),
         ("stop", &stop.join(",")),
         ("listening", &listening.to_raw().to_string()),
     ];

@@ -80,7 +80,9 @@ fn replay() -> std::io::Result<ExitCode> {
         .filter(|s| !s.is_empty())
         .map(str::parse::<i32>)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| bad("the trace's stop signals are not numbers".into()))?;
+        .ok()
+        .filter(|s| s.iter().all(|n| (1..=63).contains(n)))
+        .ok_or_else(|| bad("the trace's stop signals are not signal numbers (1 to 63)".into()))?;
     let root = match root {
         Some(dir) => dir
             .canonicalize()

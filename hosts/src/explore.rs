@@ -316,8 +316,7 @@ impl Chaos {
     pub fn connect_port(&mut self, port: u16) -> SourceKey {
         if self.roll(Fault::RefusedConnect) {
             self.fire(Fault::RefusedConnect);
-            // Nothing ever listens on port 0.
-            return self.net.connect(0);
+            return self.net.refused();
         }
         self.net.connect(port)
     }
@@ -339,7 +338,11 @@ impl Chaos {
             self.net.reset(h);
             self.faulted.extend([h, peer]);
             self.fire(Fault::Reset);
-        } else if self.roll(Fault::HalfClose) && self.net.shutdown_write(peer).is_ok() {
+        } else if !self.faulted.contains(&h)
+            && self.roll(Fault::HalfClose)
+            && self.net.shutdown_write(peer).is_ok()
+        {
+            // Once per connection: a second shutdown would change nothing.
             self.faulted.extend([h, peer]);
             self.fire(Fault::HalfClose);
         }
@@ -540,8 +543,16 @@ impl Host for Chaos {
             inner: feed,
             io: core::mem::take(&mut self.held),
         };
-        let turn = self.net.wait(wait, &mut collect)?;
+        let turn = self.net.wait(wait, &mut collect);
         let Collect { inner: feed, io } = collect;
+        let turn = match turn {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing collected is lost: it is fed at the next wait.
+                self.held = io;
+                return Err(e);
+            }
+        };
         let mut now_batch = Vec::with_capacity(io.len());
         for entry in io {
             if self.roll(Fault::DelayedReadiness) {
@@ -595,7 +606,11 @@ impl Transport for Chaos {
         if buf.len() > 1 && self.roll(Fault::ShortRead) {
             let limit = self.rng.between(1, buf.len() as u64 - 1) as usize;
             let r = Transport::read(&mut self.net, h, &mut buf[..limit]);
-            if r == Ok(limit) {
+            // A fault when bytes were left behind: the source is still readable then. Its
+            // readiness is made new, so that an edge-triggered reader, which may take a short
+            // read as drained (as epoll allows), hears of the rest.
+            if r == Ok(limit) && self.net.sim().readiness(h).contains(Ready::READ) {
+                let _ = self.net.sim().set_ready(h, Ready::READ);
                 self.fire(Fault::ShortRead);
             }
             return r;
@@ -608,7 +623,9 @@ impl Transport for Chaos {
         if buf.len() > 1 && self.roll(Fault::ShortWrite) {
             let limit = self.rng.between(1, buf.len() as u64 - 1) as usize;
             let r = Transport::write(&mut self.net, h, &buf[..limit]);
-            if r == Ok(limit) {
+            // A fault when room was left, made known again as for a short read.
+            if r == Ok(limit) && self.net.sim().readiness(h).contains(Ready::WRITE) {
+                let _ = self.net.sim().set_ready(h, Ready::WRITE);
                 self.fire(Fault::ShortWrite);
             }
             return r;
@@ -644,7 +661,7 @@ impl Connect for Chaos {
     fn connect(&mut self, to: SocketAddr) -> Result<SourceKey, IoError> {
         if self.roll(Fault::RefusedConnect) {
             self.fire(Fault::RefusedConnect);
-            return Ok(self.net.connect(0));
+            return Ok(self.net.refused());
         }
         Connect::connect(&mut self.net, to)
     }

@@ -208,15 +208,19 @@ impl SimNet {
                 self.update(l);
                 client
             }
-            None => {
-                let k = self.key();
-                let mut end = Self::end(None, true);
-                end.refused = true;
-                self.ends.insert(k, end);
-                self.update(k);
-                k
-            }
+            None => self.refused(),
         }
+    }
+
+    /// A socket whose connect was refused, as [`connect`](Self::connect) to a port nobody
+    /// listens on gives: [`Transport::connected`] reports `Refused` once it is writable.
+    pub fn refused(&mut self) -> SourceKey {
+        let k = self.key();
+        let mut end = Self::end(None, true);
+        end.refused = true;
+        self.ends.insert(k, end);
+        self.update(k);
+        k
     }
 
     /// Make `ip` a black hole: a connect to it never completes and never fails (its SYN is lost

@@ -74,7 +74,7 @@ use levent_core::{
     SourceKey, Tick, Token, Turn, Wait,
 };
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -532,9 +532,12 @@ fn encode(out: &mut Vec<u8>, r: &Record) {
 struct Reader<'a> {
     data: &'a [u8],
     at: usize,
-    /// Error strings met so far, leaked once each so that `&'static str` errors replay.
-    strings: &'a mut HashSet<&'static str>,
 }
+
+/// Error strings met in traces, leaked once each (for the process) so that `&'static str` errors
+/// replay.
+static STRINGS: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 type Decoded<T> = Result<T, TraceError>;
 
@@ -615,11 +618,14 @@ impl Reader<'_> {
 
     fn static_str(&mut self) -> Decoded<&'static str> {
         let s = self.string()?;
-        Ok(match self.strings.get(s.as_str()) {
+        let mut strings = STRINGS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(match strings.get(s.as_str()) {
             Some(&known) => known,
             None => {
                 let leaked: &'static str = Box::leak(s.into_boxed_str());
-                self.strings.insert(leaked);
+                strings.insert(leaked);
                 leaked
             }
         })
@@ -762,8 +768,30 @@ impl Reader<'_> {
             })?),
             8 => Record::Attach(self.host_result(|_| Ok(()))?),
             9 => Record::Source(self.u()?, SourceKey(self.usize()?)),
-            10 => Record::Read(self.u()?, self.usize()?, self.io_result(Reader::bytes)?),
-            11 => Record::Write(self.u()?, self.bytes()?, self.io_result(Reader::usize)?),
+            10 => {
+                let r = Record::Read(self.u()?, self.usize()?, self.io_result(Reader::bytes)?);
+                if let Record::Read(_, room, Ok(b)) = &r
+                    && b.len() > *room
+                {
+                    return Err(TraceError::Corrupt(
+                        at,
+                        "a read of more bytes than its room",
+                    ));
+                }
+                r
+            }
+            11 => {
+                let r = Record::Write(self.u()?, self.bytes()?, self.io_result(Reader::usize)?);
+                if let Record::Write(_, data, Ok(n)) = &r
+                    && *n > data.len()
+                {
+                    return Err(TraceError::Corrupt(
+                        at,
+                        "a write that took more than offered",
+                    ));
+                }
+                r
+            }
             12 => Record::Shutdown(self.u()?, self.io_result(|_| Ok(()))?),
             13 => Record::Connected(self.u()?, self.io_result(|_| Ok(()))?),
             14 => Record::Close(self.u()?),
@@ -783,17 +811,36 @@ impl Reader<'_> {
             20 => Record::End,
             21 => Record::Bind(self.addr()?, self.io_result(Reader::u)?),
             22 => Record::LocalAddr(self.u()?, self.io_result(Reader::addr)?),
-            23 => Record::SendTo(
-                self.u()?,
-                self.bytes()?,
-                self.addr()?,
-                self.io_result(Reader::usize)?,
-            ),
-            24 => Record::RecvFrom(
-                self.u()?,
-                self.usize()?,
-                self.io_result(|r| Ok((r.bytes()?, r.addr()?)))?,
-            ),
+            23 => {
+                let r = Record::SendTo(
+                    self.u()?,
+                    self.bytes()?,
+                    self.addr()?,
+                    self.io_result(Reader::usize)?,
+                );
+                if let Record::SendTo(_, data, _, Ok(n)) = &r
+                    && *n > data.len()
+                {
+                    return Err(TraceError::Corrupt(
+                        at,
+                        "a send that took more than offered",
+                    ));
+                }
+                r
+            }
+            24 => {
+                let r = Record::RecvFrom(
+                    self.u()?,
+                    self.usize()?,
+                    self.io_result(|r| Ok((r.bytes()?, r.addr()?)))?,
+                );
+                if let Record::RecvFrom(_, room, Ok((b, _))) = &r
+                    && b.len() > *room
+                {
+                    return Err(TraceError::Corrupt(at, "a datagram longer than its room"));
+                }
+                r
+            }
             25 => Record::CloseDatagram(self.u()?),
             _ => return Err(TraceError::Corrupt(at, "an unknown record")),
         })
@@ -814,11 +861,9 @@ impl Trace {
         if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
             return Err(TraceError::NotATrace);
         }
-        let mut strings = HashSet::new();
         let mut r = Reader {
             data,
             at: MAGIC.len(),
-            strings: &mut strings,
         };
         let v = r.take(2)?;
         let version = u16::from_le_bytes([v[0], v[1]]);
@@ -1158,6 +1203,15 @@ impl<H: Host> Host for Recorded<H> {
 
     fn register_waker(&mut self, waker: &core::task::Waker) {
         self.inner.register_waker(waker);
+    }
+
+    /// Each change applied (and recorded) as a turn would, then the inner host's own `sync`,
+    /// for hosts that submit queued changes there (kqueue).
+    fn sync(&mut self, d: &mut dyn Dispatcher) -> Result<(), HostError> {
+        while let Some(change) = d.next_change() {
+            self.apply(change)?;
+        }
+        self.inner.sync(d)
     }
 }
 
@@ -2029,6 +2083,19 @@ mod tests {
             Trace::parse(&trailing),
             Err(TraceError::Corrupt(..))
         ));
+    }
+
+    #[test]
+    fn results_larger_than_their_call_are_corrupt() {
+        for bad in [
+            Record::Write(1, b"abc".to_vec(), Ok(4)),
+            Record::Read(1, 2, Ok(b"abc".to_vec())),
+            Record::SendTo(1, b"abc".to_vec(), "127.0.0.1:53".parse().unwrap(), Ok(4)),
+            Record::RecvFrom(1, 2, Ok((b"abc".to_vec(), "127.0.0.1:53".parse().unwrap()))),
+        ] {
+            let e = Trace::parse(&bytes(std::slice::from_ref(&bad))).unwrap_err();
+            assert!(matches!(e, TraceError::Corrupt(..)), "{bad:?}: {e}");
+        }
     }
 
     /// How far from the end the first record starts.
