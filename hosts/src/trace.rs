@@ -1129,6 +1129,24 @@ impl<T> Recorded<T> {
     fn put(&self, r: &Record) {
         self.tape.borrow_mut().put(r);
     }
+
+    /// `key`, the source of handle `raw`, written down the first time it is asked for (and
+    /// again if the handle now names another source).
+    fn announce(&self, raw: u64, key: SourceKey) -> SourceKey {
+        let mut tape = self.tape.borrow_mut();
+        if tape.announced.get(&raw) != Some(&key) {
+            tape.announced.insert(raw, key);
+            tape.put(&Record::Source(raw, key));
+        }
+        key
+    }
+
+    /// Write down the close `r` of handle `raw`, which forgets its source.
+    fn closing(&self, raw: u64, r: &Record) {
+        let mut tape = self.tape.borrow_mut();
+        tape.announced.remove(&raw);
+        tape.put(r);
+    }
 }
 
 /// The feed of a recorded wait: writes down each input, then passes it on.
@@ -1222,14 +1240,7 @@ where
     type Handle = IO::Handle;
 
     fn source(&self, h: Self::Handle) -> SourceKey {
-        let key = self.inner.source(h);
-        let mut tape = self.tape.borrow_mut();
-        let raw = h.to_raw();
-        if tape.announced.get(&raw) != Some(&key) {
-            tape.announced.insert(raw, key);
-            tape.put(&Record::Source(raw, key));
-        }
-        key
+        self.announce(h.to_raw(), self.inner.source(h))
     }
 
     fn read(&mut self, h: Self::Handle, buf: &mut [u8]) -> Result<usize, IoError> {
@@ -1262,11 +1273,7 @@ where
     }
 
     fn close(&mut self, d: &mut dyn Dispatcher, h: Self::Handle) {
-        {
-            let mut tape = self.tape.borrow_mut();
-            tape.announced.remove(&h.to_raw());
-            tape.put(&Record::Close(h.to_raw()));
-        }
+        self.closing(h.to_raw(), &Record::Close(h.to_raw()));
         self.inner.close(d, h);
     }
 
@@ -1324,14 +1331,7 @@ where
     }
 
     fn source(&self, h: Self::Handle) -> SourceKey {
-        let key = self.inner.source(h);
-        let mut tape = self.tape.borrow_mut();
-        let raw = h.to_raw();
-        if tape.announced.get(&raw) != Some(&key) {
-            tape.announced.insert(raw, key);
-            tape.put(&Record::Source(raw, key));
-        }
-        key
+        self.announce(h.to_raw(), self.inner.source(h))
     }
 
     fn local_addr(&self, h: Self::Handle) -> Result<SocketAddr, IoError> {
@@ -1358,11 +1358,7 @@ where
     }
 
     fn close(&mut self, d: &mut dyn Dispatcher, h: Self::Handle) {
-        {
-            let mut tape = self.tape.borrow_mut();
-            tape.announced.remove(&h.to_raw());
-            tape.put(&Record::CloseDatagram(h.to_raw()));
-        }
+        self.closing(h.to_raw(), &Record::CloseDatagram(h.to_raw()));
         self.inner.close(d, h);
     }
 }
@@ -1692,6 +1688,27 @@ fn io_error() -> IoError {
 }
 
 impl<Hd: TraceHandle> ReplayIo<Hd> {
+    /// A close of `h` (a `what`) that `is_close` recognises: checked, and the source the trace
+    /// gave the handle forgotten by `d`.
+    fn close_as(&self, d: &mut dyn Dispatcher, h: Hd, what: &str, is_close: fn(&Record) -> bool) {
+        let raw = h.to_raw();
+        let mut s = self.script.borrow_mut();
+        let ok = s.expect(
+            || format!("closed {what} {raw:#x}"),
+            |r| {
+                let same = matches!(r, Record::Close(rh) | Record::CloseDatagram(rh) if *rh == raw);
+                (same && is_close(r)).then_some(())
+            },
+        );
+        let key = s.sources.remove(&raw);
+        drop(s);
+        if ok.is_some()
+            && let Some(k) = key
+        {
+            let _ = d.forget_source(k);
+        }
+    }
+
     fn expect<T>(
         &self,
         did: impl FnOnce() -> String,
@@ -1800,19 +1817,7 @@ impl<Hd: TraceHandle> Transport for ReplayIo<Hd> {
     }
 
     fn close(&mut self, d: &mut dyn Dispatcher, h: Hd) {
-        let raw = h.to_raw();
-        let mut s = self.script.borrow_mut();
-        let ok = s.expect(
-            || format!("closed transport {raw:#x}"),
-            |r| matches!(r, Record::Close(rh) if *rh == raw).then_some(()),
-        );
-        let key = s.sources.remove(&raw);
-        drop(s);
-        if ok.is_some()
-            && let Some(k) = key
-        {
-            let _ = d.forget_source(k);
-        }
+        self.close_as(d, h, "transport", |r| matches!(r, Record::Close(_)));
     }
 
     fn buffered(&mut self, h: Hd) -> bool {
@@ -1942,19 +1947,9 @@ impl<Hd: TraceHandle> Datagram for ReplayIo<Hd> {
     }
 
     fn close(&mut self, d: &mut dyn Dispatcher, h: Hd) {
-        let raw = h.to_raw();
-        let mut s = self.script.borrow_mut();
-        let ok = s.expect(
-            || format!("closed datagram socket {raw:#x}"),
-            |r| matches!(r, Record::CloseDatagram(rh) if *rh == raw).then_some(()),
-        );
-        let key = s.sources.remove(&raw);
-        drop(s);
-        if ok.is_some()
-            && let Some(k) = key
-        {
-            let _ = d.forget_source(k);
-        }
+        self.close_as(d, h, "datagram socket", |r| {
+            matches!(r, Record::CloseDatagram(_))
+        });
     }
 }
 
