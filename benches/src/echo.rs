@@ -6,7 +6,7 @@
 use levent_core::conn::{ConnEvent, TableConfig, events_needed};
 use levent_core::{Event, Route};
 use levent_hosts::buffer::ChainBuffer;
-use levent_hosts::net::{ListenOptions, Sockets};
+use levent_hosts::net::ListenOptions;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -53,12 +53,13 @@ pub type AllocCounter = fn() -> u64;
 
 /// The levent echo server on `port`, for `secs` seconds; prints `ready` once listening.
 pub fn levent_server(port: u16, secs: u64, allocations: AllocCounter) -> io::Result<ServerStats> {
-    let mut io = Sockets::new();
+    let mut host = levent_hosts::default_host()?;
+    // On io_uring, a table whose streams read and write on the host's ring.
+    let mut io = levent_hosts::sockets(&mut host);
     let l = io.listen(
         SocketAddr::from(([127, 0, 0, 1], port)),
         ListenOptions::default(),
     )?;
-    let mut host = levent_hosts::default_host()?;
     let mut engine: levent_hosts::Engine<Ev, { events_needed(CONNS, 0) + 1 }, { CONNS + 1 }> =
         levent_hosts::engine();
     let mut conns = levent_hosts::ConnTable::<Ev, ChainBuffer, CONNS>::new(TableConfig::default());

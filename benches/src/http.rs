@@ -134,11 +134,14 @@ pub fn serve_levent(
     let mut local = addr;
     let mut each = vec![];
     for _ in 0..threads.max(1) {
-        let mut io = Sockets::new();
+        // Each engine's host, and the socket table that goes with it (on io_uring one whose
+        // streams read and write on the host's ring).
+        let mut host = levent_hosts::default_host()?;
+        let mut io = levent_hosts::sockets(&mut host);
         let listening = io.listen(local, opts)?;
         io.set_nodelay(listening, true)?;
         local = io.local_addr(listening)?;
-        each.push((io, listening));
+        each.push((host, io, listening));
     }
     #[cfg(feature = "tls")]
     let config = match tls {
@@ -151,15 +154,18 @@ pub fn serve_levent(
     }
     println!("listening on {local}");
     let serve = std::sync::Arc::new(
-        move |(mut io, listening): (Sockets, SocketId), first: bool| -> io::Result<()> {
+        move |(mut host, mut io, listening): (levent_hosts::DefaultHost, Sockets, SocketId),
+              first: bool|
+              -> io::Result<()> {
+            let platform = levent_hosts::PLATFORM;
             #[cfg(feature = "tls")]
             if let Some(cfg) = &config {
                 let mut io = levent_hosts::tls::Tls::server(io, cfg.clone());
-                return serve_levent_on(&mut io, listening, allocs, first);
+                return serve_levent_with(&mut host, &mut io, listening, allocs, first, platform);
             }
             match &record {
-                Some(path) => serve_recorded(io, listening, allocs, path),
-                None => serve_levent_on(&mut io, listening, allocs, first),
+                Some(path) => serve_recorded(host, io, listening, allocs, path),
+                None => serve_levent_with(&mut host, &mut io, listening, allocs, first, platform),
             }
         },
     );
@@ -173,8 +179,9 @@ pub fn serve_levent(
     serve(first, true)
 }
 
-/// [`serve_levent_on`] with the run recorded to `path`.
+/// [`serve_levent_with`] with the run recorded to `path`.
 fn serve_recorded(
+    host: levent_hosts::DefaultHost,
     io: Sockets,
     listening: SocketId,
     allocs: AllocCount,
@@ -182,30 +189,13 @@ fn serve_recorded(
 ) -> io::Result<()> {
     let file = io::BufWriter::new(std::fs::File::create(path)?);
     let recorder = levent_hosts::trace::Recorder::start(&[("program", "levent-bench")], file)?;
-    let mut host = recorder.host(levent_hosts::default_host()?);
+    let mut host = recorder.host(host);
     let mut io = recorder.io(io);
     let platform = recorder.platform();
     serve_levent_with(&mut host, &mut io, listening, allocs, true, platform)?;
     recorder.finish()?;
     println!("trace {} bytes", std::fs::metadata(path)?.len());
     Ok(())
-}
-
-fn serve_levent_on<IO: Accept<Handle = SocketId>>(
-    io: &mut IO,
-    listening: SocketId,
-    allocs: AllocCount,
-    first: bool,
-) -> io::Result<()> {
-    let mut host = levent_hosts::default_host()?;
-    serve_levent_with(
-        &mut host,
-        io,
-        listening,
-        allocs,
-        first,
-        levent_hosts::PLATFORM,
-    )
 }
 
 fn serve_levent_with<IO: Accept<Handle = SocketId>>(

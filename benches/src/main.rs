@@ -6,8 +6,8 @@
 //! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
 //!
 //! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
-//! (pipechain, timers, echo, dns, http, record, http-threads, https, dispatch, callgrind), `--chart FILE.png` (draw the
-//! ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
+//! (pipechain, timers, echo, dns, http, record, http-threads, https, dispatch, callgrind,
+//! syscalls), `--chart FILE.png` (draw the ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
 //! The other subcommands are the single measurements the runner starts in child processes.
 
 use levent_bench::{echo, pipechain, timers};
@@ -59,6 +59,8 @@ fn single(args: &[String]) -> io::Result<()> {
             let r = match impl_ {
                 "mio" => pipechain::mio(n, a, w),
                 "libevent" => pipechain::libevent(n, a, w).ok_or_else(no_libevent)?,
+                #[cfg(target_os = "linux")]
+                levent_bench::URING => pipechain::levent_ring(n, a, w),
                 _ => pipechain::levent(n, a, w),
             }?;
             println!("{} {}", r.ns, r.events);
@@ -261,7 +263,7 @@ fn suite(args: &[String]) -> ExitCode {
             "--chart" => o.chart = it.next().cloned(),
             "--help" | "-h" => {
                 println!(
-                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,record,http-threads,https,dispatch,callgrind] [--chart FILE.png]"
+                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,record,http-threads,https,dispatch,callgrind,syscalls] [--chart FILE.png]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -346,11 +348,21 @@ fn suite(args: &[String]) -> ExitCode {
         };
         for &(n, a) in configs {
             let bench = format!("pipe chain N={n} A={a}");
-            for &i in &impls {
+            for &i in &io_impls {
                 check(instructions_per_event(i, n, a, o.quick).map(|v| {
                     record(&mut res, &bench, "instructions/event", false, i, 0, v);
                 }));
             }
+        }
+    }
+
+    if wants(&o, "syscalls") && strace() {
+        let (n, a) = if o.quick { (100, 1) } else { (1000, 100) };
+        let bench = format!("pipe chain N={n} A={a}");
+        for &i in &io_impls {
+            check(syscalls_per_event(i, n, a, o.quick).map(|v| {
+                record(&mut res, &bench, "system calls/event", false, i, 0, v);
+            }));
         }
     }
 
@@ -595,6 +607,55 @@ fn suite(args: &[String]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn strace() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// System calls per event, from `strace -c -f`: the difference of two runs that differ only in
+/// the number of writes, so set-up (socket pairs, registrations) cancels out.
+fn syscalls_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> io::Result<f64> {
+    let (w1, w2) = if quick {
+        (1000, 2000)
+    } else {
+        (20_000, 40_000)
+    };
+    let exe = std::env::current_exe()?;
+    let out_file = std::env::temp_dir().join(format!("levent-bench-strace-{}", std::process::id()));
+    let mut counts = vec![];
+    for w in [w1, w2] {
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-c", "-o"]).arg(&out_file);
+        levent_bench::backend_env(&mut cmd, impl_);
+        if impl_ == "libevent" {
+            cmd.arg(levent_bench::libevent_exe().ok_or_else(no_libevent)?)
+                .arg("pipechain");
+        } else {
+            cmd.arg(&exe).args(["pipechain", impl_]);
+        }
+        cmd.args([n.to_string(), a.to_string(), w.to_string()]);
+        let out = cmd.output()?;
+        let table = std::fs::read_to_string(&out_file)?;
+        let calls = table
+            .lines()
+            .find(|l| l.trim_end().ends_with("total"))
+            // % time, seconds, usecs/call, calls, errors, "total"
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|c| c.parse::<f64>().ok())
+            .ok_or_else(|| io::Error::other(format!("no strace total for {impl_}")))?;
+        let events = numbers(&String::from_utf8_lossy(&out.stdout))
+            .get(1)
+            .copied()
+            .unwrap_or(0.0);
+        counts.push((calls, events));
+    }
+    let _ = std::fs::remove_file(&out_file);
+    Ok((counts[1].0 - counts[0].0) / (counts[1].1 - counts[0].1).max(1.0))
 }
 
 fn valgrind() -> bool {

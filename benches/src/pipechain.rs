@@ -162,6 +162,57 @@ pub fn levent_counting(
     Ok((allocations() - allocs, Run { ns, events: count }))
 }
 
+/// levent on the io_uring host with the host's own socket table (`Uring::sockets`): the same
+/// work per event, one read of up to 16 bytes and one write of one byte, through the table
+/// (`Transport::read` and `Transport::write`), so the read copies what the ring received and
+/// the write is queued for the next `io_uring_enter`. Level-triggered, as [`levent`].
+#[cfg(target_os = "linux")]
+pub fn levent_ring(n: usize, a: usize, w: usize) -> io::Result<Run> {
+    use levent_core::io::Transport;
+    let n = n.min(MAX);
+    let _ = levent_hosts::unix::raise_fd_limit(4 * n as u64 + 1024);
+    let mut host = levent_hosts::uring::Uring::new()?;
+    let mut io = host.sockets()?;
+    let pairs = (0..n).map(|_| io.pair()).collect::<io::Result<Vec<_>>>()?;
+    // A datum type of its own (u16: MAX pairs fit), so that this engine is another
+    // monomorphisation than `levent`'s and the compiler inlines `next_fired` into both loops as
+    // it does when a program has one.
+    let mut engine: levent_hosts::Engine<u16, MAX, MAX> = levent_hosts::engine();
+    for (i, &(r, _)) in pairs.iter().enumerate() {
+        engine
+            .start(Event::read(io.source(r)).persist(), i as u16, None)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    engine.turn(&mut host, false)?;
+    let space = n / a.max(1);
+    let mut fired = 0u64;
+    for i in 0..a {
+        io.write(pairs[i * space].1, b"e")
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        fired += 1;
+    }
+    let (mut count, mut writes) = (0u64, w);
+    let mut buf = [0u8; 16];
+    let start = Instant::now();
+    while count != fired {
+        engine.turn(&mut host, false)?;
+        while let Some(f) = engine.next_fired() {
+            let i = f.datum as usize;
+            count += io.read(pairs[i].0, &mut buf).unwrap_or(0) as u64;
+            if writes > 0 {
+                let next = if i + 1 == n { 0 } else { i + 1 };
+                let _ = io.write(pairs[next].1, b"e");
+                writes -= 1;
+                fired += 1;
+            }
+        }
+    }
+    Ok(Run {
+        ns: start.elapsed().as_nanos() as u64,
+        events: count,
+    })
+}
+
 /// Raw mio 1.x: `Poll` and `Events`, edge-triggered, the pairs registered with a `SourceFd`;
 /// one read of up to 16 bytes per event (a short read means drained), one write of one byte.
 #[cfg(unix)]

@@ -191,6 +191,41 @@ pub fn default_host() -> io::Result<DefaultHost> {
     Backend::from_env()
 }
 
+/// The socket table to use with `host`: on Linux's io_uring backend one whose streams read and
+/// write on the host's ring (reads complete into buffers the host provides, writes are queued
+/// and go out with the host's next wait: see [`uring`'s "Stream IO on the
+/// ring"](uring#stream-io-on-the-ring)); a plain [`net::Sockets`] everywhere else. Where the
+/// kernel has io_uring but not what the ring's stream IO needs (Linux 6.0), a plain table, with
+/// one line on standard error (through `log` with the `log` feature).
+///
+/// ```
+/// use levent_core::io::Transport;
+///
+/// let mut host = levent_hosts::default_host()?;
+/// let mut io = levent_hosts::sockets(&mut host);
+/// let (a, b) = io.pair()?;
+/// io.write(a, b"ping")?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(all(target_os = "linux", not(levent_force_poll)))]
+pub fn sockets(host: &mut DefaultHost) -> net::Sockets {
+    host.sockets().unwrap_or_else(|e| {
+        let line = format!("levent: io_uring stream IO is not available ({e}): plain sockets");
+        #[cfg(feature = "log")]
+        log::warn!("{line}");
+        #[cfg(not(feature = "log"))]
+        eprintln!("{line}");
+        net::Sockets::new()
+    })
+}
+
+/// The socket table to use with `host`: a plain [`net::Sockets`] on this platform (on Linux's
+/// io_uring backend, one whose streams read and write on the host's ring).
+#[cfg(not(all(target_os = "linux", not(levent_force_poll))))]
+pub fn sockets(_host: &mut DefaultHost) -> net::Sockets {
+    net::Sockets::new()
+}
+
 /// One of Linux's hosts, chosen at run time: what [`default_host`] makes there.
 ///
 /// ```
@@ -281,6 +316,22 @@ impl Backend {
             Backend::Epoll(_) => "epoll",
             Backend::Poll(_) => "poll",
             Backend::IoUring(_) => "io_uring",
+        }
+    }
+
+    /// The socket table for this host: on io_uring one whose streams read and write on the
+    /// host's ring ([`uring::Uring::sockets`]), a plain [`net::Sockets`] on the others.
+    ///
+    /// ```
+    /// let mut host = levent_hosts::Backend::named("epoll")?;
+    /// let io = host.sockets()?;
+    /// assert!(io.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn sockets(&mut self) -> io::Result<net::Sockets> {
+        match self {
+            Backend::IoUring(h) => h.sockets(),
+            Backend::Epoll(_) | Backend::Poll(_) => Ok(net::Sockets::new()),
         }
     }
 

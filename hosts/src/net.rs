@@ -74,6 +74,9 @@ struct Slot {
 pub struct Sockets {
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Stream IO on an io_uring host's ring ([`crate::uring::Uring::sockets`]).
+    #[cfg(target_os = "linux")]
+    ring: Option<crate::uring::RingIo>,
 }
 
 /// An OS error as the core's [`IoError`].
@@ -147,6 +150,12 @@ pub fn io_error(e: &io::Error) -> IoError {
         io::ErrorKind::NotConnected => IoError::NotConnected,
         _ => IoError::Other(e.raw_os_error().unwrap_or(0)),
     }
+}
+
+#[cfg(target_os = "linux")]
+fn fd_of(s: &Socket) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    s.as_raw_fd()
 }
 
 fn key_of(kind: &Kind) -> SourceKey {
@@ -237,6 +246,24 @@ impl Sockets {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// A table whose accepted streams and socket pairs read and write on `ring`.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn with_ring(ring: crate::uring::RingIo) -> Sockets {
+        Sockets {
+            ring: Some(ring),
+            ..Sockets::default()
+        }
+    }
+
+    /// Insert a stream that reads and writes on the ring, if the table has one.
+    fn insert_stream(&mut self, s: Socket) -> SocketId {
+        #[cfg(target_os = "linux")]
+        if let Some(ring) = &self.ring {
+            ring.adopt(&s);
+        }
+        self.insert(Kind::Stream(s))
     }
 
     fn insert(&mut self, kind: Kind) -> SocketId {
@@ -446,7 +473,7 @@ impl Sockets {
         let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
-        Ok((self.insert(Kind::Stream(a)), self.insert(Kind::Stream(b))))
+        Ok((self.insert_stream(a), self.insert_stream(b)))
     }
 
     /// A non-blocking pipe: `(read end, write end)`.
@@ -519,8 +546,20 @@ impl Sockets {
     /// ```
     pub fn take(&mut self, d: &mut dyn Dispatcher, id: SocketId) -> io::Result<Socket> {
         match self.get(id) {
+            #[cfg(target_os = "linux")]
+            Ok(Kind::Stream(s)) if self.ring.as_ref().is_some_and(|r| !r.idle(fd_of(s))) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the socket has reads or writes in flight on the io_uring host: take it \
+                     after the host's next turns",
+                ));
+            }
             Ok(kind @ Kind::Stream(_)) => {
                 let _ = d.forget_source(key_of(kind));
+                #[cfg(target_os = "linux")]
+                if let (Kind::Stream(s), Some(r)) = (kind, &self.ring) {
+                    r.release(fd_of(s));
+                }
             }
             _ => {
                 return Err(io::Error::new(
@@ -665,7 +704,26 @@ impl Sockets {
         if let Ok(s) = self.socket(id) {
             let _ = s.set_linger(Some(std::time::Duration::ZERO));
         }
-        Transport::close(self, d, id);
+        self.close_socket(d, id, true);
+    }
+
+    /// Close `h`; `discard` drops bytes a ring stream has not handed to the kernel yet.
+    fn close_socket(&mut self, d: &mut dyn Dispatcher, h: SocketId, discard: bool) {
+        let Ok(kind) = self.get(h) else { return };
+        // The host learns of the close by itself (see the "Closing a source" part of the core's
+        // host contract); the engine must forget the source before the descriptor goes.
+        let _ = d.forget_source(key_of(kind));
+        let slot = &mut self.slots[h.index as usize];
+        let kind = slot.kind.take();
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(h.index);
+        #[cfg(target_os = "linux")]
+        if let (Some(Kind::Stream(s)), Some(ring)) = (kind, &self.ring) {
+            // Kept open by the ring while the kernel still works on it.
+            drop(ring.close(fd_of(&s), s, discard));
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (kind, discard);
     }
 }
 
@@ -678,7 +736,13 @@ impl Transport for Sockets {
 
     fn read(&mut self, h: SocketId, buf: &mut [u8]) -> Result<usize, IoError> {
         let r = match self.get(h)? {
-            Kind::Stream(s) => (&*s).read(buf),
+            Kind::Stream(s) => {
+                #[cfg(target_os = "linux")]
+                if let Some(r) = self.ring.as_ref().and_then(|r| r.read(fd_of(s), buf)) {
+                    return r;
+                }
+                (&*s).read(buf)
+            }
             #[cfg(unix)]
             Kind::Pipe(f) => (&*f).read(buf),
             Kind::Listener(_) | Kind::Udp(_) => return Err(IoError::NotConnected),
@@ -688,7 +752,14 @@ impl Transport for Sockets {
 
     fn write(&mut self, h: SocketId, buf: &[u8]) -> Result<usize, IoError> {
         let r = match self.get(h)? {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(target_os = "linux")]
+            Kind::Stream(s) => {
+                if let Some(r) = self.ring.as_ref().and_then(|r| r.write(fd_of(s), buf)) {
+                    return r;
+                }
+                s.send_with_flags(buf, libc::MSG_NOSIGNAL)
+            }
+            #[cfg(target_os = "android")]
             Kind::Stream(s) => s.send_with_flags(buf, libc::MSG_NOSIGNAL),
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
             Kind::Stream(s) => (&*s).write(buf),
@@ -701,6 +772,15 @@ impl Transport for Sockets {
 
     fn shutdown_write(&mut self, h: SocketId) -> Result<(), IoError> {
         match self.get(h)? {
+            #[cfg(target_os = "linux")]
+            Kind::Stream(s)
+                if self
+                    .ring
+                    .as_ref()
+                    .is_some_and(|r| r.shutdown_write(fd_of(s))) =>
+            {
+                Ok(())
+            }
             Kind::Stream(s) => s
                 .shutdown(std::net::Shutdown::Write)
                 .map_err(|e| io_error(&e)),
@@ -730,14 +810,7 @@ impl Transport for Sockets {
     }
 
     fn close(&mut self, d: &mut dyn Dispatcher, h: SocketId) {
-        let Ok(kind) = self.get(h) else { return };
-        // The host learns of the close by itself (see the "Closing a source" part of the core's
-        // host contract); the engine must forget the source before the descriptor goes.
-        let _ = d.forget_source(key_of(kind));
-        let slot = &mut self.slots[h.index as usize];
-        slot.kind = None;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(h.index);
+        self.close_socket(d, h, false);
     }
 }
 
@@ -755,7 +828,7 @@ impl Accept for Sockets {
             other => other,
         })?;
         s.set_nonblocking(true).map_err(|e| io_error(&e))?;
-        Ok(self.insert(Kind::Stream(s)))
+        Ok(self.insert_stream(s))
     }
 }
 

@@ -18,11 +18,41 @@
 //! - A descriptor the kernel will not poll (`EBADF`, `EPERM`) is reported ready for its whole
 //!   interest at every turn, as on the epoll host.
 //!
-//! Reads and writes still go through the socket table ([`Sockets`](crate::net::Sockets)), one
-//! system call each, as on the other hosts: what this host saves are the registrations and the
-//! empty waits. [`Uring::new`] fails on kernels without io_uring (before 5.11) or where a seccomp
-//! filter forbids it; [`crate::default_host`] then falls back to epoll.
+//! [`Uring::new`] fails on kernels without io_uring (before 5.11) or where a seccomp filter
+//! forbids it; [`crate::default_host`] then falls back to epoll.
+//!
+//! # Stream IO on the ring
+//!
+//! A plain [`Sockets`] table reads and writes with `read(2)` and `write(2)` on this host as on
+//! every other: what the host saves then are the registrations and the empty waits. The table
+//! [`Uring::sockets`] (or [`crate::sockets`]) makes goes further for the streams it accepts and
+//! the socket pairs it makes:
+//!
+//! - **Reads complete into buffers the host provides.** A stream with read interest has one
+//!   multishot receive in the kernel drawing on a ring of provided buffers (1024 of 4 KiB,
+//!   shared by all streams). The host reports the stream readable while it holds received
+//!   bytes (or has seen the end or an error); a read copies them out and gives the buffers back,
+//!   with no system call. A stream holding 8 chunks, or without read interest, has its receive
+//!   cancelled until it reads again, so a connection that stops reading leaves the kernel's
+//!   window to fill as on the other hosts. Without a receive in the kernel (before the interest
+//!   is added, or while the buffers have run out) a read is a plain `read(2)`.
+//! - **Writes are queued.** A write copies the bytes into the stream's queue and returns how
+//!   many it **accepted for sending** (at most 64 KiB are queued per stream; beyond that a write
+//!   says `WouldBlock` and write readiness waits for the kernel to take some). The queue goes to
+//!   the kernel one send at a time, with the host's next `io_uring_enter`, so bytes leave in
+//!   order. An error of a queued send (the peer reset the connection) is kept and returned by
+//!   the stream's next write, and write readiness is reported at once so a connection waiting
+//!   to write learns it; the read side sees the reset in its own receive. `shutdown_write`
+//!   takes effect once the queue is sent.
+//! - **Closing** a stream with sends queued or a receive in the kernel keeps its descriptor open
+//!   until the kernel is done: what was accepted is still sent, as `close(2)` sends what the
+//!   kernel holds. A reset ([`Sockets::reset`]) drops what was not handed to the kernel yet.
 
+mod streams;
+
+pub(crate) use streams::RingIo;
+
+use crate::net::Sockets;
 use crate::unix::{self, SignalSet};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use levent_core::{
@@ -40,6 +70,9 @@ const REMOVED: u64 = u64::MAX - 2;
 /// Submission ring entries; the completion ring has [`CQ_ENTRIES`].
 const SQ_ENTRIES: u32 = 1024;
 const CQ_ENTRIES: u32 = 16384;
+/// The generation bits of a poll request's `user_data` (bit 62 and up are the stream IO's, see
+/// `streams`).
+const GENERATION: u32 = (1 << 30) - 1;
 
 /// One source's poll request.
 struct Source {
@@ -55,7 +88,7 @@ struct Source {
 
 impl Source {
     fn user_data(&self, slot: u32) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(slot)
+        (u64::from(self.generation & GENERATION) << 32) | u64::from(slot)
     }
 }
 
@@ -65,6 +98,9 @@ pub struct Uring {
     /// close.
     notifier: NotifierSlot,
     ring: IoUring,
+    /// Stream IO on the ring, once [`Uring::sockets`] was called. After `ring`, so that it is
+    /// dropped after it: the kernel may use its buffers until the ring is gone.
+    io: Option<RingIo>,
     wake: OwnedFd,
     /// Sources by slot; `None` is a free slot.
     sources: Vec<Option<Source>>,
@@ -75,6 +111,8 @@ pub struct Uring {
     rearm: Vec<u32>,
     /// The readiness of one wait, fed to the engine in one call.
     batch: Vec<(Token, Ready)>,
+    /// The stream IO's completions of one wait, handed over in one call.
+    ring_done: Vec<(u64, i32, u32)>,
     /// Sources the kernel would not poll, reported ready at every turn.
     refused: Vec<(RawFd, Token, Interest)>,
     signals: SignalSet,
@@ -127,12 +165,14 @@ impl Uring {
         Ok(Uring {
             notifier: NotifierSlot::default(),
             ring,
+            io: None,
             wake,
             sources: Vec::new(),
             free: Vec::new(),
             by_fd: HashMap::new(),
             rearm: Vec::new(),
             batch: Vec::new(),
+            ring_done: Vec::new(),
             refused: Vec::new(),
             signals: SignalSet::new(),
             signal_armed: false,
@@ -143,21 +183,7 @@ impl Uring {
     /// Queue `entry` for the next enter; with the submission ring full, submit what it holds
     /// first (the one case where a change costs a system call).
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        loop {
-            // SAFETY: the entries this host queues are poll requests and removals: they point to
-            // no memory of ours, so nothing must outlive the submission.
-            if unsafe { self.ring.submission().push(entry) }.is_ok() {
-                return Ok(());
-            }
-            match self.ring.submit() {
-                Ok(_) => {}
-                // The completion ring is full: the next wait reaps it; the kernel keeps the
-                // overflow (IORING_FEAT_NODROP).
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(e),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        push_to(&mut self.ring, entry)
     }
 
     /// Queue the poll request of the source in `slot`.
@@ -252,7 +278,7 @@ impl Uring {
         let slot = (user_data & u64::from(u32::MAX)) as u32;
         let generation = (user_data >> 32) as u32;
         let s = self.sources.get_mut(slot as usize)?.as_mut()?;
-        if s.generation != generation {
+        if s.generation & GENERATION != generation {
             return None;
         }
         if !more {
@@ -292,6 +318,100 @@ impl Uring {
             self.free.push(slot);
         }
     }
+
+    /// A socket table whose streams read and write on this host's ring (see
+    /// [the module documentation](self#stream-io-on-the-ring)): the streams it accepts and the socket pairs it
+    /// makes receive into buffers the host provides, so a read after readiness makes no system
+    /// call, and their writes are queued and go to the kernel with the host's next wait. Other
+    /// sockets (listeners, connecting and adopted sockets, pipes, UDP) work as in any
+    /// [`Sockets`]. Use the table with this host only.
+    ///
+    /// Fails on kernels without multishot receives and provided-buffer rings (before Linux 6.0);
+    /// [`crate::sockets`] then falls back to a plain table.
+    ///
+    /// ```no_run
+    /// use levent_core::io::Transport;
+    /// let mut host = levent_hosts::uring::Uring::new()?;
+    /// let mut io = host.sockets()?;
+    /// let (a, b) = io.pair()?;
+    /// assert_eq!(io.write(a, b"ping")?, 4); // queued: sent with the host's next wait
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sockets(&mut self) -> io::Result<Sockets> {
+        if !kernel_at_least(6, 0) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring without multishot receives (Linux 6.0)",
+            ));
+        }
+        let rio = self.io.get_or_insert_with(RingIo::default).clone();
+        rio.start(&self.ring)?;
+        Ok(Sockets::with_ring(rio))
+    }
+}
+
+/// Whether the running kernel's release is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+impl Drop for Uring {
+    /// The stream IO's requests are cancelled and reaped (for at most about a second) before
+    /// the ring goes, so the kernel is done with the buffers they use.
+    fn drop(&mut self) {
+        let Some(rio) = &self.io else { return };
+        rio.cancel_all();
+        let ring = &mut self.ring;
+        if rio.prepare(&mut |e| push_to(ring, e)).is_err() {
+            return;
+        }
+        for _ in 0..100 {
+            if rio.in_flight() == 0 {
+                return;
+            }
+            let ts = types::Timespec::new().nsec(10_000_000);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            let done: Vec<_> = self
+                .ring
+                .completion()
+                .filter(|c| streams::is_ring(c.user_data()))
+                .map(|c| (c.user_data(), c.result(), c.flags()))
+                .collect();
+            rio.finish_turn(&done, &mut Vec::new());
+        }
+    }
+}
+
+/// Queue `entry` on `ring` for the next enter; with the submission ring full, submit what it
+/// holds first (the one case where a change costs a system call).
+fn push_to(ring: &mut IoUring, entry: &squeue::Entry) -> io::Result<()> {
+    loop {
+        // SAFETY: the entries this host queues are poll requests, removals and cancellations,
+        // which point to no memory of ours, and the stream IO's receives and sends: a receive
+        // writes into the provided buffers and a send reads a stream's send buffer, both owned
+        // by the stream IO state, which leaves a send's bytes alone until its completion and
+        // outlives the ring (see `Uring`'s fields and `Drop`).
+        if unsafe { ring.submission().push(entry) }.is_ok() {
+            return Ok(());
+        }
+        match ring.submit() {
+            Ok(_) => {}
+            // The completion ring is full: the next wait reaps it; the kernel keeps the
+            // overflow (IORING_FEAT_NODROP).
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn wake_eventfd(fd: usize) {
@@ -316,10 +436,17 @@ impl Host for Uring {
         if self.notifier.due() && self.notifier.drain(d) > 0 || !self.refused.is_empty() {
             wait = Wait::No;
         }
+        if let Some(rio) = &self.io {
+            let ring = &mut self.ring;
+            if rio.prepare(&mut |e| push_to(ring, e)).map_err(err)? {
+                wait = Wait::No;
+            }
+        }
         if wait == Wait::Forever
             && self.by_fd.is_empty()
             && !self.signals.any()
             && self.notifier.get().is_none()
+            && self.io.as_ref().is_none_or(|rio| !rio.watching())
         {
             return Ok(Turn::Never);
         }
@@ -358,12 +485,17 @@ impl Host for Uring {
                     self.signal_armed &= more;
                 }
                 REMOVED => {}
+                ud if streams::is_ring(ud) => self.ring_done.push((ud, cqe.result(), cqe.flags())),
                 ud => {
                     if let Some(ready) = self.completed(ud, cqe.result(), more) {
                         self.batch.push(ready);
                     }
                 }
             }
+        }
+        if let Some(rio) = &self.io {
+            rio.finish_turn(&self.ring_done, &mut self.batch);
+            self.ring_done.clear();
         }
         d.feed_io(&self.batch);
         if !self.refused.is_empty() {
@@ -391,6 +523,11 @@ impl Host for Uring {
             } => {
                 let fd = key.0 as RawFd;
                 self.refused.retain(|r| r.1 != token);
+                if let Some(rio) = &self.io
+                    && rio.apply(fd, token, new, edge)
+                {
+                    return Ok(());
+                }
                 let current = self.by_fd.get(&fd).copied();
                 if new.is_empty() {
                     if let Some(slot) = current

@@ -46,7 +46,12 @@ pub trait DnsWorld: Sized {
 
 /// Real sockets on loopback, on host `H`.
 #[cfg(unix)]
-pub struct OsDns<H> {
+///
+/// With `RING` (io_uring only), the socket table is the host's own ([`Uring::sockets`]): its
+/// streams read and write on the ring.
+///
+/// [`Uring::sockets`]: levent_hosts::uring::Uring::sockets
+pub struct OsDns<H, const RING: bool = false> {
     host: H,
     io: Sockets,
 }
@@ -54,14 +59,17 @@ pub struct OsDns<H> {
 #[cfg(unix)]
 macro_rules! os_dns {
     ($host:ty) => {
-        impl DnsWorld for OsDns<$host> {
+        os_dns!(OsDns<$host>, $host, |_| Sockets::new());
+    };
+    ($world:ty, $host:ty, $io:expr) => {
+        impl DnsWorld for $world {
             type H = SocketId;
             type Io = Sockets;
             fn new() -> Self {
-                OsDns {
-                    host: <$host>::new().unwrap(),
-                    io: Sockets::new(),
-                }
+                let mut host = <$host>::new().unwrap();
+                let make: fn(&mut $host) -> Sockets = $io;
+                let io = make(&mut host);
+                OsDns { host, io }
             }
             fn host(&mut self) -> &mut dyn Host {
                 &mut self.host
@@ -120,6 +128,12 @@ pub fn os_server_sockets(io: &mut Sockets) -> (SocketId, SocketId, SocketAddr) {
 os_dns!(levent_hosts::epoll::Epoll);
 #[cfg(target_os = "linux")]
 os_dns!(levent_hosts::uring::Uring);
+#[cfg(target_os = "linux")]
+os_dns!(
+    OsDns<levent_hosts::uring::Uring, true>,
+    levent_hosts::uring::Uring,
+    |h| h.sockets().unwrap()
+);
 #[cfg(unix)]
 os_dns!(levent_hosts::poll::Poll);
 

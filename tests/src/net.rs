@@ -41,7 +41,12 @@ pub trait NetWorld: Sized {
 }
 
 /// Real TCP sockets on loopback, on host `H`.
-pub struct OsNet<H> {
+///
+/// With `RING` (io_uring only), the socket table is the host's own ([`Uring::sockets`]): its
+/// streams read and write on the ring.
+///
+/// [`Uring::sockets`]: levent_hosts::uring::Uring::sockets
+pub struct OsNet<H, const RING: bool = false> {
     host: H,
     io: Sockets,
 }
@@ -49,16 +54,19 @@ pub struct OsNet<H> {
 #[cfg(any(unix, windows))]
 macro_rules! os_net {
     ($host:ty) => {
-        impl NetWorld for OsNet<$host> {
+        os_net!(OsNet<$host>, $host, |_| Sockets::new());
+    };
+    ($world:ty, $host:ty, $io:expr) => {
+        impl NetWorld for $world {
             type Io = Sockets;
             type Handle = SocketId;
             fn new() -> Self {
                 #[cfg(unix)]
                 let _ = levent_hosts::unix::raise_fd_limit(16384);
-                OsNet {
-                    host: <$host>::new().unwrap(),
-                    io: Sockets::new(),
-                }
+                let mut host = <$host>::new().unwrap();
+                let make: fn(&mut $host) -> Sockets = $io;
+                let io = make(&mut host);
+                OsNet { host, io }
             }
             fn host(&mut self) -> &mut dyn Host {
                 &mut self.host
@@ -101,6 +109,12 @@ macro_rules! os_net {
 os_net!(levent_hosts::epoll::Epoll);
 #[cfg(target_os = "linux")]
 os_net!(levent_hosts::uring::Uring);
+#[cfg(target_os = "linux")]
+os_net!(
+    OsNet<levent_hosts::uring::Uring, true>,
+    levent_hosts::uring::Uring,
+    |h| h.sockets().unwrap()
+);
 #[cfg(any(
     target_vendor = "apple",
     target_os = "freebsd",

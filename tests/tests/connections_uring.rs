@@ -6,3 +6,12 @@ levent_tests::connection_suite!(
     1000,
     100
 );
+
+/// The same scenarios with the streams reading and writing on the ring (`Uring::sockets`).
+mod ring_io {
+    levent_tests::connection_suite!(
+        levent_tests::net::OsNet<levent_hosts::uring::Uring, true>,
+        1000,
+        100
+    );
+}
