@@ -104,7 +104,7 @@ fn main() -> io::Result<()> {
         stop: levent_hosts::signals::STOP.to_vec(),
     };
     let line = args.line;
-    listeners.serve(move |_, io, listening| {
+    listeners.serve(move |_, host, io, listening| {
         // Accepted sockets inherit it (on Linux): small responses go out at once.
         let _ = io.set_nodelay(listening, true);
         let record = record.lock().map_or(None, |mut r| r.take());
@@ -112,24 +112,24 @@ fn main() -> io::Result<()> {
             #[cfg(feature = "tls")]
             Some(cfg) => {
                 let tls = levent_hosts::tls::Tls::server(io, cfg.clone());
-                run(tls, listening, &site, record, &line)
+                run(host, tls, listening, &site, record, &line)
             }
             #[cfg(not(feature = "tls"))]
             Some(never) => match *never {},
-            None => run(io, listening, &site, record, &line),
+            None => run(host, io, listening, &site, record, &line),
         }
     })
 }
 
-/// Serve through `io` on the default host, recording the run into `record` if given.
+/// Serve through `io` on `host`, recording the run into `record` if given.
 fn run<IO: Accept<Handle = SocketId>>(
+    host: levent_hosts::DefaultHost,
     mut io: IO,
     listening: SocketId,
     site: &Site,
     record: Option<File>,
     line: &[String],
 ) -> io::Result<()> {
-    let host = levent_hosts::default_host()?;
     let Some(file) = record else {
         let mut host = host;
         return serve(&mut host, &mut io, listening, site, levent_hosts::PLATFORM);

@@ -161,7 +161,11 @@ pub fn take_threads(args: &mut Vec<String>) -> io::Result<usize> {
 pub struct Listeners {
     /// The address they listen on (the port picked when the address asked for port 0).
     pub local: SocketAddr,
-    each: Vec<(levent_hosts::net::Sockets, SocketId)>,
+    each: Vec<(
+        levent_hosts::DefaultHost,
+        levent_hosts::net::Sockets,
+        SocketId,
+    )>,
 }
 
 impl Listeners {
@@ -188,17 +192,20 @@ impl Listeners {
         let mut each = Vec::with_capacity(threads);
         let mut local = addr;
         for _ in 0..threads.max(1) {
-            let mut io = levent_hosts::net::Sockets::new();
+            // Each engine's host and the socket table that goes with it: on io_uring one whose
+            // streams read and write on the host's ring.
+            let mut host = levent_hosts::default_host()?;
+            let mut io = levent_hosts::sockets(&mut host);
             let listening = io
                 .listen(local, opts)
                 .context(format!("cannot listen on {local}"))?;
             local = io.local_addr(listening)?;
-            each.push((io, listening));
+            each.push((host, io, listening));
         }
         Ok(Listeners { local, each })
     }
 
-    /// Run `serve(thread, sockets, listener)` on every listener, the first on this thread and
+    /// Run `serve(thread, host, sockets, listener)` on every listener, the first on this thread and
     /// the others on threads of their own. Returns when the first returns; a failure on another
     /// thread ends the program with its error (status 1), and another thread that ends cleanly
     /// (stopped by a signal) ends the program too.
@@ -208,21 +215,26 @@ impl Listeners {
     /// The first thread's error, or a thread that cannot be started.
     pub fn serve<F>(self, serve: F) -> io::Result<()>
     where
-        F: Fn(usize, levent_hosts::net::Sockets, SocketId) -> io::Result<()>
+        F: Fn(
+                usize,
+                levent_hosts::DefaultHost,
+                levent_hosts::net::Sockets,
+                SocketId,
+            ) -> io::Result<()>
             + Send
             + Sync
             + 'static,
     {
         let serve = std::sync::Arc::new(serve);
         let mut each = self.each.into_iter();
-        let Some((io, listening)) = each.next() else {
+        let Some((host, io, listening)) = each.next() else {
             return Ok(());
         };
-        for (k, (io, listening)) in each.enumerate() {
+        for (k, (host, io, listening)) in each.enumerate() {
             let serve = serve.clone();
             std::thread::Builder::new()
                 .name(format!("engine {}", k + 1))
-                .spawn(move || match serve(k + 1, io, listening) {
+                .spawn(move || match serve(k + 1, host, io, listening) {
                     Ok(()) => std::process::exit(0),
                     Err(e) => {
                         eprintln!("Error: {e}");
@@ -230,7 +242,7 @@ impl Listeners {
                     }
                 })?;
         }
-        serve(0, io, listening)
+        serve(0, host, io, listening)
     }
 }
 

@@ -39,17 +39,22 @@ fn main() -> std::io::Result<()> {
     let listeners = levent_examples::Listeners::bind(args.addr, args.threads)?;
     println!("listening on {}", listeners.local);
     let rate = args.rate.map(|r| RateLimit::bytes_per_second(r, r)); // each client, each way
-    listeners.serve(move |k, sockets, listening| {
+    listeners.serve(move |k, host, sockets, listening| {
         let io = Net::server(sockets, &args.tls)?; // plain, or TLS with --tls-cert/--tls-key
         // With several engines each line says which one: `[engine K] read from ...`.
         let tag = (args.threads > 1).then(|| format!("[engine {k}] "));
-        serve(io, listening, rate, &tag.unwrap_or_default())
+        serve(host, io, listening, rate, &tag.unwrap_or_default())
     })
 }
 
 /// Echo every client of listener `at` until the program is stopped; `tag` starts every log line.
-fn serve(mut io: Net, at: SocketId, rate: Option<RateLimit>, tag: &str) -> std::io::Result<()> {
-    let mut host = levent_hosts::default_host()?;
+fn serve(
+    mut host: levent_hosts::DefaultHost,
+    mut io: Net,
+    at: SocketId,
+    rate: Option<RateLimit>,
+    tag: &str,
+) -> std::io::Result<()> {
     let mut engine: levent_hosts::Engine<Route, EVENTS, { CLIENTS + 1 }> = levent_hosts::engine();
     let cfg = TableConfig {
         rate,
