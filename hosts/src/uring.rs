@@ -70,6 +70,8 @@ const REMOVED: u64 = u64::MAX - 2;
 /// Submission ring entries; the completion ring has [`CQ_ENTRIES`].
 const SQ_ENTRIES: u32 = 1024;
 const CQ_ENTRIES: u32 = 16384;
+/// `IORING_ENTER_GETEVENTS` (the crate keeps its flags private).
+const ENTER_GETEVENTS: u32 = 1;
 /// The generation bits of a poll request's `user_data` (bit 62 and up are the stream IO's, see
 /// `streams`).
 const GENERATION: u32 = (1 << 30) - 1;
@@ -223,6 +225,20 @@ impl Uring {
         self.push(&entry)
     }
 
+    /// Submit what is queued without waiting, and have the kernel run the task work the
+    /// submissions made (`IORING_ENTER_GETEVENTS` with no minimum): a send to a local peer then
+    /// completes that peer's receive in the same system call, not at the next one.
+    fn submit_now(&mut self) -> io::Result<usize> {
+        let len = self.ring.submission().len() as u32;
+        // SAFETY: the entries in the ring were checked when queued (see `push_to`); no argument
+        // is passed.
+        unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(len, 0, ENTER_GETEVENTS, None)
+        }
+    }
+
     /// Submit what is queued and wait for a completion as `wait` allows.
     fn enter(&mut self, wait: Wait) -> io::Result<()> {
         let queued = {
@@ -231,36 +247,20 @@ impl Uring {
             !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
         };
         let ready = !self.ring.completion().is_empty();
+        let left = match wait {
+            Wait::Until(_) => unix::remaining(wait).unwrap_or_default(),
+            _ => std::time::Duration::ZERO,
+        };
         let result = match wait {
-            _ if ready => {
-                if queued {
-                    self.ring.submit()
-                } else {
-                    return Ok(());
-                }
+            Wait::Forever if !ready => self.ring.submit_and_wait(1),
+            Wait::Until(_) if !ready && !left.is_zero() => {
+                let ts = types::Timespec::from(left);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
             }
-            Wait::No => {
-                if queued {
-                    self.ring.submit()
-                } else {
-                    return Ok(());
-                }
-            }
-            Wait::Forever => self.ring.submit_and_wait(1),
-            Wait::Until(_) => {
-                let left = unix::remaining(wait).unwrap_or_default();
-                if left.is_zero() {
-                    if queued {
-                        self.ring.submit()
-                    } else {
-                        return Ok(());
-                    }
-                } else {
-                    let ts = types::Timespec::from(left);
-                    let args = types::SubmitArgs::new().timespec(&ts);
-                    self.ring.submitter().submit_with_args(1, &args)
-                }
-            }
+            // Completions are waiting, or the turn must not block.
+            _ if queued => self.submit_now(),
+            _ => return Ok(()),
         };
         match result {
             Ok(_) => Ok(()),
