@@ -524,6 +524,10 @@ impl Sockets {
     /// # Errors
     ///
     /// `id` is stale or not a connected stream socket (listeners, pipes and UDP sockets stay).
+    /// In a table of an io_uring host's ([`crate::uring::Uring::sockets`]), a stream with a
+    /// receive in the kernel (it has read interest), bytes received and not read, or bytes
+    /// queued is refused with [`io::ErrorKind::WouldBlock`]: delete its events, read what it
+    /// holds, let the host turn, then take it.
     ///
     /// ```
     /// use levent_core::io::{IoError, Transport};

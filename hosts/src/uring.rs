@@ -34,7 +34,8 @@
 //!   bytes (or has seen the end or an error); a read copies them out and gives the buffers back,
 //!   with no system call. A stream holding 8 chunks, or without read interest, has its receive
 //!   cancelled until it reads again, so a connection that stops reading leaves the kernel's
-//!   window to fill as on the other hosts. Without a receive in the kernel (before the interest
+//!   window to fill as on the other hosts; a stream without read interest also copies what it
+//!   holds out of the shared buffers, so streams that stop reading never starve the others. Without a receive in the kernel (before the interest
 //!   is added, or while the buffers have run out) a read is a plain `read(2)`.
 //! - **Writes are queued.** A write copies the bytes into the stream's queue and returns how
 //!   many it **accepted for sending** (at most 64 KiB are queued per stream; beyond that a write

@@ -160,6 +160,10 @@ struct Stream {
     /// In [`State::listed`]: its readiness is looked at in the next turn.
     listed: bool,
     chunks: VecDeque<Chunk>,
+    /// Received bytes copied out of the provided buffers (from `spilled_at` on), read before
+    /// the chunks: a stream without read interest gives its buffers back at once.
+    spilled: Vec<u8>,
+    spilled_at: usize,
     recv: Recv,
     eof: bool,
     read_error: Option<IoError>,
@@ -183,7 +187,7 @@ impl Stream {
     fn ready(&self) -> Ready {
         let mut r = Ready::NONE;
         let ended = self.eof || self.read_error.is_some();
-        if self.interest.contains(Interest::READ) && (!self.chunks.is_empty() || ended) {
+        if self.interest.contains(Interest::READ) && (self.holds() || ended) {
             r |= Ready::READ;
         }
         if self.interest.contains(Interest::CLOSED) && ended {
@@ -204,6 +208,11 @@ impl Stream {
             && self.read_error.is_none()
             && self.closed.is_none()
             && self.chunks.len() < HOLD
+    }
+
+    /// Whether received bytes wait to be read.
+    fn holds(&self) -> bool {
+        !self.chunks.is_empty() || self.spilled_at < self.spilled.len()
     }
 
     fn busy(&self) -> bool {
@@ -298,6 +307,21 @@ impl State {
             .user_data(user_data(SEND, s.generation, fd));
         s.sending = true;
         self.sq.push(entry);
+    }
+
+    /// Copy what stream `fd` received out of the provided buffers and give them back (it has no
+    /// read interest: it may not read for long, and the buffers are every stream's).
+    fn spill(&mut self, fd: RawFd) {
+        let Some(s) = stream_in(&mut self.streams, fd) else {
+            return;
+        };
+        for c in s.chunks.drain(..) {
+            if let Some(b) = &mut self.buffers {
+                let (from, to) = (usize::from(c.read), usize::from(c.len));
+                s.spilled.extend_from_slice(b.bytes(c.bid, from, to));
+                b.give(c.bid);
+            }
+        }
     }
 
     /// Drop a closed stream the kernel is done with (closing its descriptor).
@@ -410,7 +434,9 @@ impl State {
             self.send(fd);
         }
         if let Some(s) = self.stream(fd) {
-            if s.recv == Recv::Idle && s.wants_recv() {
+            if !s.interest.contains(Interest::READ) && !s.chunks.is_empty() {
+                self.spill(fd);
+            } else if s.recv == Recv::Idle && s.wants_recv() {
                 self.rearm.push(fd);
             } else if s.recv == Recv::Armed && s.chunks.len() >= HOLD {
                 self.cancel_recv(fd);
@@ -454,6 +480,8 @@ impl RingIo {
             edge: false,
             listed: false,
             chunks: VecDeque::new(),
+            spilled: Vec::new(),
+            spilled_at: 0,
             recv: Recv::Idle,
             eof: false,
             read_error: None,
@@ -473,8 +501,17 @@ impl RingIo {
         let mut guard = self.lock();
         let st = &mut *guard;
         let s = stream_in(&mut st.streams, fd)?;
-        if !s.chunks.is_empty() {
+        if s.holds() {
             let mut n = 0;
+            if s.spilled_at < s.spilled.len() {
+                let take = buf.len().min(s.spilled.len() - s.spilled_at);
+                buf[..take].copy_from_slice(&s.spilled[s.spilled_at..s.spilled_at + take]);
+                s.spilled_at += take;
+                n = take;
+                if s.spilled_at == s.spilled.len() {
+                    (s.spilled, s.spilled_at) = (Vec::new(), 0);
+                }
+            }
             let mut given = 0;
             while n < buf.len() {
                 let Some(c) = s.chunks.front_mut() else { break };
@@ -563,7 +600,7 @@ impl RingIo {
     pub(crate) fn idle(&self, fd: RawFd) -> bool {
         let mut st = self.lock();
         st.stream(fd)
-            .is_none_or(|s| !s.busy() && s.chunks.is_empty() && s.queued.is_empty())
+            .is_none_or(|s| !s.busy() && !s.holds() && s.queued.is_empty())
     }
 
     /// Stream `fd` leaves ring mode (after [`idle`](Self::idle) said it can).
@@ -624,6 +661,7 @@ impl RingIo {
             }
         } else if !new.contains(Interest::READ) {
             st.cancel_recv(fd);
+            st.spill(fd);
         }
         st.list(fd);
         true
