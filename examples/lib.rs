@@ -161,11 +161,7 @@ pub fn take_threads(args: &mut Vec<String>) -> io::Result<usize> {
 pub struct Listeners {
     /// The address they listen on (the port picked when the address asked for port 0).
     pub local: SocketAddr,
-    each: Vec<(
-        levent_hosts::DefaultHost,
-        levent_hosts::net::Sockets,
-        SocketId,
-    )>,
+    each: Vec<(levent_hosts::net::Sockets, SocketId)>,
 }
 
 impl Listeners {
@@ -192,21 +188,20 @@ impl Listeners {
         let mut each = Vec::with_capacity(threads);
         let mut local = addr;
         for _ in 0..threads.max(1) {
-            // Each engine's host and the socket table that goes with it: on io_uring one whose
-            // streams read and write on the host's ring.
-            let mut host = levent_hosts::default_host()?;
-            let mut io = levent_hosts::sockets(&mut host);
+            let mut io = levent_hosts::net::Sockets::new();
             let listening = io
                 .listen(local, opts)
                 .context(format!("cannot listen on {local}"))?;
             local = io.local_addr(listening)?;
-            each.push((host, io, listening));
+            each.push((io, listening));
         }
         Ok(Listeners { local, each })
     }
 
-    /// Run `serve(thread, host, sockets, listener)` on every listener, the first on this thread and
-    /// the others on threads of their own. Returns when the first returns; a failure on another
+    /// Run `serve(thread, host, sockets, listener)` on every listener, the first on this thread
+    /// and the others on threads of their own, each with a host of its own
+    /// (`levent_hosts::default_host`) and its table made that host's
+    /// (`levent_hosts::sockets_for`: on io_uring its streams read and write on the ring). Returns when the first returns; a failure on another
     /// thread ends the program with its error (status 1), and another thread that ends cleanly
     /// (stopped by a signal) ends the program too.
     ///
@@ -225,16 +220,21 @@ impl Listeners {
             + Sync
             + 'static,
     {
-        let serve = std::sync::Arc::new(serve);
         let mut each = self.each.into_iter();
-        let Some((host, io, listening)) = each.next() else {
+        let Some((io, listening)) = each.next() else {
             return Ok(());
         };
-        for (k, (host, io, listening)) in each.enumerate() {
-            let serve = serve.clone();
+        let run = move |k: usize, io, listening| -> io::Result<()> {
+            let mut host = levent_hosts::default_host()?;
+            let io = levent_hosts::sockets_for(&mut host, io);
+            serve(k, host, io, listening)
+        };
+        let run = std::sync::Arc::new(run);
+        for (k, (io, listening)) in each.enumerate() {
+            let run = run.clone();
             std::thread::Builder::new()
                 .name(format!("engine {}", k + 1))
-                .spawn(move || match serve(k + 1, host, io, listening) {
+                .spawn(move || match run(k + 1, io, listening) {
                     Ok(()) => std::process::exit(0),
                     Err(e) => {
                         eprintln!("Error: {e}");
@@ -242,7 +242,7 @@ impl Listeners {
                     }
                 })?;
         }
-        serve(0, host, io, listening)
+        run(0, io, listening)
     }
 }
 

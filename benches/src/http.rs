@@ -134,14 +134,11 @@ pub fn serve_levent(
     let mut local = addr;
     let mut each = vec![];
     for _ in 0..threads.max(1) {
-        // Each engine's host, and the socket table that goes with it (on io_uring one whose
-        // streams read and write on the host's ring).
-        let mut host = levent_hosts::default_host()?;
-        let mut io = levent_hosts::sockets(&mut host);
+        let mut io = Sockets::new();
         let listening = io.listen(local, opts)?;
         io.set_nodelay(listening, true)?;
         local = io.local_addr(listening)?;
-        each.push((host, io, listening));
+        each.push((io, listening));
     }
     #[cfg(feature = "tls")]
     let config = match tls {
@@ -154,9 +151,11 @@ pub fn serve_levent(
     }
     println!("listening on {local}");
     let serve = std::sync::Arc::new(
-        move |(mut host, mut io, listening): (levent_hosts::DefaultHost, Sockets, SocketId),
-              first: bool|
-              -> io::Result<()> {
+        move |(io, listening): (Sockets, SocketId), first: bool| -> io::Result<()> {
+            // Each engine's host, and its table made that host's (on io_uring its streams read
+            // and write on the host's ring).
+            let mut host = levent_hosts::default_host()?;
+            let mut io = levent_hosts::sockets_for(&mut host, io);
             let platform = levent_hosts::PLATFORM;
             #[cfg(feature = "tls")]
             if let Some(cfg) = &config {

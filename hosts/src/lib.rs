@@ -209,14 +209,37 @@ pub fn default_host() -> io::Result<DefaultHost> {
 /// ```
 #[cfg(all(target_os = "linux", not(levent_force_poll)))]
 pub fn sockets(host: &mut DefaultHost) -> net::Sockets {
-    host.sockets().unwrap_or_else(|e| {
+    sockets_for(host, net::Sockets::new())
+}
+
+/// `io` made the socket table for `host`, as [`sockets`] makes a new one: on Linux's io_uring
+/// backend the streams it accepts and the socket pairs it makes from now on read and write on
+/// the host's ring (its listeners and the streams it has stay as they are); on the other hosts
+/// `io` as it is. For listeners bound before the host exists, such as one engine per thread
+/// behind `SO_REUSEPORT`, where each thread makes its own host. Where the ring's stream IO is
+/// not available, `io` as it is, with one line on standard error (through `log` with the `log`
+/// feature).
+///
+/// ```
+/// use levent_hosts::net::{ListenOptions, Sockets};
+///
+/// let mut io = Sockets::new();
+/// let listening = io.listen("127.0.0.1:0".parse()?, ListenOptions::default())?;
+/// let mut host = levent_hosts::default_host()?;
+/// let io = levent_hosts::sockets_for(&mut host, io);
+/// assert!(io.local_addr(listening).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(all(target_os = "linux", not(levent_force_poll)))]
+pub fn sockets_for(host: &mut DefaultHost, mut io: net::Sockets) -> net::Sockets {
+    if let Err(e) = host.attach_sockets(&mut io) {
         let line = format!("levent: io_uring stream IO is not available ({e}): plain sockets");
         #[cfg(feature = "log")]
         log::warn!("{line}");
         #[cfg(not(feature = "log"))]
         eprintln!("{line}");
-        net::Sockets::new()
-    })
+    }
+    io
 }
 
 /// The socket table to use with `host`: a plain [`net::Sockets`] on this platform (on Linux's
@@ -224,6 +247,13 @@ pub fn sockets(host: &mut DefaultHost) -> net::Sockets {
 #[cfg(not(all(target_os = "linux", not(levent_force_poll))))]
 pub fn sockets(_host: &mut DefaultHost) -> net::Sockets {
     net::Sockets::new()
+}
+
+/// `io` made the socket table for `host`: `io` as it is on this platform (on Linux's io_uring
+/// backend, its new streams read and write on the host's ring).
+#[cfg(not(all(target_os = "linux", not(levent_force_poll))))]
+pub fn sockets_for(_host: &mut DefaultHost, io: net::Sockets) -> net::Sockets {
+    io
 }
 
 /// One of Linux's hosts, chosen at run time: what [`default_host`] makes there.
@@ -329,9 +359,18 @@ impl Backend {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn sockets(&mut self) -> io::Result<net::Sockets> {
+        let mut io = net::Sockets::new();
+        self.attach_sockets(&mut io)?;
+        Ok(io)
+    }
+
+    /// Make `io` the socket table for this host: on io_uring, the streams it accepts and the
+    /// socket pairs it makes from now on read and write on the host's ring
+    /// ([`uring::Uring::attach_sockets`]); nothing to do on the others.
+    pub fn attach_sockets(&mut self, io: &mut net::Sockets) -> io::Result<()> {
         match self {
-            Backend::IoUring(h) => h.sockets(),
-            Backend::Epoll(_) | Backend::Poll(_) => Ok(net::Sockets::new()),
+            Backend::IoUring(h) => h.attach_sockets(io),
+            Backend::Epoll(_) | Backend::Poll(_) => Ok(()),
         }
     }
 

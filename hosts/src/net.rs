@@ -248,12 +248,19 @@ impl Sockets {
         self.len() == 0
     }
 
-    /// A table whose accepted streams and socket pairs read and write on `ring`.
+    /// Streams this table accepts and socket pairs it makes from now on read and write on
+    /// `ring`; refused if the table already uses another host's ring.
     #[cfg(target_os = "linux")]
-    pub(crate) fn with_ring(ring: crate::uring::RingIo) -> Sockets {
-        Sockets {
-            ring: Some(ring),
-            ..Sockets::default()
+    pub(crate) fn use_ring(&mut self, ring: crate::uring::RingIo) -> io::Result<()> {
+        match &self.ring {
+            Some(r) if !r.same(&ring) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the socket table already reads and writes on another io_uring host's ring",
+            )),
+            _ => {
+                self.ring = Some(ring);
+                Ok(())
+            }
         }
     }
 

@@ -339,6 +339,28 @@ impl Uring {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sockets(&mut self) -> io::Result<Sockets> {
+        let mut io = Sockets::new();
+        self.attach_sockets(&mut io)?;
+        Ok(io)
+    }
+
+    /// Make `io` read and write on this host's ring, as a table from [`sockets`](Self::sockets)
+    /// does: the streams it accepts and the socket pairs it makes from now on (its listeners and
+    /// the streams it already has stay as they are). For a table made before the host, such as
+    /// listeners bound on one thread and served on another.
+    ///
+    /// Fails before Linux 6.0, or when `io` already uses another host's ring.
+    ///
+    /// ```no_run
+    /// use levent_hosts::net::{ListenOptions, Sockets};
+    /// let mut io = Sockets::new();
+    /// let listening = io.listen("127.0.0.1:0".parse()?, ListenOptions::default())?;
+    /// let mut host = levent_hosts::uring::Uring::new()?;
+    /// host.attach_sockets(&mut io)?; // what `listening` accepts reads and writes on the ring
+    /// # let _ = listening;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attach_sockets(&mut self, io: &mut Sockets) -> io::Result<()> {
         if !kernel_at_least(6, 0) {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -347,7 +369,7 @@ impl Uring {
         }
         let rio = self.io.get_or_insert_with(RingIo::default).clone();
         rio.start(&self.ring)?;
-        Ok(Sockets::with_ring(rio))
+        io.use_ring(rio)
     }
 }
 

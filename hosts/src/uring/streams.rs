@@ -448,6 +448,11 @@ impl State {
 }
 
 impl RingIo {
+    /// Whether `other` is the same state (the same host's).
+    pub(crate) fn same(&self, other: &RingIo) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.0
             .lock()
