@@ -832,8 +832,16 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
         Ok(())
     }
 
-    #[inline(always)]
+    /// Activate slot `i` with `ready`: [`activate_inline`](Self::activate_inline) in one copy for
+    /// every caller but readiness (the hot one), where inlined it was most of each entry point
+    /// that activates.
+    #[inline(never)]
     fn activate_slot(&mut self, i: u32, ready: Ready) {
+        self.activate_inline(i, ready);
+    }
+
+    #[inline(always)]
+    fn activate_inline(&mut self, i: u32, ready: Ready) {
         let s = &mut self.hot[i as usize];
         s.res |= ready;
         if s.flags & (ACTIVE | LATER) != 0 {
@@ -1810,7 +1818,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Feed
                 let next = s.link;
                 let hit = ready & Ready::from(s.interest);
                 if !hit.is_empty() {
-                    self.activate_slot(e, hit);
+                    self.activate_inline(e, hit);
                 }
                 e = next;
             }
