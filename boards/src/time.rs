@@ -32,9 +32,15 @@ fn embassy_now() -> Tick {
 
 /// Ticks of `clock` to smoltcp's time (microseconds), rounded down: smoltcp then never sees a
 /// time that has not come yet.
+#[inline(never)]
 pub(crate) fn to_smoltcp(t: Tick, clock: &Clock) -> smoltcp::time::Instant {
-    let micros = clock.duration(t).as_micros();
-    smoltcp::time::Instant::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+    let d = clock.duration(t);
+    let micros = d
+        .as_secs()
+        .checked_mul(1_000_000)
+        .and_then(|m| m.checked_add(u64::from(d.subsec_micros())))
+        .and_then(|m| i64::try_from(m).ok());
+    smoltcp::time::Instant::from_micros(micros.unwrap_or(i64::MAX))
 }
 
 /// smoltcp's time to ticks of `clock`, rounded up: a wake-up is never early.
