@@ -113,6 +113,30 @@ impl Clock {
         now.checked_add(self.ticks(d)?).ok_or(Overflow)
     }
 
+    /// `t` ticks of this clock in ticks of clock `to`, rounded up so that a wake-up converted
+    /// from one clock to the other is never early; [`Tick::MAX`] when the result does not fit.
+    ///
+    /// ```
+    /// use levent_core::Clock;
+    ///
+    /// let (us, ms) = (Clock::manual(1_000_000), Clock::manual(1_000));
+    /// assert_eq!(us.ticks_in(1_500, &ms), 2); // 1.5 ms: the second millisecond
+    /// assert_eq!(ms.ticks_in(2, &us), 2_000);
+    /// ```
+    #[inline(never)]
+    pub fn ticks_in(&self, t: Tick, to: &Clock) -> Tick {
+        if self.hz == to.hz {
+            return t;
+        }
+        // t = q * hz + r: q seconds of `to` ticks exactly, and r * to.hz / hz rounded up.
+        let (q, r) = (t / self.hz, t % self.hz);
+        let (part, rest) = mul_div_below(r, to.hz.get(), self.hz);
+        q.checked_mul(to.hz.get())
+            .and_then(|w| w.checked_add(part))
+            .and_then(|w| w.checked_add(u64::from(rest != 0)))
+            .unwrap_or(Tick::MAX)
+    }
+
     /// How long `ticks` lasts (saturating at [`Duration::MAX`]).
     #[inline(never)]
     pub fn duration(&self, ticks: Tick) -> Duration {
@@ -207,6 +231,23 @@ mod tests {
                     let expected = wide.and_then(|t| Tick::try_from(t).ok()).ok_or(Overflow);
                     assert_eq!(clock.ticks(d), expected, "ticks({d:?}) at {hz} Hz");
                 }
+            }
+        }
+        for (from, to) in [
+            (1_000, 1_000),
+            (1_000_000, 1_000),
+            (32_768, 1_000),
+            (1 << 40, (1 << 41) + 1),
+        ] {
+            let (from_clock, to_clock) = (Clock::manual(from), Clock::manual(to));
+            for t in [0, 1, 999, 1_001, 123_456_789, u64::MAX / 4, u64::MAX] {
+                let wide = (u128::from(t) * u128::from(to)).div_ceil(u128::from(from));
+                let expected = Tick::try_from(wide).unwrap_or(Tick::MAX);
+                assert_eq!(
+                    from_clock.ticks_in(t, &to_clock),
+                    expected,
+                    "{t} at {from} Hz in {to} Hz"
+                );
             }
         }
         for (a, b, c) in [
