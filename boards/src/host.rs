@@ -542,10 +542,11 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
                 _ => None,
             })
             .min();
-        [Host::wake_at(&mut self.time), poll, linger]
-            .into_iter()
-            .flatten()
-            .min()
+        let earliest = |a: Option<Tick>, b: Option<Tick>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        earliest(earliest(Host::wake_at(&mut self.time), poll), linger)
     }
 
     fn reg_mut(&mut self, key: SourceKey) -> Option<&mut Reg> {
