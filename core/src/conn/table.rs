@@ -1438,34 +1438,22 @@ where
         io: &mut IO,
         handler: &mut dyn ConnHandler<T, IO, B, U>,
     ) {
-        let mut evs: [Option<ConnEvent>; 5] = [None; 5];
-        let mut n = 0;
-        let mut push = |ev| {
-            if let Some(slot) = evs.get_mut(n) {
-                *slot = Some(ev);
-                n += 1;
-            }
-        };
-        if out.connected() {
-            push(ConnEvent::Opened);
-        }
-        if out.readable() {
-            push(ConnEvent::Read);
-        }
-        if out.drained() {
-            push(ConnEvent::Drained);
-        }
-        if out.eof() {
-            push(ConnEvent::Eof);
-        }
-        if let Some(e) = out.error() {
-            push(ConnEvent::Error(e));
-        } else if out.read_timeout() || out.write_timeout() {
-            push(ConnEvent::Timeout {
-                read: out.read_timeout(),
-            });
-        }
-        for ev in evs.into_iter().flatten() {
+        // One event per step, in order, without a list of them built first.
+        for step in 0..5 {
+            let ev = match step {
+                0 if out.connected() => ConnEvent::Opened,
+                1 if out.readable() => ConnEvent::Read,
+                2 if out.drained() => ConnEvent::Drained,
+                3 if out.eof() => ConnEvent::Eof,
+                4 => match out.error() {
+                    Some(e) => ConnEvent::Error(e),
+                    None if out.read_timeout() || out.write_timeout() => ConnEvent::Timeout {
+                        read: out.read_timeout(),
+                    },
+                    None => break,
+                },
+                _ => continue,
+            };
             let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else {
                 return;
             };
