@@ -253,7 +253,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
             ));
         }
         let time = TimeHost::new(clock);
-        let iface = Interface::new(config, &mut device, to_smoltcp(time.now(), clock.hz()));
+        let iface = Interface::new(config, &mut device, to_smoltcp(time.now(), &clock));
         let capacity = storage.len().min(N);
         Ok(NetHost {
             iface,
@@ -529,11 +529,11 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     /// notification can make something happen. A time not after [`now`](Self::now) means at
     /// once.
     pub fn wake_at(&mut self) -> Option<Tick> {
-        let hz = self.time.clock().hz();
+        let clock = self.time.clock();
         let poll = self
             .iface
-            .poll_at(to_smoltcp(self.time.now(), hz), &self.sockets)
-            .map(|i| from_smoltcp(i, hz));
+            .poll_at(to_smoltcp(self.time.now(), &clock), &self.sockets)
+            .map(|i| from_smoltcp(i, &clock));
         let linger = self
             .slots
             .iter()
@@ -542,10 +542,11 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
                 _ => None,
             })
             .min();
-        [Host::wake_at(&mut self.time), poll, linger]
-            .into_iter()
-            .flatten()
-            .min()
+        let earliest = |a: Option<Tick>, b: Option<Tick>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        earliest(earliest(Host::wake_at(&mut self.time), poll), linger)
     }
 
     fn reg_mut(&mut self, key: SourceKey) -> Option<&mut Reg> {
@@ -604,7 +605,7 @@ impl<'a, D: Device, const N: usize, const L: usize> NetHost<'a, D, N, L> {
     /// While a pool listens, ingress goes one frame at a time through the SYN guard (see
     /// `guard.rs`), with the connections' 4-tuples refreshed before each frame.
     fn poll_iface(&mut self) {
-        let ts = to_smoltcp(self.time.now(), self.time.clock().hz());
+        let ts = to_smoltcp(self.time.now(), &self.time.clock());
         if self.pools.iter().all(|p| p.endpoint.is_none()) {
             self.iface.poll(ts, &mut self.device, &mut self.sockets);
         } else {

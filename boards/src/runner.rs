@@ -1,6 +1,6 @@
 //! [`next`]: the engine's pull loop for an embassy task.
 
-use crate::time::convert;
+use crate::CLOCK;
 use core::future::poll_fn;
 use core::task::Poll;
 use levent_core::{Events, Exit, Fired, Host, LoopError};
@@ -43,8 +43,7 @@ pub async fn next<T: Copy>(
             done => return Poll::Ready(done),
         }
         if let Some(at) = host.wake_at() {
-            let hz = host.clock().map_or(embassy_time::TICK_HZ, |c| c.hz());
-            let at = convert(at, hz, embassy_time::TICK_HZ);
+            let at = host.clock().map_or(at, |c| c.ticks_in(at, &CLOCK));
             if at <= embassy_time::Instant::now().as_ticks() {
                 cx.waker().wake_by_ref();
             } else {

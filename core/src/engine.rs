@@ -38,7 +38,7 @@ const K_TIMER: u8 = 1;
 const K_SIGNAL: u8 = 2;
 const K_USER: u8 = 3;
 
-/// Signal numbers 1..=63 have a list of events each.
+/// Signal numbers are 1..=63 (one bit each in the wanted and registered masks).
 const NSIG: usize = 64;
 
 /// What every operation touches: state, links and timer identity. Exactly 32 bytes, so that
@@ -164,7 +164,9 @@ pub struct Engine<T, const E: usize, const S: usize, const P: usize, M: Memory =
     nprio: u8,
     starved: [u32; P],
     starve_limit: Option<u32>,
-    signal_heads: [u32; NSIG],
+    /// Every added signal event, in the order they were added (one list for all signal numbers:
+    /// a table of 64 list heads was 256 bytes of every engine, on boards without signals too).
+    signals: u32,
     signals_wanted: u64,
     signals_registered: u64,
     platform: Platform,
@@ -231,7 +233,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
             nprio: 1,
             starved: [0; P],
             starve_limit: None,
-            signal_heads: [NIL; NSIG],
+            signals: NIL,
             signals_wanted: 0,
             signals_registered: 0,
             now: platform.clock.read().unwrap_or(0),
@@ -431,7 +433,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
                     self.source_changed(si);
                 }
                 K_SIGNAL => {
-                    Self::append(&mut self.hot, &mut self.signal_heads[signo as usize], i);
+                    Self::append(&mut self.hot, &mut self.signals, i);
                     self.signals_wanted |= 1 << signo;
                 }
                 _ => {}
@@ -621,9 +623,13 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
             }
             K_SIGNAL => {
                 let signo = self.cold[i as usize].signo;
-                let head = &mut self.signal_heads[signo as usize];
-                Self::remove(&mut self.hot, head, i);
-                if *head == NIL {
+                Self::remove(&mut self.hot, &mut self.signals, i);
+                let mut e = self.signals;
+                while e != NIL && self.cold[e as usize].signo != signo {
+                    e = self.hot[e as usize].link;
+                }
+                if e == NIL {
+                    // The last event of that signal.
                     self.signals_wanted &= !(1 << signo);
                 }
             }
@@ -826,8 +832,16 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
         Ok(())
     }
 
-    #[inline(always)]
+    /// Activate slot `i` with `ready`: [`activate_inline`](Self::activate_inline) in one copy for
+    /// every caller but readiness (the hot one), where inlined it was most of each entry point
+    /// that activates.
+    #[inline(never)]
     fn activate_slot(&mut self, i: u32, ready: Ready) {
+        self.activate_inline(i, ready);
+    }
+
+    #[inline(always)]
+    fn activate_inline(&mut self, i: u32, ready: Ready) {
         let s = &mut self.hot[i as usize];
         s.res |= ready;
         if s.flags & (ACTIVE | LATER) != 0 {
@@ -1804,7 +1818,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Feed
                 let next = s.link;
                 let hit = ready & Ready::from(s.interest);
                 if !hit.is_empty() {
-                    self.activate_slot(e, hit);
+                    self.activate_inline(e, hit);
                 }
                 e = next;
             }
@@ -1815,12 +1829,14 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Feed
         if !(1..NSIG as i32).contains(&signo) {
             return;
         }
-        let mut e = self.signal_heads[signo as usize];
+        let mut e = self.signals;
         while e != NIL {
-            let c = &mut self.cold[e as usize];
-            c.ncalls = c.ncalls.saturating_add(count);
             let next = self.hot[e as usize].link;
-            self.activate_slot(e, Ready::SIGNAL);
+            let c = &mut self.cold[e as usize];
+            if i32::from(c.signo) == signo {
+                c.ncalls = c.ncalls.saturating_add(count);
+                self.activate_slot(e, Ready::SIGNAL);
+            }
             e = next;
         }
     }

@@ -1,9 +1,9 @@
 //! The contract between the dispatcher and a host.
 //!
 //! A *host* is whatever can wait: epoll, kqueue, winsock `select`, an embassy task polling smoltcp,
-//! or the [simulation host](crate::sim). The dispatcher ([`Engine`](crate::Engine)) never waits,
-//! never reads a clock while a turn runs and never touches the OS; it only keeps state. This file is
-//! everything the two sides promise each other.
+//! or the simulation host (`sim`, feature `sim`). The dispatcher ([`Engine`](crate::Engine))
+//! never waits, never reads a clock while a turn runs and never touches the OS; it only keeps
+//! state. This file is everything the two sides promise each other.
 //!
 //! # One turn, written once
 //!

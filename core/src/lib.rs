@@ -7,8 +7,8 @@
 //!
 //! The engine never waits and never touches an operating system. A *host* does that: epoll,
 //! kqueue, winsock select (crate `levent-hosts`), an embassy task polling smoltcp
-//! (`levent-embassy`), or the deterministic [simulation host](sim). What a host must do is the
-//! [contract in `host`](host).
+//! (`levent-embassy`), or the deterministic simulation host (`sim`, feature `sim`). What a host
+//! must do is the [contract in `host`](host).
 //!
 //! ## Three ways to drive one engine
 //!
@@ -60,7 +60,7 @@
 //!
 //! ## Features
 //!
-//! - `sim`: the simulation host [`sim::Sim`] and in-memory byte streams [`sim::Wires`].
+//! - `sim`: the simulation host `sim::Sim` and in-memory byte streams `sim::Wires`.
 //! - `defmt`: `defmt::Format` for every public type a firmware would log.
 //!
 //! [levent]: https://github.com/levent-rs/levent

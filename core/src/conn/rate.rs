@@ -326,15 +326,61 @@ impl RateGroup {
 
 /// A connection's side of rate limiting: its bucket, the timer that wakes it when a bucket it
 /// waits for refills, and which directions wait.
-#[derive(Debug)]
 pub(crate) struct Limiter {
     bucket: Bucket,
+    /// The bucket arithmetic: [`OPS`], which only [`Limiter::new`] names.
+    ops: &'static Ops,
     timer: EventId,
     /// The timer is added.
     armed: bool,
     read_starved: bool,
     write_starved: bool,
 }
+
+impl core::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("bucket", &self.bucket)
+            .field("timer", &self.timer)
+            .field("armed", &self.armed)
+            .field("read_starved", &self.read_starved)
+            .field("write_starved", &self.write_starved)
+            .finish()
+    }
+}
+
+/// What a limited connection computes as it reads and writes, reached through a pointer that
+/// only [`Limiter::new`] takes: every connection checks for a limiter, but a program that never
+/// limits one links none of this (the buckets' refills, shares and waits).
+pub(crate) struct Ops {
+    allow: fn(&mut Bucket, Dir, Tick, Option<&mut RateGroup>) -> usize,
+    charge: fn(&mut Bucket, Dir, usize, Option<&mut RateGroup>),
+    wait: fn(&mut Bucket, Dir, Tick, Option<&mut RateGroup>, &Platform) -> Duration,
+}
+
+static OPS: Ops = Ops {
+    allow: |bucket, dir, now, group| {
+        let own = bucket.available(dir, now);
+        match group {
+            Some(g) => own.min(g.share(dir, now)),
+            None => own,
+        }
+    },
+    charge: |bucket, dir, n, group| {
+        bucket.charge(dir, n);
+        if let Some(g) = group {
+            g.charge(dir, n);
+        }
+    },
+    wait: |bucket, dir, now, group, platform| {
+        // The connection's own bucket if that is empty, the group's otherwise.
+        let at = match group {
+            Some(g) if bucket.available(dir, now) > 0 => g.next_refill(now),
+            _ => bucket.next_refill(now),
+        };
+        platform.clock.duration(at.saturating_sub(now))
+    },
+};
 
 impl Limiter {
     /// A limiter whose timer carries `datum`, with a full bucket.
@@ -346,6 +392,7 @@ impl Limiter {
         let timer = events.create(Event::timer(), datum).map_err(|r| r.error)?;
         Ok(Limiter {
             bucket: Bucket::new(limit, &events.platform(), events.now()),
+            ops: &OPS,
             timer,
             armed: false,
             read_starved: false,
@@ -378,19 +425,12 @@ impl Limiter {
     /// What may move in direction `dir` now: the least of this connection's bucket and its share
     /// of the group's.
     pub(crate) fn allow(&mut self, dir: Dir, now: Tick, group: Option<&mut RateGroup>) -> usize {
-        let own = self.bucket.available(dir, now);
-        match group {
-            Some(g) => own.min(g.share(dir, now)),
-            None => own,
-        }
+        (self.ops.allow)(&mut self.bucket, dir, now, group)
     }
 
     /// `n` bytes moved in direction `dir`.
     pub(crate) fn charge(&mut self, dir: Dir, n: usize, group: Option<&mut RateGroup>) {
-        self.bucket.charge(dir, n);
-        if let Some(g) = group {
-            g.charge(dir, n);
-        }
+        (self.ops.charge)(&mut self.bucket, dir, n, group);
     }
 
     /// Direction `dir` has no tokens: stop it until the bucket it waits for refills, and arm the
@@ -408,13 +448,13 @@ impl Limiter {
         if self.armed {
             return;
         }
-        let now = events.now();
-        // The connection's own bucket if that is empty, the group's otherwise.
-        let at = match group {
-            Some(g) if self.bucket.available(dir, now) > 0 => g.next_refill(now),
-            _ => self.bucket.next_refill(now),
-        };
-        let wait = events.platform().clock.duration(at.saturating_sub(now));
+        let wait = (self.ops.wait)(
+            &mut self.bucket,
+            dir,
+            events.now(),
+            group,
+            &events.platform(),
+        );
         self.armed = events.add(self.timer, Some(wait)).is_ok();
     }
 

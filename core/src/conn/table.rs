@@ -450,7 +450,19 @@ pub struct ConnTable<T, H, B, const C: usize, U = (), M: Memory = Inline> {
     stats: TableStats,
     /// The budget all connections share ([`TableConfig::group_rate`]), made with the first.
     group: Option<RateGroup>,
+    /// How a connection just opened gets the table's rate limits: [`Self::limit`], set only when
+    /// the configuration has a limit, so that a table made without one (with a constant
+    /// configuration) links none of the rate-limit code.
+    limits: Option<Limits<T, H, B>>,
 }
+
+/// [`ConnTable::limit`] for one table type.
+type Limits<T, H, B> = fn(
+    &TableConfig,
+    &mut Option<RateGroup>,
+    &mut Connection<H, B>,
+    &mut dyn Events<T>,
+) -> Result<(), CreateError>;
 
 impl<T, H, B, const C: usize, U, M: Memory> fmt::Debug for ConnTable<T, H, B, C, U, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -536,7 +548,29 @@ where
             paused: false,
             stats: TableStats::default(),
             group: None,
+            limits: if cfg.rate.is_some() || cfg.group_rate.is_some() {
+                Some(Self::limit)
+            } else {
+                None
+            },
         }
+    }
+
+    /// Give connection `conn`, just opened, the table's limits: its own (or none, as a member of
+    /// the group), and a share of the group's budget, which the first connection makes.
+    fn limit(
+        cfg: &TableConfig,
+        group: &mut Option<RateGroup>,
+        conn: &mut Connection<H, B>,
+        events: &mut dyn Events<T>,
+    ) -> Result<(), CreateError> {
+        conn.set_rate_limit(events, Some(cfg.rate.unwrap_or(RateLimit::NONE)))?;
+        if let Some(limit) = cfg.group_rate {
+            group
+                .get_or_insert_with(|| RateGroup::new(limit, &events.platform(), events.now()))
+                .join();
+        }
+        Ok(())
     }
 
     const CHECK: () = assert!(C < NIL as usize, "at most 2^32 - 2 connections");
@@ -1050,9 +1084,8 @@ where
             end: End::Open,
         });
         let mut opened = live.conn.open(events, io, datum, connecting);
-        if opened.is_ok() && (self.cfg.rate.is_some() || self.cfg.group_rate.is_some()) {
-            let limit = self.cfg.rate.unwrap_or(RateLimit::NONE);
-            opened = live.conn.set_rate_limit(events, Some(limit));
+        if let (Ok(()), Some(limit)) = (&opened, self.limits) {
+            opened = limit(&self.cfg, &mut self.group, &mut live.conn, events);
             if opened.is_err() {
                 live.conn.free_in_place(events);
             }
@@ -1066,12 +1099,6 @@ where
                 input: B::default(),
                 output: B::default(),
             });
-        }
-        if let Some(limit) = self.cfg.group_rate {
-            let group = self
-                .group
-                .get_or_insert_with(|| RateGroup::new(limit, &events.platform(), events.now()));
-            group.join();
         }
         self.serial = self.serial.wrapping_add(1).max(1);
         self.free = slot.next_free;
@@ -1411,34 +1438,22 @@ where
         io: &mut IO,
         handler: &mut dyn ConnHandler<T, IO, B, U>,
     ) {
-        let mut evs: [Option<ConnEvent>; 5] = [None; 5];
-        let mut n = 0;
-        let mut push = |ev| {
-            if let Some(slot) = evs.get_mut(n) {
-                *slot = Some(ev);
-                n += 1;
-            }
-        };
-        if out.connected() {
-            push(ConnEvent::Opened);
-        }
-        if out.readable() {
-            push(ConnEvent::Read);
-        }
-        if out.drained() {
-            push(ConnEvent::Drained);
-        }
-        if out.eof() {
-            push(ConnEvent::Eof);
-        }
-        if let Some(e) = out.error() {
-            push(ConnEvent::Error(e));
-        } else if out.read_timeout() || out.write_timeout() {
-            push(ConnEvent::Timeout {
-                read: out.read_timeout(),
-            });
-        }
-        for ev in evs.into_iter().flatten() {
+        // One event per step, in order, without a list of them built first.
+        for step in 0..5 {
+            let ev = match step {
+                0 if out.connected() => ConnEvent::Opened,
+                1 if out.readable() => ConnEvent::Read,
+                2 if out.drained() => ConnEvent::Drained,
+                3 if out.eof() => ConnEvent::Eof,
+                4 => match out.error() {
+                    Some(e) => ConnEvent::Error(e),
+                    None if out.read_timeout() || out.write_timeout() => ConnEvent::Timeout {
+                        read: out.read_timeout(),
+                    },
+                    None => break,
+                },
+                _ => continue,
+            };
             let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.as_mut()) else {
                 return;
             };

@@ -138,19 +138,23 @@ impl<const S: usize, M: Memory> Sources<S, M> {
     /// Take a registered slot out of the index at once, so that its key can name a new source,
     /// but keep it until the host has applied its deregistration.
     pub(crate) fn forget(&mut self, i: u32) {
+        self.unindex(i);
+        self.slots[i as usize].zombie = true;
+        self.mark_dirty(i);
+    }
+
+    /// Take slot `i`'s key out of the index: one copy of the index's removal for both callers.
+    #[inline(never)]
+    fn unindex(&mut self, i: u32) {
         let key = self.slots[i as usize].key;
         let slots = &self.slots;
         self.index.remove(key, |v| slots[v as usize].key);
-        self.slots[i as usize].zombie = true;
-        self.mark_dirty(i);
     }
 
     /// Give slot `i` back: out of the index, generation bumped so its token turns stale.
     pub(crate) fn release(&mut self, i: u32) {
         if !core::mem::take(&mut self.slots[i as usize].zombie) {
-            let key = self.slots[i as usize].key;
-            let slots = &self.slots;
-            self.index.remove(key, |v| slots[v as usize].key);
+            self.unindex(i);
         }
         let s = &mut self.slots[i as usize];
         if s.used {
