@@ -442,7 +442,15 @@ impl State {
                 self.cancel_recv(fd);
             }
         }
-        self.list(fd);
+        // Only a stream waiting for what this completion changed has readiness to report.
+        let wanted = if op == SEND {
+            Interest::WRITE
+        } else {
+            Interest::READ | Interest::CLOSED
+        };
+        if self.stream(fd).is_some_and(|s| s.interest.intersects(wanted)) {
+            self.list(fd);
+        }
         self.finish(fd);
     }
 }
