@@ -241,7 +241,7 @@ struct State {
 }
 
 /// Spare send buffers kept for reuse.
-const SPARE: usize = 256;
+const SPARE: usize = 4096;
 
 /// The ring IO state a host and its socket tables share.
 #[derive(Clone, Default)]
@@ -448,7 +448,10 @@ impl State {
         } else {
             Interest::READ | Interest::CLOSED
         };
-        if self.stream(fd).is_some_and(|s| s.interest.intersects(wanted)) {
+        if self
+            .stream(fd)
+            .is_some_and(|s| s.interest.intersects(wanted))
+        {
             self.list(fd);
         }
         self.finish(fd);
