@@ -340,7 +340,7 @@ fn suite(args: &[String]) -> ExitCode {
         }
     }
 
-    if wants(&o, "callgrind") && valgrind() {
+    if wants(&o, "callgrind") && runs("valgrind", "--version") {
         let configs: &[(usize, usize)] = if o.quick {
             &[(100, 1)]
         } else {
@@ -356,7 +356,7 @@ fn suite(args: &[String]) -> ExitCode {
         }
     }
 
-    if wants(&o, "syscalls") && strace() {
+    if wants(&o, "syscalls") && runs("strace", "-V") {
         let (n, a) = if o.quick { (100, 1) } else { (1000, 100) };
         let bench = format!("pipe chain N={n} A={a}");
         for &i in &io_impls {
@@ -609,61 +609,76 @@ fn suite(args: &[String]) -> ExitCode {
     }
 }
 
-fn strace() -> bool {
-    Command::new("strace")
-        .arg("-V")
+/// Whether `tool` runs and says its version with `flag`.
+fn runs(tool: &str, flag: &str) -> bool {
+    Command::new(tool)
+        .arg(flag)
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
 
-/// System calls per event, from `strace -c -f`: the difference of two runs that differ only in
-/// the number of writes, so set-up (socket pairs, registrations) cancels out.
-fn syscalls_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> io::Result<f64> {
+/// A count per event of the pipe chain of `impl_` at (`n`, `a`) under `tool` (a command and its
+/// arguments, the pipe chain's own command line after them): the difference of two runs that
+/// differ only in the number of writes, so set-up (socket pairs, registrations) cancels out.
+/// `total` reads a run's count from its output.
+fn per_event(
+    impl_: &str,
+    (n, a): (usize, usize),
+    quick: bool,
+    tool: &[&std::ffi::OsStr],
+    total: &dyn Fn(&std::process::Output) -> Option<f64>,
+) -> io::Result<f64> {
     let (w1, w2) = if quick {
         (1000, 2000)
     } else {
         (20_000, 40_000)
     };
-    let exe = std::env::current_exe()?;
-    let out_file = std::env::temp_dir().join(format!("levent-bench-strace-{}", std::process::id()));
     let mut counts = vec![];
     for w in [w1, w2] {
-        let mut cmd = Command::new("strace");
-        cmd.args(["-f", "-c", "-o"]).arg(&out_file);
+        let mut cmd = Command::new(tool[0]);
+        cmd.args(&tool[1..]);
         levent_bench::backend_env(&mut cmd, impl_);
         if impl_ == "libevent" {
             cmd.arg(levent_bench::libevent_exe().ok_or_else(no_libevent)?)
                 .arg("pipechain");
         } else {
-            cmd.arg(&exe).args(["pipechain", impl_]);
+            cmd.arg(std::env::current_exe()?).args(["pipechain", impl_]);
         }
         cmd.args([n.to_string(), a.to_string(), w.to_string()]);
         let out = cmd.output()?;
-        let table = std::fs::read_to_string(&out_file)?;
-        let calls = table
+        let count = total(&out)
+            .ok_or_else(|| io::Error::other(format!("no total from {:?} for {impl_}", tool[0])))?;
+        let events = numbers(&String::from_utf8_lossy(&out.stdout))
+            .get(1)
+            .copied()
+            .unwrap_or(0.0);
+        counts.push((count, events));
+    }
+    Ok((counts[1].0 - counts[0].0) / (counts[1].1 - counts[0].1).max(1.0))
+}
+
+/// System calls per event, from `strace -f -c` (see [`per_event`]).
+fn syscalls_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> io::Result<f64> {
+    let table = std::env::temp_dir().join(format!("levent-bench-strace-{}", std::process::id()));
+    let tool = [
+        "strace".as_ref(),
+        "-f".as_ref(),
+        "-c".as_ref(),
+        "-o".as_ref(),
+        table.as_os_str(),
+    ];
+    let calls = per_event(impl_, (n, a), quick, &tool, &|_| {
+        std::fs::read_to_string(&table)
+            .ok()?
             .lines()
             .find(|l| l.trim_end().ends_with("total"))
             // % time, seconds, usecs/call, calls, errors, "total"
             .and_then(|l| l.split_whitespace().nth(3))
             .and_then(|c| c.parse::<f64>().ok())
-            .ok_or_else(|| io::Error::other(format!("no strace total for {impl_}")))?;
-        let events = numbers(&String::from_utf8_lossy(&out.stdout))
-            .get(1)
-            .copied()
-            .unwrap_or(0.0);
-        counts.push((calls, events));
-    }
-    let _ = std::fs::remove_file(&out_file);
-    Ok((counts[1].0 - counts[0].0) / (counts[1].1 - counts[0].1).max(1.0))
-}
-
-fn valgrind() -> bool {
-    Command::new("valgrind")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    });
+    let _ = std::fs::remove_file(&table);
+    calls
 }
 
 /// One HTTP benchmark under wrk (see `levent_bench::http::run`), recorded as `bench`: requests
@@ -705,46 +720,19 @@ fn have(tool: &str) -> bool {
         .is_ok()
 }
 
-/// User-space instructions per event, from callgrind: the difference of two runs that differ
-/// only in the number of writes, so set-up cancels out.
+/// User-space instructions per event, from callgrind (see [`per_event`]).
 fn instructions_per_event(impl_: &str, n: usize, a: usize, quick: bool) -> io::Result<f64> {
-    let (w1, w2) = if quick {
-        (1000, 2000)
-    } else {
-        (20_000, 40_000)
-    };
-    let exe = std::env::current_exe()?;
-    let mut counts = vec![];
-    for w in [w1, w2] {
-        let mut cmd = Command::new("valgrind");
-        cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]);
-        if impl_ == "libevent" {
-            let c = levent_bench::libevent_exe().ok_or_else(no_libevent)?;
-            cmd.arg(c)
-                .args(["pipechain", &n.to_string(), &a.to_string(), &w.to_string()]);
-        } else {
-            cmd.arg(&exe).args([
-                "pipechain",
-                impl_,
-                &n.to_string(),
-                &a.to_string(),
-                &w.to_string(),
-            ]);
-        }
-        let out = cmd.output()?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        let collected = err
+    let tool = [
+        "valgrind".as_ref(),
+        "--tool=callgrind".as_ref(),
+        "--callgrind-out-file=/dev/null".as_ref(),
+    ];
+    per_event(impl_, (n, a), quick, &tool, &|out| {
+        String::from_utf8_lossy(&out.stderr)
             .lines()
             .find_map(|l| l.split("Collected :").nth(1))
             .and_then(|s| s.trim().parse::<f64>().ok())
-            .ok_or_else(|| io::Error::other(format!("no callgrind total for {impl_}")))?;
-        let events = numbers(&String::from_utf8_lossy(&out.stdout))
-            .get(1)
-            .copied()
-            .unwrap_or(0.0);
-        counts.push((collected, events));
-    }
-    Ok((counts[1].0 - counts[0].0) / (counts[1].1 - counts[0].1).max(1.0))
+    })
 }
 
 /// Connections of the many-connection echo run.

@@ -20,6 +20,16 @@ fn setup() -> (Uring, Sockets, Engine) {
     (host, io, levent_hosts::engine())
 }
 
+/// A socket pair whose second end has a persistent read event (datum 1), registered.
+fn reading_pair(host: &mut Uring, io: &mut Sockets, engine: &mut Engine) -> (SocketId, SocketId) {
+    let (a, b) = io.pair().unwrap();
+    engine
+        .start(Event::read(io.source(b)).persist(), 1, None)
+        .unwrap();
+    engine.turn(host, false).unwrap();
+    (a, b)
+}
+
 /// Turn until `id`'s event fires with readiness containing `want`, for at most 5 s.
 fn wait_for(engine: &mut Engine, host: &mut Uring, datum: u8, want: Ready) -> Ready {
     let end = Instant::now() + Duration::from_secs(5);
@@ -64,11 +74,7 @@ fn read_all(
 #[test]
 fn a_write_is_queued_and_read_from_the_ring_after_readiness() {
     let (mut host, mut io, mut engine) = setup();
-    let (a, b) = io.pair().unwrap();
-    engine
-        .start(Event::read(io.source(b)).persist(), 1, None)
-        .unwrap();
-    engine.turn(&mut host, false).unwrap();
+    let (a, b) = reading_pair(&mut host, &mut io, &mut engine);
     // Queued, not sent yet: nothing to read before the host's next turn.
     assert_eq!(io.write(a, b"ping").unwrap(), 4);
     let mut buf = [0u8; 16];
@@ -158,11 +164,7 @@ fn the_peer_closing_reads_as_the_end_and_closed_readiness() {
 #[test]
 fn shutdown_write_waits_for_the_queue() {
     let (mut host, mut io, mut engine) = setup();
-    let (a, b) = io.pair().unwrap();
-    engine
-        .start(Event::read(io.source(b)).persist(), 1, None)
-        .unwrap();
-    engine.turn(&mut host, false).unwrap();
+    let (a, b) = reading_pair(&mut host, &mut io, &mut engine);
     let data = vec![b'x'; 60_000];
     assert_eq!(io.write(a, &data).unwrap(), data.len());
     io.shutdown_write(a).unwrap();
