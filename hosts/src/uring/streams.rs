@@ -666,7 +666,9 @@ impl RingIo {
     pub(crate) fn apply(&self, fd: RawFd, token: Token, new: Interest, edge: bool) -> bool {
         let mut st = self.lock();
         let Some(s) = st.stream(fd) else { return false };
-        if s.closed.is_some() {
+        // A closed stream's, or the removal of an earlier socket's registration whose
+        // descriptor number this stream reuses: nothing to do.
+        if s.closed.is_some() || (new.is_empty() && s.token.is_some_and(|t| t != token)) {
             return true;
         }
         s.token = (!new.is_empty()).then_some(token);
