@@ -738,6 +738,20 @@ impl Sockets {
     }
 }
 
+/// A table on an io_uring host's ring hands its streams to the ring when dropped: each is closed
+/// once the kernel is done with it, and the ring forgets its descriptor number.
+#[cfg(target_os = "linux")]
+impl Drop for Sockets {
+    fn drop(&mut self) {
+        let Some(ring) = &self.ring else { return };
+        for slot in &mut self.slots {
+            if let Some(Kind::Stream(s)) = slot.kind.take() {
+                drop(ring.close(fd_of(&s), s, false));
+            }
+        }
+    }
+}
+
 impl Transport for Sockets {
     type Handle = SocketId;
 

@@ -371,3 +371,59 @@ fn streams_without_read_interest_give_the_shared_buffers_back() {
         assert!(all == data, "a stream's bytes changed or were lost");
     }
 }
+
+#[test]
+fn a_dropped_table_leaves_its_descriptor_numbers_to_plain_sockets() {
+    let (mut host, mut io, mut engine) = setup();
+    let (a, b) = reading_pair(&mut host, &mut io, &mut engine);
+    let (fa, fb) = (io.source(a), io.source(b));
+    io.write(a, b"queued").unwrap();
+    drop(io);
+    // The engine still has b's event; the program forgets it, as after a close.
+    use levent_core::Dispatcher;
+    engine.forget_source(fb);
+    engine.turn(&mut host, false).unwrap();
+    engine.turn(&mut host, false).unwrap();
+    // Plain sockets now get those descriptor numbers, and the host polls them.
+    let mut plain = Sockets::new();
+    let mut reused = false;
+    let mut pairs = Vec::new();
+    for _ in 0..4 {
+        let (c, d) = plain.pair().unwrap();
+        reused |= [plain.source(c), plain.source(d)]
+            .iter()
+            .any(|k| *k == fa || *k == fb);
+        pairs.push((c, d));
+    }
+    assert!(
+        reused,
+        "the ring still holds the dropped table's descriptors"
+    );
+    for (k, &(_, d)) in pairs.iter().enumerate() {
+        engine
+            .start(Event::read(plain.source(d)).persist(), 10 + k as u8, None)
+            .unwrap();
+    }
+    for &(c, _) in &pairs {
+        plain.write(c, b"x").unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    while seen.len() < pairs.len() && Instant::now() < end {
+        engine.turn(&mut host, false).unwrap();
+        while let Some(f) = engine.next_fired() {
+            seen.insert(f.datum);
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        pairs.len(),
+        "a plain socket on a reused number was never polled"
+    );
+    // And its bytes are in its socket, not taken by a receive of the ring.
+    for &(_, d) in &pairs {
+        let mut buf = [0u8; 4];
+        assert_eq!(plain.read(d, &mut buf), Ok(1));
+        assert_eq!(buf[0], b'x');
+    }
+}
