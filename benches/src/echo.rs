@@ -18,9 +18,15 @@ pub struct EchoFigures {
     pub messages: f64,
     /// Megabytes (10^6) echoed per second.
     pub mb: f64,
+    /// Round trips over the whole run, warm-up included (what the server's CPU time is divided
+    /// by).
+    pub trips: u64,
     /// How much the server's resident memory grew under the load, KiB (filled in by the
     /// runner, which watches the server's process).
     pub rss_kib: Option<f64>,
+    /// The server's CPU microseconds per round trip, user and system (filled in by the runner,
+    /// from the server process's CPU time across the client's run).
+    pub cpu_us: Option<(f64, f64)>,
 }
 
 /// What a server counted in its steady state (after the first second).
@@ -255,7 +261,9 @@ pub fn client(port: u16, conns: usize, size: usize, secs: u64) -> io::Result<Ech
     Ok(EchoFigures {
         messages: n / secs,
         mb: n * size as f64 / secs / 1e6,
+        trips,
         rss_kib: None,
+        cpu_us: None,
     })
 }
 

@@ -428,6 +428,9 @@ pub struct Figures {
     pub wrk: Wrk,
     /// Allocations per request in the steady state, when counted (the worst round).
     pub allocs_per_request: Option<f64>,
+    /// The server's CPU microseconds per request, user and system (medians of the rounds; see
+    /// [`crate::cpu_seconds`]).
+    pub cpu_us: Option<(f64, f64)>,
     /// Every round's report.
     pub rounds: Vec<Wrk>,
 }
@@ -527,7 +530,9 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
     }
     let scheme = if mode.tls.is_some() { "https" } else { "http" };
     let n = servers.len();
-    let mut samples: Vec<Vec<(Wrk, Option<f64>)>> = vec![vec![]; n];
+    // Per server, per round: wrk's report, allocations per request, CPU µs per request.
+    type Round = (Wrk, Option<f64>, Option<(f64, f64)>);
+    let mut samples: Vec<Vec<Round>> = vec![vec![]; n];
     for round in 0..rounds.max(1) {
         for k in 0..n {
             let i = (k + round) % n;
@@ -535,7 +540,13 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
             let mut cmd = Command::new(program);
             crate::backend_env(&mut cmd, servers[i].0);
             let (proc, addr) = start(cmd.args(args))?;
+            let cpu_before = crate::cpu_seconds(proc.child.id());
             let w = wrk(&format!("{scheme}://{addr}/"), seconds, mode)?;
+            let cpu = crate::cpu_per(
+                cpu_before,
+                crate::cpu_seconds(proc.child.id()),
+                w.rps * f64::from(seconds),
+            );
             let _ = Command::new("kill")
                 .args(["-TERM", &proc.child.id().to_string()])
                 .status();
@@ -560,7 +571,7 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
             {
                 let _ = std::fs::remove_file(trace);
             }
-            samples[i].push((w, allocs));
+            samples[i].push((w, allocs, cpu));
         }
     }
     let median = |mut v: Vec<f64>| {
@@ -582,6 +593,15 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
                 .iter()
                 .filter_map(|r| r.1)
                 .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a)))),
+            cpu_us: {
+                let cpu: Vec<(f64, f64)> = runs.iter().filter_map(|r| r.2).collect();
+                (!cpu.is_empty()).then(|| {
+                    (
+                        median(cpu.iter().map(|c| c.0).collect()),
+                        median(cpu.iter().map(|c| c.1).collect()),
+                    )
+                })
+            },
             rounds: runs.iter().map(|r| r.0).collect(),
         })
         .collect())

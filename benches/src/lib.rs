@@ -59,3 +59,44 @@ pub fn run_c(exe: &std::path::Path, args: &[&str]) -> io::Result<pipechain::Run>
         _ => Err(io::Error::other(format!("libevent-bench printed {text:?}"))),
     }
 }
+
+/// The CPU time process `pid` has used so far, all its threads together: (user, system)
+/// seconds, from `/proc/PID/stat` (Linux; `None` elsewhere). A server's difference across a
+/// run, divided by the work done, shows how much of each request is the program's own
+/// (user) and how much is the kernel's (system): where loopback TCP is most of the cost, no
+/// event loop can be much faster than another.
+pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (which may hold spaces and parentheses): state is field 3, utime
+    // and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    let hz = clock_ticks();
+    Some((user / hz, system / hz))
+}
+
+/// The unit of `/proc` CPU times (`getconf CLK_TCK`; 100, the kernel's USER_HZ, if that fails).
+fn clock_ticks() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|&hz: &f64| hz > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+/// Server CPU microseconds (user, system) per unit of work between two [`cpu_seconds`] samples.
+pub fn cpu_per(
+    before: Option<(f64, f64)>,
+    after: Option<(f64, f64)>,
+    work: f64,
+) -> Option<(f64, f64)> {
+    let ((u0, s0), (u1, s1)) = (before?, after?);
+    (work > 0.0).then(|| ((u1 - u0) * 1e6 / work, (s1 - s0) * 1e6 / work))
+}

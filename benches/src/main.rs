@@ -99,7 +99,7 @@ fn single(args: &[String]) -> io::Result<()> {
                 num(args, 4, "SECS")?,
             );
             let f = echo::client(port, conns, size, secs)?;
-            println!("{} {}", f.messages, f.mb);
+            println!("{} {} {}", f.messages, f.mb, f.trips);
         }
         "dispatch" => println!(
             "{}",
@@ -406,6 +406,27 @@ fn suite(args: &[String]) -> ExitCode {
                         rep,
                         f.messages,
                     );
+                    if let Some((user, system)) = f.cpu_us {
+                        let bench = "echo 100x4KiB";
+                        record(
+                            &mut res,
+                            bench,
+                            "server user µs/message",
+                            false,
+                            i,
+                            rep,
+                            user,
+                        );
+                        record(
+                            &mut res,
+                            bench,
+                            "server system µs/message",
+                            false,
+                            i,
+                            rep,
+                            system,
+                        );
+                    }
                     if let Some(a) = allocs {
                         record(
                             &mut res,
@@ -707,6 +728,10 @@ fn http_bench(
         if let Some(a) = f.allocs_per_request {
             record(res, bench, "allocations/request", false, i, 0, a);
         }
+        if let Some((user, system)) = f.cpu_us {
+            record(res, bench, "server user µs/request", false, i, 0, user);
+            record(res, bench, "server system µs/request", false, i, 0, system);
+        }
     }
     Ok(())
 }
@@ -798,6 +823,7 @@ fn echo_run(
             peak
         })
     };
+    let cpu_before = levent_bench::cpu_seconds(pid);
     let client = run_self(&[
         "echo-client",
         &port.to_string(),
@@ -805,16 +831,20 @@ fn echo_run(
         &size.to_string(),
         &secs.to_string(),
     ]);
+    let cpu_after = levent_bench::cpu_seconds(pid);
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak_kib = sampler.join().ok().flatten();
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     let _ = child.wait();
     let v = numbers(&client?);
+    let trips = v.get(2).copied().unwrap_or(0.0);
     let figures = echo::EchoFigures {
         messages: v[0],
         mb: v[1],
+        trips: trips as u64,
         rss_kib: peak_kib.zip(ready_kib).map(|(p, r)| p - r),
+        cpu_us: levent_bench::cpu_per(cpu_before, cpu_after, trips),
     };
     let allocs = rest
         .lines()
