@@ -262,81 +262,171 @@ fn stream_in(streams: &mut [Option<Stream>], fd: RawFd) -> Option<&mut Stream> {
     streams.get_mut(usize::try_from(fd).ok()?)?.as_mut()
 }
 
+impl Stream {
+    /// The multishot receive to start for this stream (now armed).
+    fn recv_entry(&mut self, fd: RawFd) -> squeue::Entry {
+        self.recv = Recv::Armed;
+        opcode::RecvMulti::new(types::Fd(fd), GROUP)
+            .build()
+            .user_data(user_data(RECV, self.generation, fd))
+    }
+
+    /// The cancellation of this stream's receive, if one is armed (now cancelling).
+    fn cancel_entry(&mut self, fd: RawFd) -> Option<squeue::Entry> {
+        if self.recv != Recv::Armed {
+            return None;
+        }
+        self.recv = Recv::Cancelling;
+        let ud = user_data(RECV, self.generation, fd);
+        Some(opcode::AsyncCancel::new(ud).build().user_data(CANCELLED))
+    }
+
+    /// The send of what is left of `out` (now sending).
+    fn send_entry(&mut self, fd: RawFd) -> squeue::Entry {
+        let rest = &self.out[self.sent..];
+        let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+        self.sending = true;
+        opcode::Send::new(types::Fd(fd), rest.as_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(user_data(SEND, self.generation, fd))
+    }
+
+    /// Copy what this stream received out of the provided buffers and give them back (it has no
+    /// read interest: it may not read for long, and the buffers are every stream's).
+    fn spill(&mut self, buffers: &mut Option<Buffers>) {
+        for c in self.chunks.drain(..) {
+            if let Some(b) = buffers {
+                let (from, to) = (usize::from(c.read), usize::from(c.len));
+                self.spilled.extend_from_slice(b.bytes(c.bid, from, to));
+                b.give(c.bid);
+            }
+        }
+    }
+
+    /// Put stream `fd` (this one) in `listed` unless it is there.
+    fn list(&mut self, fd: RawFd, listed: &mut Vec<RawFd>) {
+        if !self.listed {
+            self.listed = true;
+            listed.push(fd);
+        }
+    }
+
+    /// A send of `n` bytes (or an error) completed: the next send's entry, if there is more.
+    fn send_done(
+        &mut self,
+        fd: RawFd,
+        result: i32,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Option<squeue::Entry> {
+        self.sending = false;
+        match usize::try_from(result) {
+            Ok(n) if n > 0 => {
+                self.sent += n;
+                if self.sent < self.out.len() {
+                    return Some(self.send_entry(fd));
+                }
+                self.sent = 0;
+                if !self.queued.is_empty() {
+                    core::mem::swap(&mut self.out, &mut self.queued);
+                    self.queued.clear();
+                    return Some(self.send_entry(fd));
+                }
+                if self.shut == Shut::Pending {
+                    self.shut = Shut::Done;
+                    // SAFETY: a plain system call on a descriptor this stream keeps open.
+                    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+                }
+                // Nothing left to send: the buffers go to the pool, so an idle stream holds none.
+                for v in [&mut self.out, &mut self.queued] {
+                    let mut v = core::mem::take(v);
+                    if v.capacity() > 0 && spare.len() < SPARE {
+                        v.clear();
+                        spare.push(v);
+                    }
+                }
+                None
+            }
+            _ => {
+                self.write_error = Some(if result < 0 {
+                    io_error(&io::Error::from_raw_os_error(-result))
+                } else {
+                    IoError::BrokenPipe
+                });
+                self.queued.clear();
+                self.out.clear();
+                self.sent = 0;
+                None
+            }
+        }
+    }
+
+    /// A receive completed with `result` and buffer `bid`: the buffer to give back, if this
+    /// stream does not keep it.
+    fn recv_done(&mut self, result: i32, flags: u32, bid: Option<u16>) -> Option<u16> {
+        let give = match bid {
+            Some(bid) if result > 0 && self.closed.is_none() => {
+                self.chunks.push_back(Chunk {
+                    bid,
+                    len: result as u16,
+                    read: 0,
+                });
+                None
+            }
+            other => other,
+        };
+        if !cqueue::more(flags) {
+            self.recv = Recv::Idle;
+            match result {
+                0 => self.eof = true,
+                r if r > 0 => {}
+                r if -r == libc::ECANCELED => {}
+                r if -r == libc::ENOBUFS => {}
+                r => self.read_error = Some(io_error(&io::Error::from_raw_os_error(-r))),
+            }
+        }
+        give
+    }
+}
+
 impl State {
     fn stream(&mut self, fd: RawFd) -> Option<&mut Stream> {
         stream_in(&mut self.streams, fd)
     }
 
     fn list(&mut self, fd: RawFd) {
-        if let Some(s) = self.stream(fd)
-            && !s.listed
-        {
-            s.listed = true;
-            self.listed.push(fd);
+        if let Some(s) = stream_in(&mut self.streams, fd) {
+            s.list(fd, &mut self.listed);
         }
     }
 
     fn arm(&mut self, fd: RawFd) {
-        let Some(s) = self.stream(fd) else { return };
-        s.recv = Recv::Armed;
-        let ud = user_data(RECV, s.generation, fd);
-        let entry = opcode::RecvMulti::new(types::Fd(fd), GROUP)
-            .build()
-            .user_data(ud);
-        self.sq.push(entry);
+        if let Some(s) = stream_in(&mut self.streams, fd) {
+            self.sq.push(s.recv_entry(fd));
+        }
     }
 
     fn cancel_recv(&mut self, fd: RawFd) {
-        let Some(s) = self.stream(fd) else { return };
-        if s.recv != Recv::Armed {
-            return;
+        if let Some(entry) = stream_in(&mut self.streams, fd).and_then(|s| s.cancel_entry(fd)) {
+            self.sq.push(entry);
         }
-        s.recv = Recv::Cancelling;
-        let ud = user_data(RECV, s.generation, fd);
-        self.sq
-            .push(opcode::AsyncCancel::new(ud).build().user_data(CANCELLED));
     }
 
     fn send(&mut self, fd: RawFd) {
-        let Some(s) = self.stream(fd) else { return };
-        let rest = &s.out[s.sent..];
-        let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
-        let entry = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(user_data(SEND, s.generation, fd));
-        s.sending = true;
-        self.sq.push(entry);
+        if let Some(s) = stream_in(&mut self.streams, fd) {
+            self.sq.push(s.send_entry(fd));
+        }
     }
 
-    /// Copy what stream `fd` received out of the provided buffers and give them back (it has no
-    /// read interest: it may not read for long, and the buffers are every stream's).
     fn spill(&mut self, fd: RawFd) {
-        let Some(s) = stream_in(&mut self.streams, fd) else {
-            return;
-        };
-        for c in s.chunks.drain(..) {
-            if let Some(b) = &mut self.buffers {
-                let (from, to) = (usize::from(c.read), usize::from(c.len));
-                s.spilled.extend_from_slice(b.bytes(c.bid, from, to));
-                b.give(c.bid);
-            }
+        if let Some(s) = stream_in(&mut self.streams, fd) {
+            s.spill(&mut self.buffers);
         }
     }
 
-    /// Drop a closed stream the kernel is done with (closing its descriptor).
-    fn finish(&mut self, fd: RawFd) {
-        if let Some(slot) = usize::try_from(fd)
-            .ok()
-            .and_then(|i| self.streams.get_mut(i))
-            && slot
-                .as_ref()
-                .is_some_and(|s| s.closed.is_some() && !s.busy())
-        {
-            *slot = None;
-        }
-    }
-
+    /// The completion of request `ud` of this module: the stream it is for (if it still is:
+    /// the generation matches) takes it, with one lookup, and what it changed is queued (the
+    /// next request, the readiness to look at).
     fn complete(&mut self, ud: u64, result: i32, flags: u32) {
         if ud == CANCELLED {
             return;
@@ -344,117 +434,62 @@ impl State {
         let fd = (ud & u64::from(u32::MAX)) as u32 as RawFd;
         let generation = ((ud >> 32) & 0xFFFF) as u16;
         let op = ud & (0xFF << 48);
-        let bid = cqueue::buffer_select(flags);
-        let mut give = None;
-        let mut ours = false;
-        let mut resend = false;
-        if let Some(s) = self.stream(fd)
-            && s.generation == generation
-        {
-            ours = true;
-            if op == RECV {
-                let more = cqueue::more(flags);
-                match bid {
-                    Some(bid) if result > 0 && s.closed.is_none() => s.chunks.push_back(Chunk {
-                        bid,
-                        len: result as u16,
-                        read: 0,
-                    }),
-                    other => give = other,
-                }
-                if !more {
-                    s.recv = Recv::Idle;
-                    match result {
-                        0 => s.eof = true,
-                        r if r > 0 => {}
-                        r if -r == libc::ECANCELED => {}
-                        r if -r == libc::ENOBUFS => {}
-                        r => s.read_error = Some(io_error(&io::Error::from_raw_os_error(-r))),
-                    }
-                }
-            } else if op == SEND {
-                s.sending = false;
-                match usize::try_from(result) {
-                    Ok(n) if n > 0 => {
-                        s.sent += n;
-                        if s.sent < s.out.len() {
-                            resend = true;
-                        } else if !s.queued.is_empty() {
-                            core::mem::swap(&mut s.out, &mut s.queued);
-                            s.queued.clear();
-                            s.sent = 0;
-                            resend = true;
-                        } else {
-                            s.sent = 0;
-                            let (out, queued) =
-                                (core::mem::take(&mut s.out), core::mem::take(&mut s.queued));
-                            if s.shut == Shut::Pending {
-                                s.shut = Shut::Done;
-                                // SAFETY: a plain system call on a descriptor this stream keeps
-                                // open.
-                                unsafe { libc::shutdown(fd, libc::SHUT_WR) };
-                            }
-                            for mut spare in [out, queued] {
-                                if spare.capacity() > 0 && self.spare.len() < SPARE {
-                                    spare.clear();
-                                    self.spare.push(spare);
-                                }
-                            }
-                        }
-                    }
-                    _ => {
-                        let e = if result < 0 {
-                            io_error(&io::Error::from_raw_os_error(-result))
-                        } else {
-                            IoError::BrokenPipe
-                        };
-                        s.write_error = Some(e);
-                        s.queued.clear();
-                        s.out.clear();
-                        s.sent = 0;
-                    }
-                }
-            }
+        let bid = cqueue::buffer_select(flags).filter(|_| op == RECV);
+        let State {
+            buffers,
+            streams,
+            sq,
+            listed,
+            rearm,
+            spare,
+            ..
+        } = self;
+        if let (Some(_), Some(b)) = (bid, buffers.as_mut()) {
+            b.available = b.available.saturating_sub(1);
         }
-        if let Some(bid) = bid.filter(|_| op == RECV) {
-            if let Some(b) = &mut self.buffers {
-                b.available = b.available.saturating_sub(1);
+        let Some(slot) = usize::try_from(fd).ok().and_then(|i| streams.get_mut(i)) else {
+            if let (Some(bid), Some(b)) = (bid, buffers.as_mut()) {
+                b.give(bid);
             }
-            if !ours {
-                give = Some(bid);
-            }
-        }
-        if let (Some(bid), Some(b)) = (give, &mut self.buffers) {
-            b.give(bid);
-        }
-        if !ours {
             return;
-        }
-        if resend {
-            self.send(fd);
-        }
-        if let Some(s) = self.stream(fd) {
-            if !s.interest.contains(Interest::READ) && !s.chunks.is_empty() {
-                self.spill(fd);
-            } else if s.recv == Recv::Idle && s.wants_recv() {
-                self.rearm.push(fd);
-            } else if s.recv == Recv::Armed && s.chunks.len() >= HOLD {
-                self.cancel_recv(fd);
+        };
+        let Some(s) = slot.as_mut().filter(|s| s.generation == generation) else {
+            // An earlier stream's: its buffer goes back.
+            if let (Some(bid), Some(b)) = (bid, buffers.as_mut()) {
+                b.give(bid);
             }
-        }
+            return;
+        };
         // Only a stream waiting for what this completion changed has readiness to report.
-        let wanted = if op == SEND {
+        let wanted = if op == RECV {
+            if let (Some(bid), Some(b)) = (s.recv_done(result, flags, bid), buffers.as_mut()) {
+                b.give(bid);
+            }
+            Interest::READ | Interest::CLOSED
+        } else if op == SEND {
+            if let Some(entry) = s.send_done(fd, result, spare) {
+                sq.push(entry);
+            }
             Interest::WRITE
         } else {
             Interest::READ | Interest::CLOSED
         };
-        if self
-            .stream(fd)
-            .is_some_and(|s| s.interest.intersects(wanted))
+        if !s.interest.contains(Interest::READ) && !s.chunks.is_empty() {
+            s.spill(buffers);
+        } else if s.recv == Recv::Idle && s.wants_recv() {
+            rearm.push(fd);
+        } else if s.chunks.len() >= HOLD
+            && let Some(entry) = s.cancel_entry(fd)
         {
-            self.list(fd);
+            sq.push(entry);
         }
-        self.finish(fd);
+        if s.interest.intersects(wanted) {
+            s.list(fd, listed);
+        }
+        // A closed stream the kernel is done with: dropped (closing its descriptor).
+        if s.closed.is_some() && !s.busy() {
+            *slot = None;
+        }
     }
 }
 
