@@ -27,6 +27,9 @@ pub struct EchoFigures {
     /// The server's CPU microseconds per round trip, user and system (filled in by the runner,
     /// from the server process's CPU time across the client's run).
     pub cpu_us: Option<(f64, f64)>,
+    /// The client's own CPU time over its run, in cores (filled in by the runner; NaN when not
+    /// known): at 1.0 the one-thread client set the pace.
+    pub client_cores: f64,
 }
 
 /// What a server counted in its steady state (after the first second).
@@ -264,6 +267,7 @@ pub fn client(port: u16, conns: usize, size: usize, secs: u64) -> io::Result<Ech
         trips,
         rss_kib: None,
         cpu_us: None,
+        client_cores: f64::NAN,
     })
 }
 

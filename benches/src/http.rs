@@ -320,6 +320,9 @@ pub struct Wrk {
     pub p99_us: f64,
     /// Socket errors and non-2xx responses wrk reported.
     pub errors: u64,
+    /// wrk's own CPU time over its run, in cores (1.0: one core busy all the time, the most
+    /// one wrk thread can do: then wrk, not the server, set the pace); NaN when not known.
+    pub cpu_cores: f64,
 }
 
 fn micros(s: &str) -> Option<f64> {
@@ -347,12 +350,20 @@ pub fn wrk(url: &str, seconds: u32, mode: &Mode) -> io::Result<Wrk> {
     if mode.close {
         cmd.args(["-H", "Connection: close"]);
     }
-    let out = cmd.arg(url).output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!("wrk failed: {}", out.status)));
+    let mut child = cmd.arg(url).stdout(Stdio::piped()).spawn()?;
+    let mut text = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut out, &mut text)?;
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut w = Wrk::default();
+    let cpu = exited_cpu(child.id());
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(io::Error::other(format!("wrk failed: {status}")));
+    }
+    let mut w = Wrk {
+        cpu_cores: cpu.map_or(f64::NAN, |(u, s)| (u + s) / f64::from(seconds.max(1))),
+        ..Wrk::default()
+    };
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
@@ -375,6 +386,23 @@ pub fn wrk(url: &str, seconds: u32, mode: &Mode) -> io::Result<Wrk> {
         )));
     }
     Ok(w)
+}
+
+/// The CPU time of child `pid` once it has exited and before it is reaped (its `/proc` entry
+/// then holds its final times); waits up to a second for the exit.
+fn exited_cpu(pid: u32) -> Option<(f64, f64)> {
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let state = stat
+            .get(stat.rfind(')')? + 1..)?
+            .split_whitespace()
+            .next()?;
+        if state == "Z" {
+            return crate::cpu_seconds(pid);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// A server process, stopped (SIGTERM) and reaped when dropped.
@@ -588,6 +616,7 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
                 p50_us: median(runs.iter().map(|r| r.0.p50_us).collect()),
                 p99_us: median(runs.iter().map(|r| r.0.p99_us).collect()),
                 errors: runs.iter().map(|r| r.0.errors).sum(),
+                cpu_cores: median(runs.iter().map(|r| r.0.cpu_cores).collect()),
             },
             allocs_per_request: runs
                 .iter()

@@ -98,8 +98,11 @@ fn single(args: &[String]) -> io::Result<()> {
                 num(args, 3, "SIZE")?,
                 num(args, 4, "SECS")?,
             );
+            let start = std::time::Instant::now();
             let f = echo::client(port, conns, size, secs)?;
-            println!("{} {} {}", f.messages, f.mb, f.trips);
+            let cores = levent_bench::cpu_seconds(std::process::id())
+                .map_or(f64::NAN, |(u, s)| (u + s) / start.elapsed().as_secs_f64());
+            println!("{} {} {} {cores}", f.messages, f.mb, f.trips);
         }
         "dispatch" => println!(
             "{}",
@@ -406,6 +409,17 @@ fn suite(args: &[String]) -> ExitCode {
                         rep,
                         f.messages,
                     );
+                    if f.client_cores.is_finite() {
+                        record(
+                            &mut res,
+                            "echo 100x4KiB",
+                            LOAD_CPU,
+                            false,
+                            i,
+                            rep,
+                            f.client_cores,
+                        );
+                    }
                     if let Some((user, system)) = f.cpu_us {
                         let bench = "echo 100x4KiB";
                         record(
@@ -724,6 +738,9 @@ fn http_bench(
         for (rep, w) in f.rounds.iter().enumerate() {
             record(res, bench, per_second, true, i, rep, w.rps);
             record(res, bench, "p99 µs", false, i, rep, w.p99_us);
+            if w.cpu_cores.is_finite() {
+                record(res, bench, LOAD_CPU, false, i, rep, w.cpu_cores);
+            }
         }
         if let Some(a) = f.allocs_per_request {
             record(res, bench, "allocations/request", false, i, 0, a);
@@ -735,6 +752,11 @@ fn http_bench(
     }
     Ok(())
 }
+
+/// The metric of the load generator's own CPU time over its run, in cores: at 1.0 a one-thread
+/// client was busy all the time, so it, not the server, set the pace. Not a standing of the
+/// servers: no ratio, not in the chart.
+const LOAD_CPU: &str = "load generator CPU, cores";
 
 /// Whether `tool` can be started (wrk has no option that exits 0 without a URL).
 fn have(tool: &str) -> bool {
@@ -845,6 +867,7 @@ fn echo_run(
         trips: trips as u64,
         rss_kib: peak_kib.zip(ready_kib).map(|(p, r)| p - r),
         cpu_us: levent_bench::cpu_per(cpu_before, cpu_after, trips),
+        client_cores: v.get(3).copied().unwrap_or(f64::NAN),
     };
     let allocs = rest
         .lines()
@@ -947,6 +970,7 @@ fn ratios(res: &Results) -> Vec<(String, Option<f64>, Option<f64>)> {
     res.iter()
         // levent against itself recording is no standing against a peer.
         .filter(|(_, by)| !by.contains_key(levent_bench::http::RECORDING))
+        .filter(|((_, metric, _), _)| metric != LOAD_CPU)
         .filter_map(|((bench, metric, higher), by)| {
             let l = median(by.get("levent")?);
             let r = |other: Option<&Vec<f64>>| {
@@ -981,8 +1005,12 @@ fn table(res: &Results) {
             Some(v) => fmt(median(v)),
             None => "–".into(),
         };
+        // The load generator's CPU is what the client did, not a standing of the servers.
+        let standing = metric != LOAD_CPU;
         let ratio_of = |l: Option<&Vec<f64>>, o: Option<&Vec<f64>>| match (l, o) {
-            (Some(l), Some(o)) if median(o) > 0.0 => format!("{:.2}", median(l) / median(o)),
+            (Some(l), Some(o)) if standing && median(o) > 0.0 => {
+                format!("{:.2}", median(l) / median(o))
+            }
             _ => "–".into(),
         };
         let ratio = |o| ratio_of(by.get("levent"), o);
