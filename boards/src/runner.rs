@@ -32,9 +32,9 @@ use levent_core::{Events, Exit, Fired, Host, LoopError};
 /// ```
 ///
 /// [`Engine::next`]: levent_core::Engine::next
-pub async fn next<T: Copy>(
+pub async fn next<T: Copy, E: Events<T>>(
     host: &mut dyn Host,
-    engine: &mut dyn Events<T>,
+    engine: &mut E,
 ) -> Result<Option<Fired<T>>, LoopError> {
     poll_fn(|cx| {
         host.register_waker(cx.waker());

@@ -80,8 +80,8 @@ pub type Call<X> = Fired<X>;
 
 /// Run the loop in `mode`, calling each fired event's callback with `app`
 /// (libevent's `event_base_loop`).
-pub fn run<A, X: Copy>(
-    base: &mut Ctl<'_, A, X>,
+pub fn run<A, X: Copy, E: Events<Callback<A, X>>>(
+    base: &mut E,
     host: &mut dyn Host,
     app: &mut A,
     mode: Mode,

@@ -187,7 +187,6 @@ pub struct Engine<T, const E: usize, const S: usize, const P: usize, M: Memory =
     exit_at: Option<Tick>,
     exit_now: bool,
     break_now: bool,
-    in_callback: bool,
     last_exit: Option<Exit>,
 }
 
@@ -248,7 +247,6 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
             exit_at: None,
             exit_now: false,
             break_now: false,
-            in_callback: false,
             last_exit: None,
         }
     }
@@ -1457,9 +1455,6 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// ```
     #[inline]
     pub fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
-        if self.in_callback {
-            return Err(LoopError::Reentrant);
-        }
         let seen = core::ptr::from_mut(host).cast::<()>() as usize;
         if seen != self.host_seen {
             if let Some(clock) = host.clock()
@@ -1510,9 +1505,6 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError> {
-        if self.in_callback {
-            return Err(LoopError::Reentrant);
-        }
         loop {
             if let Some(f) = self.next_fired() {
                 return Ok(Some(f));
@@ -1554,8 +1546,8 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// Run the loop, calling `handler` for every fired event (libevent's `event_base_loop`).
     ///
     /// The handler gets the engine as `&mut dyn Events<T>`, so it can add, delete and activate
-    /// events, and call `loop_exit` or `loop_break`. Starting a loop from inside the handler is
-    /// refused with [`LoopError::Reentrant`].
+    /// events, and call `loop_exit` or `loop_break`. It cannot start a loop from inside the
+    /// handler: `turn`, `next_fired`, `next` and `run` need the engine itself, not `dyn Events`.
     ///
     /// ```
     /// # use core::time::Duration;
@@ -1573,23 +1565,30 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// assert_eq!((ticks, exit, engine.now()), (3, Exit::Empty, 30));
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
+    ///
+    /// Running the loop again from the handler (libevent refuses it at run time) does not
+    /// compile:
+    ///
+    /// ```compile_fail,E0277
+    /// # use levent_core::{Engine, Events, Mode, Platform, sim::Sim};
+    /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
+    /// # let (mut sim, mut inner) = (Sim::<4>::new(1), Sim::<4>::new(2));
+    /// engine.run(&mut sim, Mode::Default, &mut |events, _| {
+    ///     let _ = events.next(&mut inner);
+    /// });
+    /// ```
     pub fn run(
         &mut self,
         host: &mut dyn Host,
         mode: Mode,
         handler: &mut OnFired<'_, T>,
     ) -> Result<Exit, LoopError> {
-        if self.in_callback {
-            return Err(LoopError::Reentrant);
-        }
         let mut turns = 0u32;
         let mut ran = false;
         let exit = loop {
             while let Some(f) = self.next_fired() {
                 ran = true;
-                self.in_callback = true;
                 handler(self, f);
-                self.in_callback = false;
             }
             if let Some(exit) = self.take_exit() {
                 break exit;

@@ -72,8 +72,6 @@ pub enum PriorityError {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum LoopError {
-    /// The loop was started from inside one of its own callbacks.
-    Reentrant,
     /// The host failed.
     Host(HostError),
     /// The host's clock ticks at another rate than the engine's platform (an engine made with
@@ -152,7 +150,6 @@ impl fmt::Display for PriorityError {
 impl fmt::Display for LoopError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoopError::Reentrant => f.write_str("the loop is already running"),
             LoopError::Host(e) => fmt::Display::fmt(e, f),
             LoopError::ClockMismatch => f.write_str(
                 "the engine's clock is not the host's: make the engine with the host's platform",

@@ -59,7 +59,10 @@ pub type OnFired<'a, T> = dyn FnMut(&mut dyn Events<T>, Fired<T>) + 'a;
 /// so that the const generics appear only where the engine is declared.
 ///
 /// Every method behaves as the [`Engine`](crate::Engine) method of the same name. Through the [`Dispatcher`]
-/// supertrait it is also what a host sees.
+/// supertrait it is also what a host sees. The methods that drive the loop (`turn`, `next_fired`,
+/// `next`, `run`) need a sized engine (`where Self: Sized`): a callback, which holds
+/// `&mut dyn Events<T>`, cannot start the loop it runs in, and they stay out of the
+/// `dyn Events` vtable, so a program links only those it calls.
 ///
 /// ```
 /// use levent_core::{Engine, Event, Events, Platform};
@@ -132,18 +135,26 @@ pub trait Events<T>: Dispatcher {
         self.len() == 0
     }
     /// See [`Engine::turn`](crate::Engine::turn).
-    fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError>;
+    fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError>
+    where
+        Self: Sized;
     /// See [`Engine::next_fired`](crate::Engine::next_fired).
-    fn next_fired(&mut self) -> Option<Fired<T>>;
+    fn next_fired(&mut self) -> Option<Fired<T>>
+    where
+        Self: Sized;
     /// See [`Engine::next`](crate::Engine::next).
-    fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError>;
+    fn next(&mut self, host: &mut dyn Host) -> Result<Option<Fired<T>>, LoopError>
+    where
+        Self: Sized;
     /// See [`Engine::run`](crate::Engine::run).
     fn run(
         &mut self,
         host: &mut dyn Host,
         mode: Mode,
         handler: &mut OnFired<'_, T>,
-    ) -> Result<Exit, LoopError>;
+    ) -> Result<Exit, LoopError>
+    where
+        Self: Sized;
 }
 
 /// An application that handles fired events in a method instead of a `match` in a loop.
@@ -175,7 +186,7 @@ pub trait Handler<T> {
 
     /// Run `events` on `host` until no event is left, `loop_exit` or `loop_break`, calling
     /// [`fired`](Handler::fired) for each event.
-    fn run(&mut self, events: &mut dyn Events<T>, host: &mut dyn Host) -> Result<Exit, LoopError>
+    fn run<E: Events<T>>(&mut self, events: &mut E, host: &mut dyn Host) -> Result<Exit, LoopError>
     where
         Self: Sized,
     {

@@ -77,7 +77,6 @@ impl From<LoopError> for io::Error {
     fn from(e: LoopError) -> io::Error {
         match e {
             LoopError::Host(h) => h.into(),
-            LoopError::Reentrant => io::Error::other(e),
             LoopError::ClockMismatch => io::Error::new(ErrorKind::InvalidInput, e),
         }
     }

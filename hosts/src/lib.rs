@@ -491,7 +491,7 @@ pub const PLATFORM: Platform = Platform {
 
 /// Run `events` on a new [`DefaultHost`] until no event is left, `loop_exit` or `loop_break`,
 /// calling `handler` for every fired event.
-pub fn run<T>(events: &mut dyn Events<T>, handler: &mut OnFired<'_, T>) -> io::Result<Exit> {
+pub fn run<T, E: Events<T>>(events: &mut E, handler: &mut OnFired<'_, T>) -> io::Result<Exit> {
     let mut host = default_host()?;
     Ok(events.run(&mut host, levent_core::Mode::Default, handler)?)
 }

@@ -110,8 +110,8 @@ impl World {
 }
 
 /// Run every event one engine has now; returns how many fired.
-pub fn drain<T: Copy>(
-    e: &mut dyn Events<T>,
+pub fn drain<T: Copy, E: Events<T>>(
+    e: &mut E,
     host: &mut Net,
     mut on: impl FnMut(&mut dyn Events<T>, &mut Net, Fired<T>),
 ) -> usize {
