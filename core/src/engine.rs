@@ -1569,7 +1569,7 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// Running the loop again from the handler (libevent refuses it at run time) does not
     /// compile:
     ///
-    /// ```compile_fail,E0277
+    /// ```compile_fail
     /// # use levent_core::{Engine, Events, Mode, Platform, sim::Sim};
     /// # let mut engine: Engine<u8, 4, 1, 1> = Engine::new(Platform::manual(1000));
     /// # let (mut sim, mut inner) = (Sim::<4>::new(1), Sim::<4>::new(2));
