@@ -26,7 +26,7 @@ use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The body every server answers with.
 pub const BODY: &[u8] = b"Hello, World!";
@@ -350,18 +350,20 @@ pub fn wrk(url: &str, seconds: u32, mode: &Mode) -> io::Result<Wrk> {
     if mode.close {
         cmd.args(["-H", "Connection: close"]);
     }
+    let start = Instant::now();
     let mut child = cmd.arg(url).stdout(Stdio::piped()).spawn()?;
     let mut text = String::new();
     if let Some(mut out) = child.stdout.take() {
         std::io::Read::read_to_string(&mut out, &mut text)?;
     }
-    let cpu = exited_cpu(child.id());
+    let cpu = crate::exited_cpu(child.id());
+    let elapsed = start.elapsed().as_secs_f64();
     let status = child.wait()?;
     if !status.success() {
         return Err(io::Error::other(format!("wrk failed: {status}")));
     }
     let mut w = Wrk {
-        cpu_cores: cpu.map_or(f64::NAN, |(u, s)| (u + s) / f64::from(seconds.max(1))),
+        cpu_cores: cpu.map_or(f64::NAN, |(u, s)| (u + s) / elapsed),
         ..Wrk::default()
     };
     for line in text.lines() {
@@ -386,23 +388,6 @@ pub fn wrk(url: &str, seconds: u32, mode: &Mode) -> io::Result<Wrk> {
         )));
     }
     Ok(w)
-}
-
-/// The CPU time of child `pid` once it has exited and before it is reaped (its `/proc` entry
-/// then holds its final times); waits up to a second for the exit.
-fn exited_cpu(pid: u32) -> Option<(f64, f64)> {
-    for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let state = stat
-            .get(stat.rfind(')')? + 1..)?
-            .split_whitespace()
-            .next()?;
-        if state == "Z" {
-            return crate::cpu_seconds(pid);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
 }
 
 /// A server process, stopped (SIGTERM) and reaped when dropped.

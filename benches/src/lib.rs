@@ -66,15 +66,34 @@ pub fn run_c(exe: &std::path::Path, args: &[&str]) -> io::Result<pipechain::Run>
 /// (user) and how much is the kernel's (system): where loopback TCP is most of the cost, no
 /// event loop can be much faster than another.
 pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    proc_stat(pid).map(|(_, user, system)| (user, system))
+}
+
+/// The CPU seconds (user, system) of child `pid` once it has exited and before it is reaped
+/// (its `/proc` entry then holds its final times); waits up to a second for the exit.
+pub fn exited_cpu(pid: u32) -> Option<(f64, f64)> {
+    for _ in 0..100 {
+        let (state, user, system) = proc_stat(pid)?;
+        if state == "Z" {
+            return Some((user, system));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
+
+/// Process `pid`'s state and CPU seconds (user, system), from `/proc/PID/stat`.
+fn proc_stat(pid: u32) -> Option<(String, f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // After the command name (which may hold spaces and parentheses): state is field 3, utime
     // and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
-    let user: f64 = fields.next()?.parse().ok()?;
-    let system: f64 = fields.next()?.parse().ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.to_string();
+    let mut times = fields.skip(10);
+    let user: f64 = times.next()?.parse().ok()?;
+    let system: f64 = times.next()?.parse().ok()?;
     let hz = clock_ticks();
-    Some((user / hz, system / hz))
+    Some((state, user / hz, system / hz))
 }
 
 /// The unit of `/proc` CPU times (`getconf CLK_TCK`; 100, the kernel's USER_HZ, if that fails).
