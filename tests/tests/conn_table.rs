@@ -134,11 +134,16 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Default)]
 struct Client {
     key: Option<SourceKey>,
+    /// What the simulated socket took (a write that did not fit sent only its first part).
     sent: Vec<u8>,
+    /// What came back.
     got: Vec<u8>,
-    /// Bytes of `sent` the server took (the rest did not fit the simulated socket).
+    /// The server's end of stream was read.
     eof: bool,
+    /// This client half-closed.
     shut: bool,
+    /// This client reset, closed, failed a write or is to be closed by the server: its echo may
+    /// be cut short.
     broken: bool,
 }
 
