@@ -159,17 +159,26 @@ impl Epoll {
     /// One `epoll_wait` (or `epoll_pwait2`) as `wait` allows; how many events it wrote.
     #[inline(always)]
     fn epoll(&mut self, wait: Wait) -> io::Result<usize> {
-        let timeout = match wait {
-            Wait::No => 0,
-            Wait::Forever => -1,
-            Wait::Until(_) => {
-                let left = unix::remaining(wait).unwrap_or_default();
-                if !left.subsec_nanos().is_multiple_of(1_000_000) && self.pwait2 {
-                    return self.pwait2(left);
-                }
-                unix::millis(Some(left))
-            }
-        };
+        match wait {
+            Wait::No => self.epoll_ms(0),
+            Wait::Forever => self.epoll_ms(-1),
+            Wait::Until(_) => self.epoll_until(wait),
+        }
+    }
+
+    /// A wait until a deadline: the timeout from the clock, out of the line of the waits that
+    /// need no clock.
+    #[inline(never)]
+    fn epoll_until(&mut self, wait: Wait) -> io::Result<usize> {
+        let left = unix::remaining(wait).unwrap_or_default();
+        if !left.subsec_nanos().is_multiple_of(1_000_000) && self.pwait2 {
+            return self.pwait2(left);
+        }
+        self.epoll_ms(unix::millis(Some(left)))
+    }
+
+    #[inline(always)]
+    fn epoll_ms(&mut self, timeout: libc::c_int) -> io::Result<usize> {
         // At most MAX_BATCH: fits in a c_int.
         let max = self.events.len() as libc::c_int;
         // SAFETY: the buffer has room for `max` events.
@@ -222,6 +231,35 @@ impl Epoll {
             return interrupted();
         }
         Ok(n as usize)
+    }
+
+    /// A wait that returned the eventfd or the signal pipe among its `n` events: the others are
+    /// fed, then the refused sources, the notifier's ids and the signals.
+    #[cold]
+    fn feed_special(&mut self, n: usize, d: &mut dyn Feed) {
+        let (mut k, mut woken, mut signalled) = (0, false, false);
+        for i in 0..n {
+            match self.batch[i].0.0 {
+                WAKE => woken = true,
+                SIGNAL => signalled = true,
+                _ => {
+                    self.batch[k] = self.batch[i];
+                    k += 1;
+                }
+            }
+        }
+        d.feed_io(&self.batch[..k]);
+        if !self.refused.is_empty() {
+            self.feed_refused(d);
+        }
+        if woken {
+            // One read empties an eventfd; then the ids queued before it.
+            unix::drain_eventfd(self.wake.as_raw_fd());
+            self.notifier.drain(d);
+        }
+        if signalled {
+            self.signals.feed(d);
+        }
     }
 
     /// Sources epoll refused, reported ready for their whole interest.
@@ -277,29 +315,20 @@ impl Host for Epoll {
             return Ok(Turn::Never);
         }
         let n = self.epoll(wait).map_err(|e| unix::host_error(&e))?;
-        let (mut k, mut woken, mut signalled) = (0, false, false);
-        // `batch` is as long as `events`, so `k < n` is always in bounds.
-        for ev in &self.events[..n] {
-            match ev.u64 {
-                WAKE => woken = true,
-                SIGNAL => signalled = true,
-                t => {
-                    self.batch[k] = (Token(t), readiness(ev.events));
-                    k += 1;
-                }
+        // `batch` is as long as `events`, so the zip covers all `n`.
+        let mut special = false;
+        for (ev, out) in self.events[..n].iter().zip(self.batch.iter_mut()) {
+            let t = ev.u64;
+            special |= t >= SIGNAL;
+            *out = (Token(t), readiness(ev.events));
+        }
+        if special {
+            self.feed_special(n, d);
+        } else {
+            d.feed_io(&self.batch[..n]);
+            if !self.refused.is_empty() {
+                self.feed_refused(d);
             }
-        }
-        d.feed_io(&self.batch[..k]);
-        if !self.refused.is_empty() {
-            self.feed_refused(d);
-        }
-        if woken {
-            // One read empties an eventfd; then the ids queued before it.
-            unix::drain_eventfd(self.wake.as_raw_fd());
-            self.notifier.drain(d);
-        }
-        if signalled {
-            self.signals.feed(d);
         }
         if n == self.events.len() {
             self.grow();
