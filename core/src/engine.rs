@@ -923,12 +923,10 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     /// Start a pass after a host turn: deferred activations join their queues, and the queue to
     /// deliver from is chosen: the most urgent non-empty one, unless a starvation limit is set and
     /// a less urgent queue has waited that many passes.
+    #[inline]
     fn open_pass(&mut self) {
-        while let Some(i) = Self::pop_front(&mut self.hot, &mut self.later) {
-            let s = &mut self.hot[i as usize];
-            s.flags = (s.flags & !LATER) | ACTIVE;
-            let prio = s.prio as usize;
-            Self::push_back(&mut self.hot, &mut self.queues[prio], i);
+        if self.later.head != NIL {
+            self.join_later();
         }
         self.urgent = self.break_now;
         let n = self.nprio as usize;
@@ -936,22 +934,43 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
             self.pass = None;
             return;
         };
+        let pick = match self.starve_limit {
+            None => first,
+            Some(limit) => self.starve_pick(first, limit),
+        };
+        self.pass = Some(pick as u8);
+    }
+
+    /// Deferred activations join their priority queues.
+    #[inline(never)]
+    fn join_later(&mut self) {
+        while let Some(i) = Self::pop_front(&mut self.hot, &mut self.later) {
+            let s = &mut self.hot[i as usize];
+            s.flags = (s.flags & !LATER) | ACTIVE;
+            let prio = s.prio as usize;
+            Self::push_back(&mut self.hot, &mut self.queues[prio], i);
+        }
+    }
+
+    /// The queue to deliver from under a starvation limit: the first less urgent non-empty queue
+    /// that has waited `limit` passes, else `first`; the waits are counted.
+    #[inline(never)]
+    fn starve_pick(&mut self, first: usize, limit: u32) -> usize {
+        let n = self.nprio as usize;
         let mut pick = first;
-        if let Some(limit) = self.starve_limit {
-            if let Some(p) =
-                (first + 1..n).find(|&p| self.queues[p].head != NIL && self.starved[p] >= limit)
-            {
-                pick = p;
-            }
-            for p in 0..n {
-                if p == pick || self.queues[p].head == NIL {
-                    self.starved[p] = 0;
-                } else {
-                    self.starved[p] += 1;
-                }
+        if let Some(p) =
+            (first + 1..n).find(|&p| self.queues[p].head != NIL && self.starved[p] >= limit)
+        {
+            pick = p;
+        }
+        for p in 0..n {
+            if p == pick || self.queues[p].head == NIL {
+                self.starved[p] = 0;
+            } else {
+                self.starved[p] += 1;
             }
         }
-        self.pass = Some(pick as u8);
+        pick
     }
 
     /// Take the next fired event of the pass in progress, most urgent first; `None` when the pass
@@ -1456,18 +1475,11 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
     #[inline]
     pub fn turn(&mut self, host: &mut dyn Host, block: bool) -> Result<Turn, LoopError> {
         let seen = core::ptr::from_mut(host).cast::<()>() as usize;
-        if seen != self.host_seen {
-            if let Some(clock) = host.clock()
-                && !clock.same_as(&self.platform.clock)
-            {
-                return Err(LoopError::ClockMismatch);
-            }
-            self.host_seen = seen;
-        }
-        if !self.sources.clean() || self.signals_wanted != self.signals_registered {
-            while let Some(change) = self.next_change() {
-                host.apply(change)?;
-            }
+        if seen != self.host_seen
+            || !self.sources.clean()
+            || self.signals_wanted != self.signals_registered
+        {
+            self.before_wait(host, seen)?;
         }
         let wait = if block { self.wait() } else { Wait::No };
         let turn = host.wait(wait, self)?;
@@ -1481,6 +1493,24 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Engine<
         }
         self.open_pass();
         Ok(turn)
+    }
+
+    /// What a turn does before it waits, when there is something to do: check a host seen for
+    /// the first time (`seen`), and hand the host the change list.
+    #[inline(never)]
+    fn before_wait(&mut self, host: &mut dyn Host, seen: usize) -> Result<(), LoopError> {
+        if seen != self.host_seen {
+            if let Some(clock) = host.clock()
+                && !clock.same_as(&self.platform.clock)
+            {
+                return Err(LoopError::ClockMismatch);
+            }
+            self.host_seen = seen;
+        }
+        while let Some(change) = self.next_change() {
+            host.apply(change)?;
+        }
+        Ok(())
     }
 
     /// The pull-based loop: the next fired event, running host turns as needed; `None` when the
@@ -1808,10 +1838,10 @@ impl<T: Copy, const E: usize, const S: usize, const P: usize, M: Memory> Feed
 {
     fn feed_io(&mut self, batch: &[(Token, Ready)]) {
         for &(token, ready) in batch {
-            let Some(si) = self.sources.by_token(token) else {
+            let Some(src) = self.sources.by_token(token) else {
                 continue;
             };
-            let mut e = self.sources.slots[si as usize].head;
+            let mut e = src.head;
             while e != NIL {
                 let s = &self.hot[e as usize];
                 let next = s.link;

@@ -11,10 +11,15 @@ use crate::memory::{Inline, Memory};
 
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// The bit of [`Src::stamp`] set while a slot takes no readiness; generations wrap below it.
+const ASLEEP: u32 = 1 << 31;
+
 #[derive(Clone, Copy)]
 pub(crate) struct Src {
     pub(crate) key: SourceKey,
-    pub(crate) generation: u32,
+    /// The generation in the low 31 bits, with [`ASLEEP`] set while the slot takes no readiness
+    /// (free, or a zombie): what a token names, checked in one comparison.
+    stamp: u32,
     /// First event on this source (a list through the event slots), or the next free slot.
     pub(crate) head: u32,
     /// Union of the interests of its added events.
@@ -34,7 +39,7 @@ pub(crate) struct Src {
 impl Src {
     const EMPTY: Src = Src {
         key: SourceKey(0),
-        generation: 0,
+        stamp: ASLEEP,
         head: NIL,
         wanted: Interest::NONE,
         registered: Interest::NONE,
@@ -46,7 +51,7 @@ impl Src {
     };
 
     pub(crate) fn token(&self, index: u32) -> Token {
-        Token(u64::from(index) | u64::from(self.generation) << 32)
+        Token(u64::from(index) | u64::from(self.stamp & !ASLEEP) << 32)
     }
 }
 
@@ -126,6 +131,7 @@ impl<const S: usize, M: Memory> Sources<S, M> {
         s.key = key;
         s.head = NIL;
         s.used = true;
+        s.stamp &= !ASLEEP;
         self.used += 1;
         s.wanted = Interest::NONE;
         s.registered = Interest::NONE;
@@ -139,7 +145,9 @@ impl<const S: usize, M: Memory> Sources<S, M> {
     /// but keep it until the host has applied its deregistration.
     pub(crate) fn forget(&mut self, i: u32) {
         self.unindex(i);
-        self.slots[i as usize].zombie = true;
+        let s = &mut self.slots[i as usize];
+        s.zombie = true;
+        s.stamp |= ASLEEP;
         self.mark_dirty(i);
     }
 
@@ -161,19 +169,23 @@ impl<const S: usize, M: Memory> Sources<S, M> {
             self.used -= 1;
         }
         s.used = false;
-        s.generation = s.generation.wrapping_add(1);
+        s.stamp = (s.stamp.wrapping_add(1) & !ASLEEP) | ASLEEP;
         s.wanted = Interest::NONE;
         s.registered = Interest::NONE;
         s.head = self.free;
         self.free = i;
     }
 
-    /// Slot `i` (by token) if the token is current.
+    /// The slot a token names, if the token is current and the slot takes readiness (in use
+    /// and not a zombie).
     #[inline]
-    pub(crate) fn by_token(&self, t: Token) -> Option<u32> {
-        let i = (t.0 & 0xffff_ffff) as u32;
-        let s = self.slots.get(i as usize)?;
-        (s.used && !s.zombie && s.generation == (t.0 >> 32) as u32).then_some(i)
+    pub(crate) fn by_token(&self, t: Token) -> Option<&Src> {
+        let s = self.slots.get((t.0 & 0xffff_ffff) as usize)?;
+        // A token's generation has the top bit clear, so a sleeping slot never matches; a forged
+        // token with it set is masked to a generation that can only name a live slot.
+        let live = s.stamp == (t.0 >> 32) as u32 & !ASLEEP;
+        debug_assert!(!live || (s.used && !s.zombie));
+        live.then_some(s)
     }
 
     pub(crate) fn mark_dirty(&mut self, i: u32) {
@@ -239,11 +251,34 @@ mod tests {
         let mut t: Sources<2> = Sources::new();
         let i = t.get_or_insert(SourceKey(5)).unwrap();
         let tok = t.slots[i as usize].token(i);
-        assert_eq!(t.by_token(tok), Some(i));
+        assert!(t.by_token(tok).is_some_and(|s| s.key == SourceKey(5)));
         t.release(i);
         let j = t.get_or_insert(SourceKey(5)).unwrap();
         assert_eq!(i, j);
-        assert_eq!(t.by_token(tok), None);
-        assert_eq!(t.by_token(Token(u64::MAX)), None);
+        assert!(t.by_token(tok).is_none());
+        assert!(t.by_token(Token(u64::MAX)).is_none());
+        assert!(t.by_token(t.slots[j as usize].token(j)).is_some());
+    }
+
+    #[test]
+    fn a_forgotten_slot_takes_no_readiness_and_its_generations_wrap() {
+        let mut t: Sources<2> = Sources::new();
+        let i = t.get_or_insert(SourceKey(5)).unwrap();
+        let tok = t.slots[i as usize].token(i);
+        t.forget(i);
+        assert!(t.by_token(tok).is_none());
+        assert_eq!(
+            t.slots[i as usize].token(i),
+            tok,
+            "the deregistration names it"
+        );
+        t.release(i);
+        t.slots[i as usize].stamp = u32::MAX; // the last generation, asleep
+        let j = t.get_or_insert(SourceKey(6)).unwrap();
+        assert_eq!(t.slots[j as usize].token(j).0 >> 32, 0x7fff_ffff);
+        t.release(j);
+        let k = t.get_or_insert(SourceKey(7)).unwrap();
+        assert_eq!(t.slots[k as usize].token(k).0 >> 32, 0, "wrapped");
+        assert!(t.by_token(t.slots[k as usize].token(k)).is_some());
     }
 }
