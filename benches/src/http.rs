@@ -441,9 +441,9 @@ pub struct Figures {
     pub wrk: Wrk,
     /// Allocations per request in the steady state, when counted (the worst round).
     pub allocs_per_request: Option<f64>,
-    /// The server's CPU microseconds per request, user and system (medians of the rounds; see
-    /// [`crate::cpu_seconds`]).
-    pub cpu_us: Option<(f64, f64)>,
+    /// The server's CPU microseconds per request, user and system, of each round that could
+    /// read them (see [`crate::cpu_seconds`]).
+    pub cpu_us: Vec<(f64, f64)>,
     /// Every round's report.
     pub rounds: Vec<Wrk>,
 }
@@ -607,15 +607,7 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
                 .iter()
                 .filter_map(|r| r.1)
                 .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a)))),
-            cpu_us: {
-                let cpu: Vec<(f64, f64)> = runs.iter().filter_map(|r| r.2).collect();
-                (!cpu.is_empty()).then(|| {
-                    (
-                        median(cpu.iter().map(|c| c.0).collect()),
-                        median(cpu.iter().map(|c| c.1).collect()),
-                    )
-                })
-            },
+            cpu_us: runs.iter().filter_map(|r| r.2).collect(),
             rounds: runs.iter().map(|r| r.0).collect(),
         })
         .collect())

@@ -745,9 +745,17 @@ fn http_bench(
         if let Some(a) = f.allocs_per_request {
             record(res, bench, "allocations/request", false, i, 0, a);
         }
-        if let Some((user, system)) = f.cpu_us {
-            record(res, bench, "server user µs/request", false, i, 0, user);
-            record(res, bench, "server system µs/request", false, i, 0, system);
+        for (rep, &(user, system)) in f.cpu_us.iter().enumerate() {
+            record(res, bench, "server user µs/request", false, i, rep, user);
+            record(
+                res,
+                bench,
+                "server system µs/request",
+                false,
+                i,
+                rep,
+                system,
+            );
         }
     }
     Ok(())
