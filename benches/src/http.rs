@@ -465,6 +465,9 @@ pub struct Mode {
     /// Run levent twice instead of the peers: as it is, and recording its run ([`RECORDING`])
     /// to this trace file (removed after each run).
     pub record: Option<PathBuf>,
+    /// Hold every server to this many cores ([`crate::CpuCap`], the same budget for each), so
+    /// that the server sets the pace, not wrk: requests per second at a fixed CPU budget.
+    pub cpu_cap: Option<f64>,
 }
 
 /// The name of levent recording its run, in [`Mode::record`] runs.
@@ -480,6 +483,7 @@ impl Default for Mode {
             tls: None,
             close: false,
             record: None,
+            cpu_cap: None,
         }
     }
 }
@@ -542,6 +546,11 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
         ));
     }
     let scheme = if mode.tls.is_some() { "https" } else { "http" };
+    let cap = mode
+        .cpu_cap
+        .map(|share| crate::CpuCap::new(&format!("levent-bench-{}", std::process::id()), share))
+        .transpose()
+        .map_err(|e| io::Error::new(e.kind(), format!("a CPU cap for the servers: {e}")))?;
     let n = servers.len();
     // Per server, per round: wrk's report, allocations per request, CPU µs per request.
     type Round = (Wrk, Option<f64>, Option<(f64, f64)>);
@@ -553,6 +562,9 @@ pub fn run(exe: &Path, seconds: u32, rounds: usize, mode: &Mode) -> io::Result<V
             let mut cmd = Command::new(program);
             crate::backend_env(&mut cmd, servers[i].0);
             let (proc, addr) = start(cmd.args(args))?;
+            if let Some(cap) = &cap {
+                cap.add(proc.child.id())?;
+            }
             let cpu_before = crate::cpu_seconds(proc.child.id());
             let w = wrk(&format!("{scheme}://{addr}/"), seconds, mode)?;
             let cpu = crate::cpu_per(

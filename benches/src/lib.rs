@@ -119,3 +119,83 @@ pub fn cpu_per(
     let ((u0, s0), (u1, s1)) = (before?, after?);
     (work > 0.0).then(|| ((u1 - u0) * 1e6 / work, (s1 - s0) * 1e6 / work))
 }
+
+/// A CPU budget that holds the processes put in it to `share` of one core, with the kernel's
+/// CFS bandwidth control in a cgroup of its own (cgroup v2's `cpu.max`, or v1's cpu
+/// controller). A benchmark that gives every server the same budget lets the server, not a
+/// one-thread load generator, set the pace: its requests per second are then what that budget
+/// buys. Needs root (writing to `/sys/fs/cgroup`); the cgroup is removed when dropped, once its
+/// processes have exited.
+#[derive(Debug)]
+pub struct CpuCap {
+    dir: PathBuf,
+}
+
+impl CpuCap {
+    /// A new cgroup `name` capped at `share` cores (0.5: half of one core).
+    ///
+    /// # Errors
+    ///
+    /// Not root, no cgroup file system with the cpu controller, or `share` not positive.
+    pub fn new(name: &str, share: f64) -> io::Result<CpuCap> {
+        const PERIOD_US: u64 = 100_000;
+        if share.is_nan() || share <= 0.0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a CPU share must be positive",
+            ));
+        }
+        let quota = ((share * PERIOD_US as f64) as u64).max(1_000);
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        let v2_cpu = std::fs::read_to_string(v2.join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu"));
+        let (parent, files) = if v2_cpu {
+            // The root's children get the cpu controller only once it is enabled for them.
+            let _ = std::fs::write(v2.join("cgroup.subtree_control"), "+cpu");
+            (
+                v2.to_path_buf(),
+                vec![("cpu.max", format!("{quota} {PERIOD_US}"))],
+            )
+        } else {
+            let files = vec![
+                ("cpu.cfs_period_us", PERIOD_US.to_string()),
+                ("cpu.cfs_quota_us", quota.to_string()),
+            ];
+            (v2.join("cpu"), files)
+        };
+        let dir = parent.join(name);
+        std::fs::create_dir(&dir)?;
+        let cap = CpuCap { dir };
+        for (file, value) in files {
+            // The kernel makes these files in a new cgroup; a plain directory has none (and a
+            // file written there would cap nothing).
+            let path = cap.dir.join(file);
+            if !path.exists() {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "{} is not a cgroup with the cpu controller",
+                        parent.display()
+                    ),
+                ));
+            }
+            std::fs::write(path, value)?;
+        }
+        Ok(cap)
+    }
+
+    /// Put process `pid` (all its threads, and the ones it starts later) under the cap.
+    ///
+    /// # Errors
+    ///
+    /// The process is gone, or the cgroup refuses it.
+    pub fn add(&self, pid: u32) -> io::Result<()> {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+    }
+}
+
+impl Drop for CpuCap {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}

@@ -6,8 +6,8 @@
 //! printed as one JSON line (`{"bench":…,"metric":…,"impl":…,"rep":…,"value":…}`) for scripts.
 //!
 //! Options: `--quick` (tiny sizes, one repetition: what CI runs), `--reps N`, `--only a,b`
-//! (pipechain, timers, echo, dns, http, record, http-threads, https, dispatch, callgrind,
-//! syscalls), `--chart FILE.png` (draw the ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
+//! (pipechain, timers, echo, dns, http, http-capped, record, http-threads, https, dispatch,
+//! callgrind, syscalls), `--chart FILE.png` (draw the ratios). The HTTP benchmark's Rust peer is hyper, not mio; it needs `wrk` on the path.
 //! The other subcommands are the single measurements the runner starts in child processes.
 
 use levent_bench::{echo, pipechain, timers};
@@ -266,7 +266,7 @@ fn suite(args: &[String]) -> ExitCode {
             "--chart" => o.chart = it.next().cloned(),
             "--help" | "-h" => {
                 println!(
-                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,record,http-threads,https,dispatch,callgrind,syscalls] [--chart FILE.png]"
+                    "usage: levent-bench [--quick] [--reps N] [--only pipechain,timers,echo,dns,http,http-capped,record,http-threads,https,dispatch,callgrind,syscalls] [--chart FILE.png]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -549,6 +549,27 @@ fn suite(args: &[String]) -> ExitCode {
         }
     }
 
+    if wants(&o, "http-capped") {
+        if !have("wrk") {
+            println!("# wrk is not on the path: the capped HTTP benchmark is skipped");
+        } else {
+            let secs = if o.quick { 2 } else { 10 };
+            let mode = levent_bench::http::Mode {
+                cpu_cap: Some(HTTP_CAP),
+                ..levent_bench::http::Mode::default()
+            };
+            let bench = "http hello, 50 keep-alive conns, server held to 0.5 core";
+            let probe = format!("levent-bench-probe-{}", std::process::id());
+            match levent_bench::CpuCap::new(&probe, HTTP_CAP) {
+                Ok(_) => check(http_bench(&mut res, &o, secs, bench, &mode)),
+                Err(e) => println!(
+                    "# no CPU cap for the servers ({e}; it needs root and the cgroup cpu \
+                     controller): the capped HTTP benchmark is skipped"
+                ),
+            }
+        }
+    }
+
     if wants(&o, "record") {
         if !have("wrk") {
             println!("# wrk is not on the path: the recording benchmark is skipped");
@@ -760,6 +781,10 @@ fn http_bench(
     }
     Ok(())
 }
+
+/// The CPU budget of each server in the capped HTTP benchmark, in cores: low enough that
+/// wrk's one thread, with a core of its own, never sets the pace.
+const HTTP_CAP: f64 = 0.5;
 
 /// The metric of the load generator's own CPU time over its run, in cores: at 1.0 a one-thread
 /// client was busy all the time, so it, not the server, set the pace. Not a standing of the
