@@ -427,3 +427,42 @@ fn a_dropped_table_leaves_its_descriptor_numbers_to_plain_sockets() {
         assert_eq!(buf[0], b'x');
     }
 }
+
+// DESIGN.md: a host may be made on one thread and run on another (the ring is not set up
+// single-issuer), and so it may move between turns.
+
+#[test]
+fn a_host_made_on_one_thread_runs_on_another() {
+    // Made, and its socket table too, on this thread; its first turn is on the other one.
+    let (mut host, mut io, mut engine) = setup();
+    std::thread::spawn(move || {
+        let (a, b) = reading_pair(&mut host, &mut io, &mut engine);
+        io.write(a, b"ping").unwrap();
+        wait_for(&mut engine, &mut host, 1, Ready::READ);
+        let mut buf = [0u8; 16];
+        assert_eq!(io.read(b, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_host_moved_between_turns_goes_on_and_drops_cleanly_on_its_new_thread() {
+    let (mut host, mut io, mut engine) = setup();
+    let (a, b) = reading_pair(&mut host, &mut io, &mut engine);
+    io.write(a, &[7u8; 30_000]).unwrap();
+    engine.turn(&mut host, false).unwrap();
+    std::thread::spawn(move || {
+        let got = read_all(&mut engine, &mut host, &mut io, b, 30_000);
+        assert_eq!(got, vec![7u8; 30_000]);
+        // Dropped here, on the new thread, with a receive in flight and a send queued.
+        io.write(a, &[8u8; 30_000]).unwrap();
+        engine.turn(&mut host, false).unwrap();
+        drop(host);
+        io.close(&mut engine, a);
+        io.close(&mut engine, b);
+    })
+    .join()
+    .unwrap();
+}
