@@ -19,7 +19,11 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> io::Resu
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{FONT}: bad font")))?;
     let height = 120 + 34 * rows.len() as u32;
-    let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
+    // Room for the longest label (DejaVu Sans at 14 px averages under 8 px a character), and
+    // 670 px for the bars.
+    let longest = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let label_area = 16 + 8 * longest as u32;
+    let root = BitMapBackend::new(path, (label_area + 670, height)).into_drawing_area();
     root.fill(&WHITE).map_err(io::Error::other)?;
     let max = rows
         .iter()
@@ -35,7 +39,7 @@ pub fn draw(path: &str, rows: &[(String, Option<f64>, Option<f64>)]) -> io::Resu
         )
         .margin(12)
         .x_label_area_size(36)
-        .y_label_area_size(330)
+        .y_label_area_size(label_area)
         .build_cartesian_2d(0f64..max, 0..rows.len() as i32 * 3)
         .map_err(io::Error::other)?;
     let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
