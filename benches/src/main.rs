@@ -558,10 +558,10 @@ fn suite(args: &[String]) -> ExitCode {
                 cpu_cap: Some(HTTP_CAP),
                 ..levent_bench::http::Mode::default()
             };
-            let bench = "http hello, 50 keep-alive conns, server held to 0.5 core";
+            let bench = format!("http hello, 50 keep-alive conns, server held to {HTTP_CAP} core");
             let probe = format!("levent-bench-probe-{}", std::process::id());
             match levent_bench::CpuCap::new(&probe, HTTP_CAP) {
-                Ok(_) => check(http_bench(&mut res, &o, secs, bench, &mode)),
+                Ok(_) => check(http_bench(&mut res, &o, secs, &bench, &mode)),
                 Err(e) => println!(
                     "# no CPU cap for the servers ({e}; it needs root and the cgroup cpu \
                      controller): the capped HTTP benchmark is skipped"
