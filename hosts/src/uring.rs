@@ -186,7 +186,7 @@ impl Uring {
     /// Queue `entry` for the next enter; with the submission ring full, submit what it holds
     /// first (the one case where a change costs a system call).
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        push_to(&mut self.ring, entry)
+        push_all(&mut self.ring, core::slice::from_ref(entry))
     }
 
     /// Queue the poll request of the source in `slot`.
@@ -231,7 +231,7 @@ impl Uring {
     /// completes that peer's receive in the same system call, not at the next one.
     fn submit_now(&mut self) -> io::Result<usize> {
         let len = self.ring.submission().len() as u32;
-        // SAFETY: the entries in the ring were checked when queued (see `push_to`); no argument
+        // SAFETY: the entries in the ring were checked when queued (see `push_all`); no argument
         // is passed.
         unsafe {
             self.ring
@@ -272,34 +272,6 @@ impl Uring {
                 _ => Err(e),
             },
         }
-    }
-
-    /// The source a completion is for: its slot if the request is the source's current one.
-    fn completed(&mut self, user_data: u64, result: i32, more: bool) -> Option<(Token, Ready)> {
-        let slot = (user_data & u64::from(u32::MAX)) as u32;
-        let generation = (user_data >> 32) as u32;
-        let s = self.sources.get_mut(slot as usize)?.as_mut()?;
-        if s.generation & GENERATION != generation {
-            return None;
-        }
-        if !more {
-            s.armed = false;
-        }
-        if result < 0 {
-            if matches!(-result, libc::EBADF | libc::EPERM) {
-                let (fd, token, interest) = (s.fd, s.token, s.interest);
-                self.refused.push((fd, token, interest));
-            } else if !more {
-                self.rearm.push(slot);
-            }
-            return None;
-        }
-        let token = s.token;
-        if !more {
-            self.rearm.push(slot);
-        }
-        #[allow(clippy::cast_sign_loss)]
-        Some((token, readiness(result as u32)))
     }
 
     /// Sources the kernel refused, reported ready for their whole interest.
@@ -392,8 +364,7 @@ impl Drop for Uring {
     fn drop(&mut self) {
         let Some(rio) = &self.io else { return };
         rio.cancel_all();
-        let ring = &mut self.ring;
-        if rio.prepare(&mut |e| push_to(ring, e)).is_err() {
+        if rio.prepare(&mut self.ring).is_err() {
             return;
         }
         for _ in 0..100 {
@@ -414,16 +385,59 @@ impl Drop for Uring {
     }
 }
 
-/// Queue `entry` on `ring` for the next enter; with the submission ring full, submit what it
-/// holds first (the one case where a change costs a system call).
-fn push_to(ring: &mut IoUring, entry: &squeue::Entry) -> io::Result<()> {
+/// The readiness a poll request's completion reports, if the request is its source's current
+/// one; a source whose request ended is queued on `rearm` (or on `refused` when the kernel
+/// will not poll it).
+fn completed(
+    sources: &mut [Option<Source>],
+    refused: &mut Vec<(RawFd, Token, Interest)>,
+    rearm: &mut Vec<u32>,
+    user_data: u64,
+    result: i32,
+    more: bool,
+) -> Option<(Token, Ready)> {
+    let slot = (user_data & u64::from(u32::MAX)) as u32;
+    let generation = (user_data >> 32) as u32;
+    let s = sources.get_mut(slot as usize)?.as_mut()?;
+    if s.generation & GENERATION != generation {
+        return None;
+    }
+    if !more {
+        s.armed = false;
+    }
+    if result < 0 {
+        if matches!(-result, libc::EBADF | libc::EPERM) {
+            refused.push((s.fd, s.token, s.interest));
+        } else if !more {
+            rearm.push(slot);
+        }
+        return None;
+    }
+    if !more {
+        rearm.push(slot);
+    }
+    #[allow(clippy::cast_sign_loss)]
+    Some((s.token, readiness(result as u32)))
+}
+
+/// Queue `entries` on `ring` for the next enter, through one view of the submission ring (its
+/// tail is published once); with the ring full, submit what it holds first (the one case where
+/// a change costs a system call).
+fn push_all(ring: &mut IoUring, entries: &[squeue::Entry]) -> io::Result<()> {
+    let mut rest = entries;
     loop {
+        let mut sq = ring.submission();
+        let n = rest.len().min(sq.capacity() - sq.len());
         // SAFETY: the entries this host queues are poll requests, removals and cancellations,
         // which point to no memory of ours, and the stream IO's receives and sends: a receive
         // writes into the provided buffers and a send reads a stream's send buffer, both owned
         // by the stream IO state, which leaves a send's bytes alone until its completion and
-        // outlives the ring (see `Uring`'s fields and `Drop`).
-        if unsafe { ring.submission().push(entry) }.is_ok() {
+        // outlives the ring (see `Uring`'s fields and `Drop`). `n` entries fit.
+        if unsafe { sq.push_multiple(&rest[..n]) }.is_ok() {
+            rest = &rest[n..];
+        }
+        drop(sq);
+        if rest.is_empty() {
             return Ok(());
         }
         match ring.submit() {
@@ -459,11 +473,10 @@ impl Host for Uring {
         if self.notifier.due() && self.notifier.drain(d) > 0 || !self.refused.is_empty() {
             wait = Wait::No;
         }
-        if let Some(rio) = &self.io {
-            let ring = &mut self.ring;
-            if rio.prepare(&mut |e| push_to(ring, e)).map_err(err)? {
-                wait = Wait::No;
-            }
+        if let Some(rio) = &self.io
+            && rio.prepare(&mut self.ring).map_err(err)?
+        {
+            wait = Wait::No;
         }
         if wait == Wait::Forever
             && self.by_fd.is_empty()
@@ -493,10 +506,9 @@ impl Host for Uring {
         self.enter(wait).map_err(err)?;
         let (mut woken, mut signalled) = (false, false);
         self.batch.clear();
-        loop {
-            let Some(cqe) = self.ring.completion().next() else {
-                break;
-            };
+        // One view of the completion ring for the whole turn: its head is published once.
+        let mut cq = self.ring.completion();
+        for cqe in &mut cq {
             let more = cqueue::more(cqe.flags());
             match cqe.user_data() {
                 WAKE => {
@@ -510,12 +522,16 @@ impl Host for Uring {
                 REMOVED => {}
                 ud if streams::is_ring(ud) => self.ring_done.push((ud, cqe.result(), cqe.flags())),
                 ud => {
-                    if let Some(ready) = self.completed(ud, cqe.result(), more) {
+                    let (sources, refused, rearm) =
+                        (&mut self.sources, &mut self.refused, &mut self.rearm);
+                    let result = cqe.result();
+                    if let Some(ready) = completed(sources, refused, rearm, ud, result, more) {
                         self.batch.push(ready);
                     }
                 }
             }
         }
+        drop(cq);
         if let Some(rio) = &self.io {
             rio.finish_turn(&self.ring_done, &mut self.batch);
             self.ring_done.clear();

@@ -1,6 +1,6 @@
 //! Stream IO on the io_uring host's ring (`Uring::sockets`): reads from the provided buffers,
-//! queued writes, the end of a stream, errors of queued writes, closing with bytes queued, and
-//! back-pressure. The connection, HTTP and DNS suites also run on it (`*_uring.rs`, module
+//! queued writes, the end of a stream, errors of queued writes, closing with bytes queued,
+//! back-pressure, and a turn that queues more than the submission ring holds. The connection, HTTP and DNS suites also run on it (`*_uring.rs`, module
 //! `ring_io`).
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -465,4 +465,49 @@ fn a_host_moved_between_turns_goes_on_and_drops_cleanly_on_its_new_thread() {
     })
     .join()
     .unwrap();
+}
+
+/// More requests than the submission ring holds (1,024 entries), queued in one turn: a send on
+/// each of 1,200 streams. The host submits the full ring and goes on; every byte arrives.
+#[test]
+fn more_sends_in_one_turn_than_the_submission_ring_holds_all_go_out() {
+    const PAIRS: usize = 1200;
+    let limit = levent_hosts::unix::raise_fd_limit(2 * PAIRS as u64 + 256).unwrap();
+    if limit < 2 * PAIRS as u64 + 256 {
+        eprintln!(
+            "skipped: the descriptor limit is {limit}, and the test needs {} open",
+            2 * PAIRS + 256
+        );
+        return;
+    }
+    let mut host = Uring::new().unwrap();
+    let mut io = host.sockets().unwrap();
+    let mut engine: levent_hosts::Engine<u16, 2048> = levent_hosts::engine();
+    let mut pairs = Vec::new();
+    for i in 0..PAIRS {
+        let (a, b) = io.pair().unwrap();
+        engine
+            .start(Event::read(io.source(b)).persist(), i as u16, None)
+            .unwrap();
+        pairs.push((a, b));
+    }
+    engine.turn(&mut host, false).unwrap();
+    // Every stream's receive is in the kernel now; one turn's worth of sends is queued.
+    for (i, &(a, _)) in pairs.iter().enumerate() {
+        assert_eq!(io.write(a, &[i as u8, (i >> 8) as u8]).unwrap(), 2);
+    }
+    let mut got = vec![false; PAIRS];
+    let mut buf = [0u8; 16];
+    let end = Instant::now() + Duration::from_secs(20);
+    while got.iter().any(|g| !g) && Instant::now() < end {
+        engine.turn(&mut host, false).unwrap();
+        while let Some(f) = engine.next_fired() {
+            let i = usize::from(f.datum);
+            let n = io.read(pairs[i].1, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &[i as u8, (i >> 8) as u8], "stream {i}");
+            got[i] = true;
+        }
+    }
+    let missing = got.iter().filter(|g| !**g).count();
+    assert_eq!(missing, 0, "{missing} of {PAIRS} streams got nothing");
 }

@@ -721,12 +721,9 @@ impl RingIo {
     }
 
     /// Before the host enters: receives to start again, then every request queued since the
-    /// last turn, pushed with `push`. Whether a stream's readiness is waiting to be reported (the
-    /// host must not block then).
-    pub(crate) fn prepare(
-        &self,
-        push: &mut dyn FnMut(&squeue::Entry) -> io::Result<()>,
-    ) -> io::Result<bool> {
+    /// last turn, queued on `ring` together. Whether a stream's readiness is waiting to be
+    /// reported (the host must not block then).
+    pub(crate) fn prepare(&self, ring: &mut IoUring) -> io::Result<bool> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let mut rearm = core::mem::take(&mut st.scratch);
@@ -744,9 +741,9 @@ impl RingIo {
         }
         rearm.clear();
         st.scratch = rearm;
-        for entry in st.sq.drain(..) {
-            push(&entry)?;
-        }
+        let pushed = super::push_all(ring, &st.sq);
+        st.sq.clear();
+        pushed?;
         Ok(!st.listed.is_empty())
     }
 
