@@ -472,12 +472,10 @@ fn a_host_moved_between_turns_goes_on_and_drops_cleanly_on_its_new_thread() {
 #[test]
 fn more_sends_in_one_turn_than_the_submission_ring_holds_all_go_out() {
     const PAIRS: usize = 1200;
-    let limit = levent_hosts::unix::raise_fd_limit(2 * PAIRS as u64 + 256).unwrap();
-    if limit < 2 * PAIRS as u64 + 256 {
-        eprintln!(
-            "skipped: the descriptor limit is {limit}, and the test needs {} open",
-            2 * PAIRS + 256
-        );
+    let needed = 2 * PAIRS as u64 + 256;
+    let limit = levent_hosts::unix::raise_fd_limit(needed).unwrap();
+    if limit < needed {
+        eprintln!("skipped: the descriptor limit is {limit}, and the test needs {needed} open");
         return;
     }
     let mut host = Uring::new().unwrap();
